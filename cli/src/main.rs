@@ -1,0 +1,5 @@
+//! The `tokengo` binary.
+
+fn main() {
+    println!("tokengo {}", env!("CARGO_PKG_VERSION"));
+}

@@ -1,0 +1,129 @@
+//! Node configuration: every tunable and every bound, with BEP 5's defaults.
+
+use crate::id::Id;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Which DHT a node belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Network {
+    /// The public BitTorrent Mainline DHT: messages carry no tag; tagged messages are dropped.
+    Mainline,
+    /// A private network: every message carries this tag; messages without it are dropped.
+    Tagged(Vec<u8>),
+}
+
+impl Network {
+    /// The private tokengo network.
+    pub fn tokengo() -> Self {
+        Network::Tagged(b"tokengo".to_vec())
+    }
+
+    /// The tag sent on the wire, if any.
+    pub fn tag(&self) -> Option<&[u8]> {
+        match self {
+            Network::Mainline => None,
+            Network::Tagged(tag) => Some(tag),
+        }
+    }
+}
+
+/// Configuration of a [`Node`](crate::Node).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Our node id; drawn from the RNG when `None`.
+    pub id: Option<Id>,
+    /// Seed of the node's RNG (ids, transaction ids, token secrets, jitter).
+    pub seed: u64,
+    /// Which network this node belongs to.
+    pub network: Network,
+    /// BEP 43 read-only: mark our queries `ro` and answer no queries.
+    pub read_only: bool,
+    /// Addresses to bootstrap from (routers may answer with any id).
+    pub bootstrap: Vec<SocketAddr>,
+    /// Client version string sent as `v` (BEP 20 style), if any.
+    pub version: Option<[u8; 4]>,
+    /// Bucket size K.
+    pub k: usize,
+    /// Requests in flight per lookup.
+    pub alpha: usize,
+    /// After this, a request no longer holds a lookup slot, but a late reply is still accepted.
+    pub short_timeout: Duration,
+    /// After this, a request has failed.
+    pub full_timeout: Duration,
+    /// Extra sends to a node that did not answer a lookup request in time.
+    pub retries: u8,
+    /// A lookup stops after this many rounds (requests sent, counted per alpha-sized wave).
+    pub max_rounds: u32,
+    /// Interval between re-announces of a kept announce.
+    pub announce_interval: Duration,
+    /// Buckets unchanged this long are refreshed.
+    pub bucket_refresh: Duration,
+    /// A node not heard from in this long is questionable.
+    pub node_questionable_after: Duration,
+    /// Failed queries in a row after which a node is bad.
+    pub node_max_failures: u8,
+    /// Token secret rotation period (the previous secret stays valid for one more period).
+    pub token_rotation: Duration,
+    /// Stored peers expire this long after their last announce.
+    pub peer_ttl: Duration,
+    /// First re-bootstrap delay when the table is empty; doubles up to `rebootstrap_max`.
+    pub rebootstrap_min: Duration,
+    /// Largest re-bootstrap delay.
+    pub rebootstrap_max: Duration,
+    /// Bound: info hashes in the peer store.
+    pub max_stored_keys: usize,
+    /// Bound: peers per info hash.
+    pub max_peers_per_key: usize,
+    /// Bound: routing-table nodes sharing one IP address.
+    pub max_nodes_per_ip: usize,
+    /// Bound: our queries awaiting an answer.
+    pub max_transactions: usize,
+    /// Bound: candidates tracked per lookup.
+    pub max_lookup_candidates: usize,
+    /// Bound: concurrent lookups (including announces and bootstraps).
+    pub max_lookups: usize,
+    /// Bound: entries in each bucket's replacement cache.
+    pub replacement_cache: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            id: None,
+            seed: 0,
+            network: Network::tokengo(),
+            read_only: false,
+            bootstrap: Vec::new(),
+            version: None,
+            k: 8,
+            alpha: 3,
+            short_timeout: Duration::from_secs(1),
+            full_timeout: Duration::from_secs(2),
+            retries: 1,
+            max_rounds: 20,
+            announce_interval: Duration::from_secs(30 * 60),
+            bucket_refresh: Duration::from_secs(15 * 60),
+            node_questionable_after: Duration::from_secs(15 * 60),
+            node_max_failures: 2,
+            token_rotation: Duration::from_secs(5 * 60),
+            peer_ttl: Duration::from_secs(30 * 60),
+            rebootstrap_min: Duration::from_secs(1),
+            rebootstrap_max: Duration::from_secs(5 * 60),
+            max_stored_keys: 2000,
+            max_peers_per_key: 500,
+            max_nodes_per_ip: 2,
+            max_transactions: 1024,
+            max_lookup_candidates: 64,
+            max_lookups: 64,
+            replacement_cache: 8,
+        }
+    }
+}
+
+impl Config {
+    /// A public Mainline DHT node with the default settings.
+    pub fn mainline() -> Self {
+        Config { network: Network::Mainline, ..Config::default() }
+    }
+}

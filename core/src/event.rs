@@ -1,0 +1,62 @@
+//! What a node reports to its application.
+
+use crate::id::Id;
+use crate::krpc::NodeInfo;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Identifies a command (bootstrap, lookup, announce, ping); its events carry it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct QueryId(pub u64);
+
+/// Which kind of lookup finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LookupKind {
+    FindNode,
+    GetPeers,
+    /// The get_peers lookup in front of an announce.
+    Announce,
+    /// The self-lookup of a bootstrap or a bucket refresh.
+    Bootstrap,
+    Refresh,
+}
+
+/// Counts and timings of one finished lookup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LookupStats {
+    /// Requests sent (retries included).
+    pub queried: u32,
+    /// Nodes that answered.
+    pub answered: u32,
+    /// Requests that reached the full timeout.
+    pub timed_out: u32,
+    /// Nodes that answered with a KRPC error.
+    pub errors: u32,
+    /// Distinct peers found (get_peers).
+    pub peers: u32,
+    /// From the start to the first peer, if any was found.
+    pub time_to_first_peer: Option<Duration>,
+    /// From the start to completion.
+    pub duration: Duration,
+}
+
+/// An event from the node; drain them with [`Node::poll_event`](crate::Node::poll_event).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A bootstrap finished; `table_size` is 0 when nobody answered (a retry is scheduled).
+    Bootstrapped { query: QueryId, table_size: usize },
+    /// A get_peers lookup (or announce) found a peer; emitted once per distinct peer as it arrives.
+    PeerFound { query: QueryId, info_hash: Id, peer: SocketAddr },
+    /// A find_node or get_peers lookup finished; `closest` are the closest nodes that answered.
+    LookupDone {
+        query: QueryId,
+        kind: LookupKind,
+        target: Id,
+        stats: LookupStats,
+        closest: Vec<NodeInfo>,
+    },
+    /// An announce finished: `accepted` nodes acknowledged our announce_peer.
+    AnnounceDone { query: QueryId, info_hash: Id, accepted: usize, stats: LookupStats },
+    /// A ping got an answer (`id` is the responder's) or timed out (`id` is `None`).
+    Pong { query: QueryId, addr: SocketAddr, id: Option<Id> },
+}

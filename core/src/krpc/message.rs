@@ -1,0 +1,204 @@
+//! The KRPC message model: what one bencoded datagram of BEP 5 (plus BEP 42 `ip`, BEP 43 `ro` and
+//! our network tag) can say. Decoded messages borrow from the datagram; nothing is copied.
+
+use crate::id::Id;
+use std::net::SocketAddrV4;
+
+/// Top-level key that carries the network tag of a private network (absent on Mainline).
+pub const NETWORK_KEY: &[u8] = b"net";
+
+/// One KRPC message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message<'a> {
+    /// `t`: opaque transaction id of any length, echoed unchanged in the answer.
+    pub transaction_id: &'a [u8],
+    /// `v`: the sender's client version, if it sent one.
+    pub version: Option<&'a [u8]>,
+    /// `ip`: BEP 42, the requester's address as the responder saw it (responses and errors).
+    pub requester_ip: Option<SocketAddrV4>,
+    /// `ro`: 1, BEP 43: the sender is read-only and must not be added to routing tables.
+    pub read_only: bool,
+    /// `net`: the network tag of a private network; `None` on the public Mainline DHT.
+    pub network: Option<&'a [u8]>,
+    /// `y` and the body it selects.
+    pub body: Body<'a>,
+}
+
+/// What a message is (`y` = `q`, `r` or `e`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body<'a> {
+    /// `y` = `q`.
+    Query(Query<'a>),
+    /// `y` = `r`.
+    Response(Response<'a>),
+    /// `y` = `e`.
+    Error(ErrorBody<'a>),
+}
+
+/// A query (`q` plus its arguments `a`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Query<'a> {
+    /// `ping`.
+    Ping { id: Id },
+    /// `find_node`.
+    FindNode { id: Id, target: Id },
+    /// `get_peers`.
+    GetPeers { id: Id, info_hash: Id },
+    /// `announce_peer`.
+    AnnouncePeer {
+        id: Id,
+        info_hash: Id,
+        /// `port`; ignored by the receiver when `implied_port` is set.
+        port: u16,
+        token: &'a [u8],
+        /// `implied_port`: 1: use the datagram's source port instead of `port`.
+        implied_port: bool,
+    },
+    /// A method we do not know (answered with error 204). `id` is the sender's, if readable.
+    Unknown { method: &'a [u8], id: Option<Id> },
+    /// A known method whose arguments are missing or malformed (answered with error 203).
+    Malformed { method: &'a [u8] },
+}
+
+/// A response's return values (`r`). KRPC responses do not name their method; the requester
+/// matches them to its query by transaction id and reads the fields it expects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response<'a> {
+    /// `id`: the responder's node id.
+    pub id: Id,
+    /// `nodes`: compact IPv4 node infos.
+    pub nodes: Option<CompactNodes<'a>>,
+    /// `values`: compact peer infos.
+    pub values: Option<PeerList<'a>>,
+    /// `token`: write token for a later `announce_peer`.
+    pub token: Option<&'a [u8]>,
+}
+
+/// An error (`e` = `[code, message]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorBody<'a> {
+    pub code: i64,
+    pub message: &'a [u8],
+}
+
+/// BEP 5 error codes.
+pub mod error_code {
+    /// 201 Generic Error.
+    pub const GENERIC: i64 = 201;
+    /// 202 Server Error.
+    pub const SERVER: i64 = 202;
+    /// 203 Protocol Error: malformed packet, invalid arguments, or bad token.
+    pub const PROTOCOL: i64 = 203;
+    /// 204 Method Unknown.
+    pub const METHOD_UNKNOWN: i64 = 204;
+}
+
+/// A compact IPv4 node info: 20-byte id then 6-byte address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NodeInfo {
+    pub id: Id,
+    pub addr: SocketAddrV4,
+}
+
+/// Length of one compact IPv4 node info.
+pub const COMPACT_NODE_LEN: usize = 26;
+/// Length of one compact IPv4 peer info.
+pub const COMPACT_PEER_LEN: usize = 6;
+
+/// The `nodes` string: a whole number of 26-byte compact node infos (checked when decoding).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompactNodes<'a>(&'a [u8]);
+
+/// The `values` list of compact peers. Decoded lists borrow the datagram (`Raw`); lists to send
+/// borrow the caller's addresses (`Addrs`). Two lists are equal when they hold the same peers.
+#[derive(Debug, Clone, Copy)]
+pub enum PeerList<'a> {
+    /// The body of a bencoded list (between `l` and `e`) whose every item is a string; checked
+    /// when decoding. Items of 6 bytes are IPv4 peers; items of other lengths (BEP 32's 18-byte
+    /// IPv6 peers, garbage) are skipped by the iterator.
+    Raw(&'a [u8]),
+    /// Addresses to encode.
+    Addrs(&'a [SocketAddrV4]),
+}
+
+impl<'a> CompactNodes<'a> {
+    /// Wraps `bytes` if it is a whole number of compact node infos.
+    pub fn new(bytes: &'a [u8]) -> Option<Self> {
+        (bytes.len() % COMPACT_NODE_LEN == 0).then_some(CompactNodes(bytes))
+    }
+
+    /// The raw bytes.
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.0
+    }
+
+    /// Number of node infos.
+    pub fn len(&self) -> usize {
+        self.0.len() / COMPACT_NODE_LEN
+    }
+
+    /// `true` when there are no node infos.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The node infos in order.
+    pub fn iter(&self) -> impl Iterator<Item = NodeInfo> + 'a {
+        self.0.chunks_exact(COMPACT_NODE_LEN).map(|c| {
+            let mut id = [0u8; 20];
+            id.copy_from_slice(&c[..20]);
+            NodeInfo { id: Id(id), addr: peer_from_compact(&c[20..]) }
+        })
+    }
+}
+
+/// Reads a 6-byte compact IPv4 address (callers pass exactly 6 bytes).
+pub(crate) fn peer_from_compact(b: &[u8]) -> SocketAddrV4 {
+    let ip = std::net::Ipv4Addr::new(b[0], b[1], b[2], b[3]);
+    SocketAddrV4::new(ip, u16::from_be_bytes([b[4], b[5]]))
+}
+
+impl<'a> PeerList<'a> {
+    /// The IPv4 peers in order.
+    pub fn iter(&self) -> PeerIter<'a> {
+        match *self {
+            PeerList::Raw(body) => PeerIter::Raw(body),
+            PeerList::Addrs(addrs) => PeerIter::Addrs(addrs.iter()),
+        }
+    }
+}
+
+impl PartialEq for PeerList<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for PeerList<'_> {}
+
+/// Iterator over a [`PeerList`].
+#[derive(Debug, Clone)]
+pub enum PeerIter<'a> {
+    Raw(&'a [u8]),
+    Addrs(std::slice::Iter<'a, SocketAddrV4>),
+}
+
+impl Iterator for PeerIter<'_> {
+    type Item = SocketAddrV4;
+
+    fn next(&mut self) -> Option<SocketAddrV4> {
+        match self {
+            PeerIter::Addrs(it) => it.next().copied(),
+            PeerIter::Raw(rest) => loop {
+                // The body was checked when decoding: a sequence of `<len>:<bytes>` items.
+                let colon = rest.iter().position(|&b| b == b':')?;
+                let len: usize = std::str::from_utf8(&rest[..colon]).ok()?.parse().ok()?;
+                let item = rest.get(colon + 1..colon + 1 + len)?;
+                *rest = &rest[colon + 1 + len..];
+                if len == COMPACT_PEER_LEN {
+                    return Some(peer_from_compact(item));
+                }
+            },
+        }
+    }
+}

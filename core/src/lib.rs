@@ -1,0 +1,44 @@
+//! A sans-IO BitTorrent Mainline DHT node (BEP 5, with BEP 43 read-only mode and private,
+//! tagged networks).
+//!
+//! The [`Node`] owns no socket, reads no clock, spawns no thread and draws no OS randomness:
+//! its RNG is seeded from [`Config::seed`] and every call that needs time takes `now`. The same
+//! seed and the same inputs give the same outputs.
+//!
+//! # Drive loop
+//!
+//! ```
+//! use std::time::Instant;
+//! use tokengo_core::{Config, Node};
+//!
+//! let mut node = Node::new(Config::default(), Instant::now());
+//! let _query = node.bootstrap(Instant::now(), &["127.0.0.1:4003".parse().unwrap()]);
+//! // Loop: after every call that mutates the node, drain transmits and events.
+//! while let Some(t) = node.poll_transmit() {
+//!     // socket.send_to(&t.payload, t.to)
+//!     let _ = t;
+//! }
+//! while let Some(event) = node.poll_event() {
+//!     let _ = event; // PeerFound, LookupDone, Bootstrapped, ...
+//! }
+//! // Sleep until a datagram arrives (then `handle_input`) or until `poll_timeout` (then
+//! // `handle_timeout`). `now` must never go backwards.
+//! let _next = node.poll_timeout();
+//! ```
+
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod event;
+pub mod id;
+pub mod krpc;
+mod node;
+pub mod rng;
+pub mod stats;
+
+pub use config::{Config, Network};
+pub use event::{Event, LookupKind, LookupStats, QueryId};
+pub use id::{Id, InfoHash, NodeId};
+pub use krpc::NodeInfo;
+pub use node::{Node, Transmit};
+pub use stats::Stats;
