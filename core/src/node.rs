@@ -460,9 +460,10 @@ impl Node {
         };
         if lookup.announce.is_some_and(|a| a.started) {
             if lookup.announce.is_some_and(|a| a.outstanding == 0)
-                && let Some(lookup) = self.lookups.remove(&query) {
-                    self.finish(now, lookup);
-                }
+                && let Some(lookup) = self.lookups.remove(&query)
+            {
+                self.finish(now, lookup);
+            }
             return;
         }
         let method_get_peers = matches!(lookup.kind, LookupKind::GetPeers | LookupKind::Announce);
@@ -490,9 +491,10 @@ impl Node {
                 if self
                     .send_query(now, request.addr, request.id, q, Purpose::Lookup(query))
                     .is_none()
-                    && let Some(lookup) = self.lookups.get_mut(&query) {
-                        lookup.on_error(request.addr);
-                    }
+                    && let Some(lookup) = self.lookups.get_mut(&query)
+                {
+                    lookup.on_error(request.addr);
+                }
             }
         }
         let done = self.lookups.get(&query).is_some_and(Lookup::is_done);
@@ -586,9 +588,11 @@ impl Node {
         let start = self.rng.next_u64();
         let mut peers = self.store.peers(info_hash, now, usize::MAX, start);
         if let Some(me) = self.self_peer(info_hash)
-            && !me.ip().is_unspecified() && !peers.contains(&me) {
-                peers.insert(0, me);
-            }
+            && !me.ip().is_unspecified()
+            && !peers.contains(&me)
+        {
+            peers.insert(0, me);
+        }
         peers
     }
 
@@ -631,9 +635,10 @@ impl Node {
                         let sent =
                             self.send_query(now, pending.to, pending.node_id, q, pending.purpose);
                         if sent.is_none()
-                            && let Some(l) = self.lookups.get_mut(&query) {
-                                l.on_error(pending.to);
-                            }
+                            && let Some(l) = self.lookups.get_mut(&query)
+                        {
+                            l.on_error(pending.to);
+                        }
                     }
                 }
                 self.advance(now, query);
@@ -683,15 +688,16 @@ impl Node {
                     addr: from,
                 },
                 now,
-            ) {
-                let q = Query::Ping { id: self.id };
-                if self
-                    .send_query(now, stale.addr, Some(stale.id), q, Purpose::TablePing)
-                    .is_none()
-                {
-                    self.table.ping_done(&stale.id);
-                }
+            )
+        {
+            let q = Query::Ping { id: self.id };
+            if self
+                .send_query(now, stale.addr, Some(stale.id), q, Purpose::TablePing)
+                .is_none()
+            {
+                self.table.ping_done(&stale.id);
             }
+        }
         match pending.purpose {
             Purpose::Lookup(query) => {
                 let tagged = self.config.network.tag().is_some();

@@ -37,10 +37,12 @@ impl Node {
             Query::Malformed { .. } => None,
         };
         if let Some(id) = sender
-            && !msg.read_only && id != self.id {
-                // Unverified senders only take free slots; this is how a lone seed grows a table.
-                self.table.on_query(NodeInfo { id, addr: from }, now);
-            }
+            && !msg.read_only
+            && id != self.id
+        {
+            // Unverified senders only take free slots; this is how a lone seed grows a table.
+            self.table.on_query(NodeInfo { id, addr: from }, now);
+        }
         match *query {
             Query::Ping { .. } => self.reply(
                 from,
