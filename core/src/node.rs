@@ -7,6 +7,7 @@ use crate::id::Id;
 use crate::krpc::{self, Body, ErrorBody, Message, NodeInfo, Query, Response};
 use crate::lookup::{AnnouncePhase, Lookup, LookupConfig};
 use crate::peer_store::PeerStore;
+use crate::rate_limit::RateLimiter;
 use crate::rng::Rng;
 use crate::routing::{Insert, RoutingTable, TableConfig};
 use crate::stats::{MethodCounts, Stats};
@@ -51,6 +52,7 @@ pub struct Node {
     pub(crate) transactions: Transactions,
     pub(crate) lookups: BTreeMap<QueryId, Lookup>,
     pub(crate) tokens: Tokens,
+    pub(crate) limiter: RateLimiter,
     pub(crate) store: PeerStore,
     pub(crate) announced: BTreeMap<Id, OwnAnnounce>,
     /// Our address as others see it: from the config, or learned from BEP 42 `ip` fields.
@@ -85,6 +87,12 @@ impl Node {
             now,
         );
         let tokens = Tokens::new(&mut rng, config.token_rotation, now);
+        let limiter_key = [rng.next_u64(), rng.next_u64()];
+        let limiter = RateLimiter::new(
+            limiter_key,
+            config.query_rate_per_ip,
+            config.query_burst_per_ip,
+        );
         let store = PeerStore::new(
             config.max_stored_keys,
             config.max_peers_per_key,
@@ -102,6 +110,7 @@ impl Node {
             transactions: Transactions::default(),
             lookups: BTreeMap::new(),
             tokens,
+            limiter,
             store,
             announced: BTreeMap::new(),
             routers,

@@ -23,6 +23,10 @@ impl Node {
         msg: &Message<'_>,
         query: &Query<'_>,
     ) {
+        if !self.limiter.allow(*from.ip(), now) {
+            self.stats.dropped.over_limit += 1;
+            return;
+        }
         count_method(&mut self.stats.queries_in, query);
         if self.config.read_only {
             // BEP 43: a read-only node answers nothing.
