@@ -434,8 +434,9 @@ fn node_without_known_address_reports_its_own_announce_on_loopback() {
     let q = node.get_peers(now, ih(9));
     let mut found = Vec::new();
     while let Some(e) = node.poll_event() {
-        if let Event::PeerFound { query, peer, .. } = e {
-            assert_eq!(query, q);
+        if let Event::PeerFound { query, peer, .. } = e
+            && query == q
+        {
             found.push(peer);
         }
     }
