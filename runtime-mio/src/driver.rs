@@ -218,10 +218,15 @@ impl Driver {
         };
         self.pump();
         self.send_queued();
+        let Driver {
+            node, socket, poll, ..
+        } = self;
+        // Close the socket before answering, so the caller may bind its address again.
+        drop((socket, poll));
         let snapshot = Snapshot {
-            id: self.node.id(),
-            contacts: self.node.contacts(),
-            stats: self.node.stats(),
+            id: node.id(),
+            contacts: node.contacts(),
+            stats: node.stats(),
         };
         tracing::debug!(contacts = snapshot.contacts.len(), "DHT node stopped");
         if let Some(reply) = shutdown_reply {

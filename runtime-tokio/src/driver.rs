@@ -126,10 +126,13 @@ impl Driver {
             }
         };
         self.flush().await;
+        let Driver { node, socket, .. } = self;
+        // Close the socket before answering, so the caller may bind its address again.
+        drop(socket);
         let snapshot = Snapshot {
-            id: self.node.id(),
-            contacts: self.node.contacts(),
-            stats: self.node.stats(),
+            id: node.id(),
+            contacts: node.contacts(),
+            stats: node.stats(),
         };
         tracing::debug!(contacts = snapshot.contacts.len(), "DHT node stopped");
         if let Some(reply) = shutdown_reply {
