@@ -1,0 +1,3 @@
+//! The `tokengo` command line: the gateway and `tokengo dht`.
+
+pub mod dht;
