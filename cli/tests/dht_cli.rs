@@ -132,7 +132,6 @@ fn ping_without_answer_exits_1() {
 }
 
 #[test]
-#[ignore = "waiting for node behaviour"]
 fn announce_then_get_peers_through_processes() {
     let seed = NodeProcess::start(&[]);
     let seed_addr = seed.addr.to_string();

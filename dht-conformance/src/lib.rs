@@ -39,15 +39,13 @@ pub trait Runtime: Sized {
     fn handle(&self) -> Self;
 }
 
-/// A private-network config for loopback tests: short timeouts so silent peers fail fast,
-/// and room for many nodes on 127.0.0.1.
+/// A private-network config for loopback tests: short timeouts so silent peers fail fast.
 pub fn test_config(seed: u64) -> Config {
     Config {
         seed,
         network: Network::tokengo(),
         short_timeout: Duration::from_millis(200),
         full_timeout: Duration::from_millis(400),
-        max_nodes_per_ip: 256,
         ..Config::default()
     }
 }
@@ -76,7 +74,6 @@ macro_rules! conformance_tests {
     (@each $runtime:ty; $($name:ident),* $(,)?) => {
         $(
             #[test]
-            #[ignore = "waiting for node behaviour"]
             fn $name() {
                 $crate::scenarios::$name::<$runtime>();
             }

@@ -135,6 +135,11 @@ pub(crate) fn start(
         waker,
         stop: AtomicBool::new(false),
     });
+    let mut config = config;
+    if let (None, SocketAddr::V4(bound)) = (config.external_addr, local_addr) {
+        // Tell the node the address it is bound to, unless the caller configured one.
+        config.external_addr = Some(bound);
+    }
     let node = Node::new(config, Instant::now());
     let id = node.id();
     let driver = Driver {

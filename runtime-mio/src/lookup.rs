@@ -38,6 +38,16 @@ impl PeerLookup {
         }
     }
 
+    /// The lookup's stats once it has finished (`None` while it runs).
+    pub fn stats(&self) -> Option<LookupStats> {
+        self.done
+    }
+
+    /// The peers found so far.
+    pub fn peers(&self) -> &[SocketAddr] {
+        &self.peers
+    }
+
     /// Waits for the lookup to finish and returns every peer it found with its stats.
     pub fn finish(mut self) -> Result<PeerLookupReport, Error> {
         while self.next().is_some() {}

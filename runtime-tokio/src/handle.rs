@@ -37,6 +37,14 @@ pub struct Snapshot {
     pub stats: Stats,
 }
 
+/// Tells the node the address it is bound to, unless the caller configured one.
+fn with_bound_addr(mut config: Config, local_addr: SocketAddr) -> Config {
+    if let (None, SocketAddr::V4(bound)) = (config.external_addr, local_addr) {
+        config.external_addr = Some(bound);
+    }
+    config
+}
+
 /// A running DHT node on tokio. Cheap to clone; every clone talks to the same node. The node
 /// stops on [`Dht::shutdown`] or when the last clone is dropped.
 #[derive(Debug, Clone)]
@@ -60,7 +68,7 @@ impl Dht {
             source,
         })?;
         let (commands, receiver) = mpsc::channel(COMMAND_QUEUE);
-        let id = driver::spawn(socket, config, receiver);
+        let id = driver::spawn(socket, with_bound_addr(config, local_addr), receiver);
         tracing::debug!(%local_addr, %id, "DHT node started");
         Ok(Dht {
             commands,

@@ -55,6 +55,11 @@ impl PeerLookup {
         }
     }
 
+    /// The lookup's stats once it has finished (`None` while it runs).
+    pub fn stats(&self) -> Option<LookupStats> {
+        self.done
+    }
+
     /// The peers found so far.
     pub fn peers(&self) -> &[SocketAddr] {
         &self.peers

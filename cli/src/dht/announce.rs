@@ -7,9 +7,10 @@ use tokio::time::Instant;
 
 pub(crate) async fn run(args: AnnounceArgs) -> Result<ExitCode, Failure> {
     let deadline = Instant::now() + args.client.timeout;
-    // An announcer is not read-only: implied_port needs nodes to accept our queries as ours.
+    // Read-only (BEP 43) like every one-shot command: nodes still accept our announce_peer,
+    // but do not put a process that is about to exit into their routing tables.
     let mut signals = report::StopSignals::install()?;
-    let client = report::start_client(&args.client, false, deadline).await?;
+    let client = report::start_client(&args.client, true, deadline).await?;
     let port = if args.implied_port { None } else { args.port };
     let announced = tokio::time::timeout_at(
         deadline,

@@ -15,9 +15,6 @@ pub const MAINLINE_ROUTERS: [&str; 4] = [
     "dht.libtorrent.org:25401",
 ];
 
-/// Per-IP routing-table bound on a loopback test network, where every node shares 127.0.0.1.
-const LOOPBACK_NODES_PER_IP: usize = 1024;
-
 /// Which DHT to join.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum NetworkName {
@@ -103,26 +100,15 @@ pub fn parse_seconds(text: &str) -> Result<Duration, String> {
     }
 }
 
-/// The node configuration for `network`: a fresh seed, and on a loopback test network (every
-/// node on 127.0.0.1) no per-IP limit in the routing table.
-pub fn node_config(
-    network: NetworkName,
-    read_only: bool,
-    listen: SocketAddr,
-    bootstrap: &[SocketAddr],
-) -> Config {
-    let mut config = Config {
+/// The node configuration for `network`, with a fresh seed. (Loopback test networks need no
+/// special settings: the core exempts loopback from its per-IP bounds.)
+pub fn node_config(network: NetworkName, read_only: bool) -> Config {
+    Config {
         seed: fresh_seed(),
         network: network.network(),
         read_only,
         ..Config::default()
-    };
-    let loopback_network = listen.ip().is_loopback()
-        || (!bootstrap.is_empty() && bootstrap.iter().all(|a| a.ip().is_loopback()));
-    if loopback_network {
-        config.max_nodes_per_ip = LOOPBACK_NODES_PER_IP;
     }
-    config
 }
 
 /// A seed the OS randomised: std's `RandomState` keys come from the OS RNG.
@@ -170,7 +156,7 @@ mod tests {
     }
 
     #[test]
-    fn mainline_defaults_to_public_routers_and_loopback_lifts_the_ip_bound() {
+    fn mainline_defaults_to_public_routers() {
         let args = NetworkArgs {
             bootstrap: Vec::new(),
             network: NetworkName::Mainline,
@@ -181,21 +167,9 @@ mod tests {
             network: NetworkName::Tokengo,
         };
         assert!(args.bootstrap_targets().is_empty());
-        let any: SocketAddr = "0.0.0.0:0".parse().unwrap();
-        let local: SocketAddr = "127.0.0.1:9".parse().unwrap();
-        let public: SocketAddr = "192.0.2.1:9".parse().unwrap();
-        let default = Config::default().max_nodes_per_ip;
-        assert_eq!(
-            node_config(NetworkName::Tokengo, false, any, &[public]).max_nodes_per_ip,
-            default
-        );
-        assert_eq!(
-            node_config(NetworkName::Tokengo, false, any, &[local]).max_nodes_per_ip,
-            1024
-        );
-        assert_eq!(
-            node_config(NetworkName::Mainline, true, local, &[]).network,
-            Network::Mainline
-        );
+        let config = node_config(NetworkName::Mainline, true);
+        assert_eq!(config.network, Network::Mainline);
+        assert!(config.read_only);
+        assert_ne!(node_config(NetworkName::Tokengo, false).seed, config.seed);
     }
 }

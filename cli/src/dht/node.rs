@@ -36,7 +36,7 @@ pub(crate) async fn run(args: NodeArgs) -> Result<ExitCode, Failure> {
             targets.join(", ")
         )));
     }
-    let mut config = args::node_config(network, args.read_only, args.listen, &addrs);
+    let mut config = args::node_config(network, args.read_only);
     config.id = saved.as_ref().map(|s| s.id);
     let mut signals = report::StopSignals::install()?;
     let node = RunningNode::start(args.runtime, args.listen, config)

@@ -15,12 +15,7 @@ pub(crate) async fn run(args: PingArgs) -> Result<ExitCode, Failure> {
             args.addr
         )));
     };
-    let config = args::node_config(
-        args.client.network.network,
-        true,
-        args.client.listen,
-        &[addr],
-    );
+    let config = args::node_config(args.client.network.network, true);
     let dht = Dht::bind(args.client.listen, config)
         .await
         .map_err(|e| Failure::Input(e.into()))?;

@@ -41,7 +41,7 @@ pub(crate) async fn start_client(
     deadline: Instant,
 ) -> Result<Client, Failure> {
     let addrs = bootstrap_addrs(client).await?;
-    let config = args::node_config(client.network.network, read_only, client.listen, &addrs);
+    let config = args::node_config(client.network.network, read_only);
     let dht = Dht::bind(client.listen, config)
         .await
         .map_err(|e| Failure::Input(e.into()))?;
