@@ -34,6 +34,8 @@ pub mod id;
 pub mod krpc;
 mod node;
 pub mod rng;
+#[cfg(feature = "sim")]
+pub mod sim;
 pub mod stats;
 
 pub use config::{Config, Network};
