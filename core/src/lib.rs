@@ -32,11 +32,17 @@ pub mod config;
 pub mod event;
 pub mod id;
 pub mod krpc;
+mod lookup;
 mod node;
+mod peer_store;
 pub mod rng;
+pub mod routing;
+mod server;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod stats;
+mod token;
+mod transaction;
 
 pub use config::{Config, Network};
 pub use event::{Event, LookupKind, LookupStats, QueryId};
