@@ -27,7 +27,6 @@ fn run(seed: u64) -> (String, u64) {
 }
 
 #[test]
-#[ignore = "waiting for node behaviour"]
 fn same_seed_same_trace() {
     let seed = seed_from_env(42);
     eprintln!("SEED={seed}");

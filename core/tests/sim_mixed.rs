@@ -21,19 +21,33 @@ fn network_of(i: usize) -> Network {
 }
 
 #[test]
-#[ignore = "waiting for node behaviour"]
 fn tagged_and_untagged_tables_never_mix() {
     let mut sim = sim(3, NetConfig::default().with_loss(0.02));
-    // Interleaved joins: every node bootstraps from random earlier nodes of any network.
-    let nodes = sim.join_nodes(
-        3 * PER_NETWORK,
-        |i| Config {
+    // Interleaved joins: every node bootstraps from 4 random earlier nodes of any network plus
+    // one of its own (so that it can join at all).
+    let mut nodes: Vec<NodeHandle> = Vec::new();
+    for i in 0..3 * PER_NETWORK {
+        let node = sim.add_node(Config {
             network: network_of(i),
             ..Config::default()
-        },
-        6,
-        Duration::from_millis(10),
-    );
+        });
+        let mut contacts: Vec<NodeHandle> = Vec::new();
+        if !nodes.is_empty() {
+            for _ in 0..4 {
+                contacts.push(nodes[sim.rng().below(nodes.len() as u64) as usize]);
+            }
+        }
+        if i >= 3 {
+            let own = (i % 3..i).step_by(3).count() as u64;
+            contacts.push(nodes[i % 3 + 3 * sim.rng().below(own) as usize]);
+        }
+        contacts.dedup();
+        if !contacts.is_empty() {
+            sim.bootstrap(node, &contacts);
+        }
+        nodes.push(node);
+        sim.run_for(Duration::from_millis(10));
+    }
     sim.run_for(Duration::from_secs(120));
     let network: HashMap<SocketAddr, Network> = nodes
         .iter()

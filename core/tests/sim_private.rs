@@ -38,7 +38,7 @@ fn get_peers(sim: &mut Sim<Node>, asker: NodeHandle, key: Id) -> Vec<SocketAddr>
 }
 
 #[test]
-#[ignore = "waiting for node behaviour"]
+#[ignore = "node gap: a lone node's get_peers does not return its own announce (SEED=1)"]
 fn one_node_finds_its_own_announce() {
     let mut sim = sim(1, NetConfig::default());
     let node = sim.add_node(private());
@@ -50,7 +50,6 @@ fn one_node_finds_its_own_announce() {
 }
 
 #[test]
-#[ignore = "waiting for node behaviour"]
 fn two_nodes_find_each_others_announces() {
     let mut sim = sim(2, NetConfig::default());
     let seed = sim.add_node(private());
@@ -89,7 +88,6 @@ fn two_nodes_find_each_others_announces() {
 }
 
 #[test]
-#[ignore = "waiting for node behaviour"]
 fn eight_nodes_all_find_one_announce() {
     let mut sim = sim(8, NetConfig::default());
     let seed = sim.add_node(private());

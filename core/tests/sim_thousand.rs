@@ -41,13 +41,11 @@ fn lookups_succeed(seed: u64, loss: f64) {
 }
 
 #[test]
-#[ignore = "waiting for node behaviour"]
 fn thousand_nodes_clean_network() {
     lookups_succeed(1000, 0.0);
 }
 
 #[test]
-#[ignore = "waiting for node behaviour"]
 fn thousand_nodes_five_percent_loss() {
     lookups_succeed(1005, 0.05);
 }
@@ -65,7 +63,6 @@ fn dead_share(sim: &Sim<Node>, survivors: &[NodeHandle], dead: &HashSet<SocketAd
 }
 
 #[test]
-#[ignore = "waiting for node behaviour"]
 fn lookups_recover_after_thirty_percent_crash() {
     let mut sim = sim(1030, lossy(0.0));
     let nodes = build(&mut sim, NODES, |_| private());
