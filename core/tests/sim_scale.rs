@@ -54,8 +54,8 @@ fn ten_thousand_nodes_lossy_with_dead_nodes() {
         .filter_map(|s| s.time_to_first_peer)
         .collect();
     let mut queried: Vec<u32> = finished.iter().map(|s| s.queried).collect();
-    let mut answered: Vec<u32> = finished.iter().map(|s| s.answered).collect();
-    let mut timed_out: Vec<u32> = finished.iter().map(|s| s.timed_out).collect();
+    let answered: Vec<u32> = finished.iter().map(|s| s.answered).collect();
+    let timed_out: Vec<u32> = finished.iter().map(|s| s.timed_out).collect();
     println!(
         "scale run: {NODES} nodes, 20-200 ms RTT, 5 % loss, 10 % dead, SEED={}",
         sim.seed()
