@@ -3,6 +3,8 @@
 //!
 //! Slow in debug builds, so ignored by default; run it in release:
 //! `cargo test --release -p tokengo-core --test sim_scale -- --ignored --nocapture`
+//! `SIM_NODES=<n>`, `SIM_LOSS_PERCENT=<p>` and `SIM_DEAD_PERCENT=<p>` change the network's
+//! size, loss and share of dead nodes (to see how the cost grows).
 
 mod sim_support;
 
@@ -11,8 +13,15 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 use tokengo_core::sim::NetConfig;
 
-const NODES: usize = 10_000;
+const DEFAULT_NODES: usize = 10_000;
 const LOOKUPS: usize = 200;
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
 
 fn ms(d: Duration) -> String {
     format!("{:.0} ms", d.as_secs_f64() * 1000.0)
@@ -21,20 +30,23 @@ fn ms(d: Duration) -> String {
 #[test]
 #[ignore = "scale run; in release: cargo test --release -p tokengo-core --test sim_scale -- --ignored --nocapture"]
 fn ten_thousand_nodes_lossy_with_dead_nodes() {
+    let nodes_count: usize = env_or("SIM_NODES", DEFAULT_NODES);
+    let loss_percent: u32 = env_or("SIM_LOSS_PERCENT", 5);
+    let dead_percent: usize = env_or("SIM_DEAD_PERCENT", 10);
     let wall = Instant::now();
     let net = NetConfig::default()
         .with_rtt(Duration::from_millis(20), Duration::from_millis(200))
-        .with_loss(0.05);
+        .with_loss(f64::from(loss_percent) / 100.0);
     let mut sim = sim(10_000, net);
-    let nodes = build(&mut sim, NODES, |_| private());
+    let nodes = build(&mut sim, nodes_count, |_| private());
     let built = wall.elapsed();
     let announced = announce_random(&mut sim, &nodes, LOOKUPS);
     let announcers: HashSet<_> = announced.iter().map(|a| a.by).collect();
 
     // 10 % of the nodes die without a word; they stay in everyone's tables.
     let mut dead = HashSet::new();
-    while dead.len() < NODES / 10 {
-        let pick = nodes[sim.rng().below(NODES as u64) as usize];
+    while dead.len() < nodes_count * dead_percent / 100 {
+        let pick = nodes[sim.rng().below(nodes_count as u64) as usize];
         if !announcers.contains(&pick) && dead.insert(pick) {
             sim.crash(pick);
         }
@@ -57,7 +69,7 @@ fn ten_thousand_nodes_lossy_with_dead_nodes() {
     let answered: Vec<u32> = finished.iter().map(|s| s.answered).collect();
     let timed_out: Vec<u32> = finished.iter().map(|s| s.timed_out).collect();
     println!(
-        "scale run: {NODES} nodes, 20-200 ms RTT, 5 % loss, 10 % dead, SEED={}",
+        "scale run: {nodes_count} nodes, 20-200 ms RTT, {loss_percent} % loss, {dead_percent} % dead, SEED={}",
         sim.seed()
     );
     println!(
