@@ -86,6 +86,10 @@ pub struct Config {
     pub max_lookup_candidates: usize,
     /// Bound: concurrent lookups (including announces and bootstraps).
     pub max_lookups: usize,
+    /// Queries per second accepted from one IP on average (0: unlimited); excess is dropped.
+    pub query_rate_per_ip: u32,
+    /// Burst of queries accepted from one IP.
+    pub query_burst_per_ip: u32,
     /// Bound: entries in each bucket's replacement cache.
     pub replacement_cache: usize,
 }
@@ -120,6 +124,8 @@ impl Default for Config {
             max_transactions: 1024,
             max_lookup_candidates: 64,
             max_lookups: 64,
+            query_rate_per_ip: 20,
+            query_burst_per_ip: 50,
             replacement_cache: 8,
         }
     }

@@ -35,6 +35,7 @@ pub mod krpc;
 mod lookup;
 mod node;
 mod peer_store;
+mod rate_limit;
 pub mod rng;
 pub mod routing;
 mod server;

@@ -281,9 +281,10 @@ impl Lookup {
     /// The request to `addr` passed the short timeout: it stops holding a slot.
     pub fn on_short_timeout(&mut self, addr: SocketAddrV4) {
         if let Some(c) = self.find(addr)
-            && c.state == (State::InFlight { slow: false }) {
-                c.state = State::InFlight { slow: true };
-            }
+            && c.state == (State::InFlight { slow: false })
+        {
+            c.state = State::InFlight { slow: true };
+        }
     }
 
     /// The request to `addr` reached the full timeout. Returns `true` when it should be sent
@@ -311,10 +312,11 @@ impl Lookup {
     /// `addr` answered with an error, or could not be asked.
     pub fn on_error(&mut self, addr: SocketAddrV4) {
         if let Some(c) = self.find(addr)
-            && matches!(c.state, State::InFlight { .. }) {
-                c.state = State::Failed;
-                self.stats.errors += 1;
-            }
+            && matches!(c.state, State::InFlight { .. })
+        {
+            c.state = State::Failed;
+            self.stats.errors += 1;
+        }
     }
 
     /// The closest answering nodes, up to k, closest first.

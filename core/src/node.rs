@@ -7,6 +7,7 @@ use crate::id::Id;
 use crate::krpc::{self, Body, ErrorBody, Message, NodeInfo, Query, Response};
 use crate::lookup::{AnnouncePhase, Lookup, LookupConfig};
 use crate::peer_store::PeerStore;
+use crate::rate_limit::RateLimiter;
 use crate::rng::Rng;
 use crate::routing::{Insert, RoutingTable, TableConfig};
 use crate::stats::{MethodCounts, Stats};
@@ -51,6 +52,7 @@ pub struct Node {
     pub(crate) transactions: Transactions,
     pub(crate) lookups: BTreeMap<QueryId, Lookup>,
     pub(crate) tokens: Tokens,
+    pub(crate) limiter: RateLimiter,
     pub(crate) store: PeerStore,
     pub(crate) announced: BTreeMap<Id, OwnAnnounce>,
     /// Our address as others see it: from the config, or learned from BEP 42 `ip` fields.
@@ -85,6 +87,12 @@ impl Node {
             now,
         );
         let tokens = Tokens::new(&mut rng, config.token_rotation, now);
+        let limiter_key = [rng.next_u64(), rng.next_u64()];
+        let limiter = RateLimiter::new(
+            limiter_key,
+            config.query_rate_per_ip,
+            config.query_burst_per_ip,
+        );
         let store = PeerStore::new(
             config.max_stored_keys,
             config.max_peers_per_key,
@@ -102,6 +110,7 @@ impl Node {
             transactions: Transactions::default(),
             lookups: BTreeMap::new(),
             tokens,
+            limiter,
             store,
             announced: BTreeMap::new(),
             routers,
@@ -460,9 +469,10 @@ impl Node {
         };
         if lookup.announce.is_some_and(|a| a.started) {
             if lookup.announce.is_some_and(|a| a.outstanding == 0)
-                && let Some(lookup) = self.lookups.remove(&query) {
-                    self.finish(now, lookup);
-                }
+                && let Some(lookup) = self.lookups.remove(&query)
+            {
+                self.finish(now, lookup);
+            }
             return;
         }
         let method_get_peers = matches!(lookup.kind, LookupKind::GetPeers | LookupKind::Announce);
@@ -490,9 +500,10 @@ impl Node {
                 if self
                     .send_query(now, request.addr, request.id, q, Purpose::Lookup(query))
                     .is_none()
-                    && let Some(lookup) = self.lookups.get_mut(&query) {
-                        lookup.on_error(request.addr);
-                    }
+                    && let Some(lookup) = self.lookups.get_mut(&query)
+                {
+                    lookup.on_error(request.addr);
+                }
             }
         }
         let done = self.lookups.get(&query).is_some_and(Lookup::is_done);
@@ -585,10 +596,15 @@ impl Node {
     pub(crate) fn local_peers(&mut self, info_hash: &Id, now: Instant) -> Vec<SocketAddrV4> {
         let start = self.rng.next_u64();
         let mut peers = self.store.peers(info_hash, now, usize::MAX, start);
-        if let Some(me) = self.self_peer(info_hash)
-            && !me.ip().is_unspecified() && !peers.contains(&me) {
+        if let Some(mut me) = self.self_peer(info_hash) {
+            if me.ip().is_unspecified() {
+                // We do not know how others reach us, but this host reaches us on loopback.
+                me.set_ip(Ipv4Addr::LOCALHOST);
+            }
+            if !peers.contains(&me) {
                 peers.insert(0, me);
             }
+        }
         peers
     }
 
@@ -631,9 +647,10 @@ impl Node {
                         let sent =
                             self.send_query(now, pending.to, pending.node_id, q, pending.purpose);
                         if sent.is_none()
-                            && let Some(l) = self.lookups.get_mut(&query) {
-                                l.on_error(pending.to);
-                            }
+                            && let Some(l) = self.lookups.get_mut(&query)
+                        {
+                            l.on_error(pending.to);
+                        }
                     }
                 }
                 self.advance(now, query);
@@ -683,15 +700,16 @@ impl Node {
                     addr: from,
                 },
                 now,
-            ) {
-                let q = Query::Ping { id: self.id };
-                if self
-                    .send_query(now, stale.addr, Some(stale.id), q, Purpose::TablePing)
-                    .is_none()
-                {
-                    self.table.ping_done(&stale.id);
-                }
+            )
+        {
+            let q = Query::Ping { id: self.id };
+            if self
+                .send_query(now, stale.addr, Some(stale.id), q, Purpose::TablePing)
+                .is_none()
+            {
+                self.table.ping_done(&stale.id);
             }
+        }
         match pending.purpose {
             Purpose::Lookup(query) => {
                 let tagged = self.config.network.tag().is_some();

@@ -265,9 +265,10 @@ impl RoutingTable {
             .map(Entry::info);
         park(bucket, entry, self.config.replacement_cache);
         if let Some(info) = ping
-            && let Some(e) = bucket.nodes.iter_mut().find(|e| e.id == info.id) {
-                e.pinging = true;
-            }
+            && let Some(e) = bucket.nodes.iter_mut().find(|e| e.id == info.id)
+        {
+            e.pinging = true;
+        }
         Insert::Parked { ping }
     }
 

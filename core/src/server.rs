@@ -23,6 +23,10 @@ impl Node {
         msg: &Message<'_>,
         query: &Query<'_>,
     ) {
+        if !self.limiter.allow(*from.ip(), now) {
+            self.stats.dropped.over_limit += 1;
+            return;
+        }
         count_method(&mut self.stats.queries_in, query);
         if self.config.read_only {
             // BEP 43: a read-only node answers nothing.
@@ -37,10 +41,12 @@ impl Node {
             Query::Malformed { .. } => None,
         };
         if let Some(id) = sender
-            && !msg.read_only && id != self.id {
-                // Unverified senders only take free slots; this is how a lone seed grows a table.
-                self.table.on_query(NodeInfo { id, addr: from }, now);
-            }
+            && !msg.read_only
+            && id != self.id
+        {
+            // Unverified senders only take free slots; this is how a lone seed grows a table.
+            self.table.on_query(NodeInfo { id, addr: from }, now);
+        }
         match *query {
             Query::Ping { .. } => self.reply(
                 from,

@@ -58,7 +58,7 @@ impl Tokens {
 }
 
 /// SipHash-2-4 of `data` under `key`.
-fn siphash24(key: [u64; 2], data: &[u8]) -> u64 {
+pub(crate) fn siphash24(key: [u64; 2], data: &[u8]) -> u64 {
     let mut v = [
         key[0] ^ 0x736f_6d65_7073_6575,
         key[1] ^ 0x646f_7261_6e64_6f6d,

@@ -404,3 +404,41 @@ fn read_only_node_marks_queries_and_answers_nothing() {
     let msg = krpc::decode(&sent.payload).unwrap();
     assert!(msg.read_only && matches!(msg.body, Body::Query(Query::Ping { .. })));
 }
+
+#[test]
+fn query_flood_from_one_ip_is_rate_limited() {
+    let now = Instant::now();
+    let mut node = Node::new(Config::mainline(), now);
+    let ping = b"d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:qe";
+    let flooder: SocketAddr = "192.0.2.1:6881".parse().unwrap();
+    for _ in 0..200 {
+        node.handle_input(now, flooder, ping);
+    }
+    let mut answered = 0;
+    while node.poll_transmit().is_some() {
+        answered += 1;
+    }
+    let burst = Config::mainline().query_burst_per_ip as usize;
+    assert_eq!(answered, burst);
+    assert_eq!(node.stats().dropped.over_limit, (200 - burst) as u64);
+    // Another source is still served.
+    node.handle_input(now, "192.0.2.2:6881".parse().unwrap(), ping);
+    assert!(node.poll_transmit().is_some());
+}
+
+#[test]
+fn node_without_known_address_reports_its_own_announce_on_loopback() {
+    let now = Instant::now();
+    let mut node = Node::new(Config::default(), now);
+    node.announce(now, ih(9), Some(7000), false);
+    let q = node.get_peers(now, ih(9));
+    let mut found = Vec::new();
+    while let Some(e) = node.poll_event() {
+        if let Event::PeerFound { query, peer, .. } = e
+            && query == q
+        {
+            found.push(peer);
+        }
+    }
+    assert_eq!(found, vec!["127.0.0.1:7000".parse::<SocketAddr>().unwrap()]);
+}
