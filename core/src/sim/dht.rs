@@ -51,9 +51,19 @@ impl Sim<Node> {
     /// Adds a [`Node`] at the next free address. Its RNG seed is derived from the simulation's
     /// seed, its handle and `config.seed`, so that every node draws differently and the run stays
     /// reproducible.
-    pub fn add_node(&mut self, mut config: Config) -> NodeHandle {
-        config.seed = mix(mix(self.seed(), self.len() as u64), config.seed);
-        self.add_endpoint(|_, now| Node::new(config, now))
+    pub fn add_node(&mut self, config: Config) -> NodeHandle {
+        self.add_node_with(|_| config)
+    }
+
+    /// Like [`Sim::add_node`], with a config made from the node's address (for example to set
+    /// `external_addr`).
+    pub fn add_node_with(&mut self, config: impl FnOnce(SocketAddr) -> Config) -> NodeHandle {
+        let seed = mix(self.seed(), self.len() as u64);
+        self.add_endpoint(|addr, now| {
+            let mut config = config(addr);
+            config.seed = mix(seed, config.seed);
+            Node::new(config, now)
+        })
     }
 
     /// Bootstraps `node` from the addresses of `contacts`.
