@@ -2,7 +2,7 @@
 
 mod sim_support;
 
-use sim_support::{announce_random, build, lookup_round, private};
+use sim_support::{announce_random, build, check_health, lookup_round, private};
 use std::time::Duration;
 use tokengo_core::sim::{NetConfig, Sim, seed_from_env};
 
@@ -23,6 +23,7 @@ fn run(seed: u64) -> (String, u64) {
     sim.leave(nodes[1]);
     lookup_round(&mut sim, &nodes[2..], &announced);
     sim.run_for(Duration::from_secs(600));
+    check_health(&sim, true);
     (sim.trace().to_string(), sim.trace().digest())
 }
 

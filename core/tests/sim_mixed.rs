@@ -3,7 +3,7 @@
 
 mod sim_support;
 
-use sim_support::{LOOKUP_LIMIT, sim};
+use sim_support::{LOOKUP_LIMIT, check_health, sim};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -105,4 +105,5 @@ fn tagged_and_untagged_tables_never_mix() {
             "group {group}: {outcome:?}"
         );
     }
+    check_health(&sim, false);
 }

@@ -141,3 +141,48 @@ pub fn quantile<T: Copy + Ord>(values: &mut [T], p: f64) -> T {
     let index = ((values.len() - 1) as f64 * p).round() as usize;
     values[index]
 }
+
+/// Checks what must hold of every running node after any scenario: its collections stay within
+/// their configured bounds, nothing our own nodes sent was malformed or (in a one-network
+/// scenario, `one_network`) from another network, and no node asked to be woken in the past
+/// over and over.
+pub fn check_health(sim: &Sim<Node>, one_network: bool) {
+    assert_eq!(
+        sim.stats().stuck_timers,
+        0,
+        "a node kept a deadline in the past"
+    );
+    for node in sim.running() {
+        let endpoint = sim.endpoint(node).expect("running");
+        let (config, stats) = (endpoint.config(), endpoint.stats());
+        let contacts = endpoint.contacts().len();
+        assert!(
+            stats.transactions_in_flight <= config.max_transactions,
+            "{node}: {stats:?}"
+        );
+        assert!(
+            stats.active_lookups <= config.max_lookups,
+            "{node}: {stats:?}"
+        );
+        assert!(
+            stats.stored_keys <= config.max_stored_keys,
+            "{node}: {stats:?}"
+        );
+        assert!(
+            stats.stored_peers <= config.max_stored_keys * config.max_peers_per_key,
+            "{node}: {stats:?}"
+        );
+        assert!(contacts <= 160 * config.k, "{node}: {contacts} contacts");
+        assert!(
+            stats.nodes_replacement <= 160 * config.replacement_cache,
+            "{node}: {stats:?}"
+        );
+        assert_eq!(
+            stats.dropped.malformed, 0,
+            "{node} got malformed datagrams from our own nodes: {stats:?}"
+        );
+        if one_network {
+            assert_eq!(stats.dropped.wrong_network, 0, "{node}: {stats:?}");
+        }
+    }
+}
