@@ -54,6 +54,7 @@ def main():
         "dht_prefer_verified_node_ids": False,
         "dht_enforce_node_id": False,
         "alert_mask": lt.alert.category_t.dht_notification
+        | lt.alert.category_t.dht_operation_notification
         | lt.alert.category_t.status_notification
         | lt.alert.category_t.error_notification,
     }
