@@ -1,3 +1,7 @@
-//! The `tokengo` command line: the gateway and `tokengo dht`.
+//! The `tokengo` command line: the gateway (client proxy, relay, exit), discovery through the
+//! DHT, and `tokengo dht`.
 
+pub mod bootstrap_peers;
+pub mod crypto;
 pub mod dht;
+pub mod progress;

@@ -596,11 +596,14 @@ impl Node {
     pub(crate) fn local_peers(&mut self, info_hash: &Id, now: Instant) -> Vec<SocketAddrV4> {
         let start = self.rng.next_u64();
         let mut peers = self.store.peers(info_hash, now, usize::MAX, start);
-        if let Some(me) = self.self_peer(info_hash)
-            && !me.ip().is_unspecified()
-            && !peers.contains(&me)
-        {
-            peers.insert(0, me);
+        if let Some(mut me) = self.self_peer(info_hash) {
+            if me.ip().is_unspecified() {
+                // We do not know how others reach us, but this host reaches us on loopback.
+                me.set_ip(Ipv4Addr::LOCALHOST);
+            }
+            if !peers.contains(&me) {
+                peers.insert(0, me);
+            }
         }
         peers
     }

@@ -425,3 +425,20 @@ fn query_flood_from_one_ip_is_rate_limited() {
     node.handle_input(now, "192.0.2.2:6881".parse().unwrap(), ping);
     assert!(node.poll_transmit().is_some());
 }
+
+#[test]
+fn node_without_known_address_reports_its_own_announce_on_loopback() {
+    let now = Instant::now();
+    let mut node = Node::new(Config::default(), now);
+    node.announce(now, ih(9), Some(7000), false);
+    let q = node.get_peers(now, ih(9));
+    let mut found = Vec::new();
+    while let Some(e) = node.poll_event() {
+        if let Event::PeerFound { query, peer, .. } = e
+            && query == q
+        {
+            found.push(peer);
+        }
+    }
+    assert_eq!(found, vec!["127.0.0.1:7000".parse::<SocketAddr>().unwrap()]);
+}
