@@ -4,4 +4,5 @@
 pub mod bootstrap_peers;
 pub mod crypto;
 pub mod dht;
+pub mod discovery;
 pub mod progress;

@@ -39,6 +39,8 @@ mod rate_limit;
 pub mod rng;
 pub mod routing;
 mod server;
+#[cfg(feature = "sim")]
+pub mod sim;
 pub mod stats;
 mod token;
 mod transaction;

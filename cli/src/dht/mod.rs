@@ -5,7 +5,7 @@
 //! unusable state file).
 
 mod announce;
-mod args;
+pub mod args;
 mod find_node;
 mod get_peers;
 mod node;
