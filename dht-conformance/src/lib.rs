@@ -78,7 +78,6 @@ macro_rules! conformance_tests {
             burst_of_queries_is_fully_answered,
         );
         #[test]
-        #[ignore = "core: bootstrap does not refresh far buckets; lookups can converge on the wrong half"]
         fn announced_keys_are_found_in_a_large_network() {
             $crate::scenarios::announced_keys_are_found_in_a_large_network::<$runtime>();
         }
