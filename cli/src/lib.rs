@@ -8,6 +8,9 @@
 
 pub mod envelope;
 pub mod http_message;
+pub mod identity;
 pub mod keyfile;
 pub mod keys;
+pub mod relay;
+pub mod tls;
 pub mod wire;
