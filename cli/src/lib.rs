@@ -6,7 +6,9 @@
 //! registered under the target pubKeyHash; the exit opens it, calls its backend and seals the
 //! response back along the same streams.
 
+pub mod client;
 pub mod envelope;
+pub mod exit;
 pub mod http_message;
 pub mod identity;
 pub mod keyfile;

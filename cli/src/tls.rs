@@ -96,13 +96,12 @@ pub fn relay_endpoint(
     Ok(quinn::Endpoint::server(config, addr)?)
 }
 
-/// A client-side endpoint (used by clients and exits) that dials relays.
-pub fn dialer_endpoint(
+/// The QUIC client configuration for dialling a relay with `alpn`, pinned to `pin` if given.
+pub fn client_config(
     alpn: &[u8],
     pin: Option<[u8; PUBLIC_KEY_LEN]>,
     limits: TransportLimits,
-    ipv6: bool,
-) -> Result<quinn::Endpoint, TlsError> {
+) -> Result<quinn::ClientConfig, TlsError> {
     let verifier = Arc::new(RelayKeyVerifier {
         pin,
         provider: provider(),
@@ -116,13 +115,28 @@ pub fn dialer_endpoint(
     let crypto = QuicClientConfig::try_from(tls).map_err(|e| TlsError::Quic(e.to_string()))?;
     let mut config = quinn::ClientConfig::new(Arc::new(crypto));
     config.transport_config(transport(limits));
+    Ok(config)
+}
+
+/// An unbound-port client endpoint for the address family of the relays it will dial.
+pub fn client_socket(ipv6: bool) -> Result<quinn::Endpoint, TlsError> {
     let bind: SocketAddr = if ipv6 {
         (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
     } else {
         (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
     };
-    let mut endpoint = quinn::Endpoint::client(bind)?;
-    endpoint.set_default_client_config(config);
+    Ok(quinn::Endpoint::client(bind)?)
+}
+
+/// A client-side endpoint (used by clients and exits) that dials relays.
+pub fn dialer_endpoint(
+    alpn: &[u8],
+    pin: Option<[u8; PUBLIC_KEY_LEN]>,
+    limits: TransportLimits,
+    ipv6: bool,
+) -> Result<quinn::Endpoint, TlsError> {
+    let mut endpoint = client_socket(ipv6)?;
+    endpoint.set_default_client_config(client_config(alpn, pin, limits)?);
     Ok(endpoint)
 }
 
