@@ -7,12 +7,17 @@
 //! response back along the same streams.
 
 pub mod client;
+pub mod commands;
+pub mod config;
 pub mod envelope;
 pub mod exit;
 pub mod http_message;
 pub mod identity;
 pub mod keyfile;
+pub mod keygen;
 pub mod keys;
 pub mod relay;
+pub mod serve;
+pub mod shutdown;
 pub mod tls;
 pub mod wire;
