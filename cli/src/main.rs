@@ -1,4 +1,6 @@
-//! The `tokengo` binary: parses arguments and dispatches to the library.
+//! The `tokengo` binary: argument parsing and dispatch.
+
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use tokengo::commands;
@@ -23,10 +25,15 @@ enum Command {
     Serve(commands::ServeArgs),
     /// Generate an OHTTP key pair or an identity key.
     Keygen(commands::KeygenArgs),
+    /// Use the DHT directly: run a node, look up, announce, find, ping.
+    Dht(tokengo::dht::DhtArgs),
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+fn main() -> ExitCode {
+    let command = Cli::parse().command;
+    if let Command::Dht(args) = command {
+        return tokengo::dht::run(args);
+    }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
@@ -34,18 +41,28 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    if let Command::Keygen(args) = cli.command {
+    match gateway(command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn gateway(command: Command) -> anyhow::Result<()> {
+    if let Command::Keygen(args) = command {
         return commands::keygen(args);
     }
-    tokengo::tls::install_crypto_provider();
+    tokengo::crypto::install_default_provider();
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
-        match cli.command {
+        match command {
             Command::Relay(a) => commands::relay(a).await,
             Command::Exit(a) => commands::exit(a).await,
             Command::Client(a) => commands::client(a).await,
             Command::Serve(a) => commands::serve(a).await,
-            Command::Keygen(_) => Ok(()),
+            Command::Keygen(_) | Command::Dht(_) => Ok(()),
         }
     })
 }

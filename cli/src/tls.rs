@@ -52,7 +52,7 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 
 /// Installs ring as the process-wide rustls provider (needed by reqwest); idempotent.
 pub fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    crate::crypto::install_default_provider();
 }
 
 /// Transport limits of one relay-side connection.

@@ -1,6 +1,7 @@
 //! The KRPC message model: what one bencoded datagram of BEP 5 (plus BEP 42 `ip`, BEP 43 `ro` and
 //! our network tag) can say. Decoded messages borrow from the datagram; nothing is copied.
 
+use super::reader::Reader;
 use crate::id::Id;
 use std::net::SocketAddrV4;
 
@@ -124,7 +125,10 @@ pub enum PeerList<'a> {
 impl<'a> CompactNodes<'a> {
     /// Wraps `bytes` if it is a whole number of compact node infos.
     pub fn new(bytes: &'a [u8]) -> Option<Self> {
-        (bytes.len() % COMPACT_NODE_LEN == 0).then_some(CompactNodes(bytes))
+        bytes
+            .len()
+            .is_multiple_of(COMPACT_NODE_LEN)
+            .then_some(CompactNodes(bytes))
     }
 
     /// The raw bytes.
@@ -147,7 +151,10 @@ impl<'a> CompactNodes<'a> {
         self.0.chunks_exact(COMPACT_NODE_LEN).map(|c| {
             let mut id = [0u8; 20];
             id.copy_from_slice(&c[..20]);
-            NodeInfo { id: Id(id), addr: peer_from_compact(&c[20..]) }
+            NodeInfo {
+                id: Id(id),
+                addr: peer_from_compact(&c[20..]),
+            }
         })
     }
 }
@@ -190,12 +197,12 @@ impl Iterator for PeerIter<'_> {
         match self {
             PeerIter::Addrs(it) => it.next().copied(),
             PeerIter::Raw(rest) => loop {
-                // The body was checked when decoding: a sequence of `<len>:<bytes>` items.
-                let colon = rest.iter().position(|&b| b == b':')?;
-                let len: usize = std::str::from_utf8(&rest[..colon]).ok()?.parse().ok()?;
-                let item = rest.get(colon + 1..colon + 1 + len)?;
-                *rest = &rest[colon + 1 + len..];
-                if len == COMPACT_PEER_LEN {
+                // The body was checked when decoding (or is checked when encoding); anything
+                // unreadable ends the iteration instead of panicking.
+                let mut reader = Reader::new(rest);
+                let item = reader.bytes().ok()?;
+                *rest = rest.get(reader.position()..)?;
+                if item.len() == COMPACT_PEER_LEN {
                     return Some(peer_from_compact(item));
                 }
             },

@@ -1,0 +1,253 @@
+//! Encoding a [`Message`] as canonical bencode (keys sorted, optional fields only when present)
+//! into a caller's buffer.
+
+use super::error::EncodeError;
+use super::message::{Body, ErrorBody, Message, PeerList, Query, Response};
+use super::reader::Reader;
+use std::net::SocketAddrV4;
+
+impl Message<'_> {
+    /// Writes the message into `buf` and returns how many bytes it took. Never panics: a
+    /// buffer that is too small gives [`EncodeError::BufferTooSmall`].
+    pub fn encode(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
+        let mut w = Writer {
+            buf,
+            pos: 0,
+            measure: false,
+        };
+        self.write(&mut w)?;
+        Ok(w.pos)
+    }
+
+    /// The number of bytes [`encode`](Self::encode) writes.
+    pub fn encoded_len(&self) -> Result<usize, EncodeError> {
+        let mut w = Writer {
+            buf: &mut [],
+            pos: 0,
+            measure: true,
+        };
+        self.write(&mut w)?;
+        Ok(w.pos)
+    }
+
+    /// Encodes into a new vector of exactly the right size.
+    pub fn to_vec(&self) -> Result<Vec<u8>, EncodeError> {
+        let mut out = vec![0; self.encoded_len()?];
+        let len = self.encode(&mut out)?;
+        out.truncate(len);
+        Ok(out)
+    }
+
+    fn write(&self, w: &mut Writer<'_>) -> Result<(), EncodeError> {
+        // Top-level keys in sorted order: a e ip net q r ro t v y.
+        w.put(b"d")?;
+        match &self.body {
+            Body::Query(query) => write_args(w, query)?,
+            Body::Error(ErrorBody { code, message }) => {
+                w.put(b"1:el")?;
+                w.int(*code)?;
+                w.string(message)?;
+                w.put(b"e")?;
+            }
+            Body::Response(_) => {}
+        }
+        if let Some(ip) = self.requester_ip {
+            w.put(b"2:ip")?;
+            w.string(&compact(ip))?;
+        }
+        if let Some(net) = self.network {
+            w.put(b"3:net")?;
+            w.string(net)?;
+        }
+        match &self.body {
+            Body::Query(query) => {
+                w.put(b"1:q")?;
+                w.string(query.method())?;
+            }
+            Body::Response(response) => write_response(w, response)?,
+            Body::Error(_) => {}
+        }
+        if self.read_only {
+            w.put(b"2:roi1e")?;
+        }
+        w.put(b"1:t")?;
+        w.string(self.transaction_id)?;
+        if let Some(version) = self.version {
+            w.put(b"1:v")?;
+            w.string(version)?;
+        }
+        w.put(match self.body {
+            Body::Query(_) => b"1:y1:q",
+            Body::Response(_) => b"1:y1:r",
+            Body::Error(_) => b"1:y1:e",
+        })?;
+        w.put(b"e")
+    }
+}
+
+impl Query<'_> {
+    /// The method name (`q`).
+    pub fn method(&self) -> &[u8] {
+        match self {
+            Query::Ping { .. } => b"ping",
+            Query::FindNode { .. } => b"find_node",
+            Query::GetPeers { .. } => b"get_peers",
+            Query::AnnouncePeer { .. } => b"announce_peer",
+            Query::Unknown { method, .. } | Query::Malformed { method } => method,
+        }
+    }
+}
+
+/// Writes `a` (keys sorted: id implied_port info_hash port target token). A malformed query
+/// and an unknown one without an id carry no arguments.
+fn write_args(w: &mut Writer<'_>, query: &Query<'_>) -> Result<(), EncodeError> {
+    match query {
+        Query::Ping { id } | Query::Unknown { id: Some(id), .. } => {
+            w.put(b"1:ad2:id20:")?;
+            w.put(&id.0)?;
+        }
+        Query::FindNode { id, target } => {
+            w.put(b"1:ad2:id20:")?;
+            w.put(&id.0)?;
+            w.put(b"6:target20:")?;
+            w.put(&target.0)?;
+        }
+        Query::GetPeers { id, info_hash } => {
+            w.put(b"1:ad2:id20:")?;
+            w.put(&id.0)?;
+            w.put(b"9:info_hash20:")?;
+            w.put(&info_hash.0)?;
+        }
+        Query::AnnouncePeer {
+            id,
+            info_hash,
+            port,
+            token,
+            implied_port,
+        } => {
+            w.put(b"1:ad2:id20:")?;
+            w.put(&id.0)?;
+            if *implied_port {
+                w.put(b"12:implied_porti1e")?;
+            }
+            w.put(b"9:info_hash20:")?;
+            w.put(&info_hash.0)?;
+            w.put(b"4:port")?;
+            w.int(i64::from(*port))?;
+            w.put(b"5:token")?;
+            w.string(token)?;
+        }
+        Query::Unknown { id: None, .. } | Query::Malformed { .. } => return Ok(()),
+    }
+    w.put(b"e")
+}
+
+/// Writes `r` (keys sorted: id nodes token values).
+fn write_response(w: &mut Writer<'_>, response: &Response<'_>) -> Result<(), EncodeError> {
+    w.put(b"1:rd2:id20:")?;
+    w.put(&response.id.0)?;
+    if let Some(nodes) = response.nodes {
+        w.put(b"5:nodes")?;
+        w.string(nodes.as_bytes())?;
+    }
+    if let Some(token) = response.token {
+        w.put(b"5:token")?;
+        w.string(token)?;
+    }
+    match response.values {
+        Some(PeerList::Raw(body)) => {
+            if !is_string_list_body(body) {
+                return Err(EncodeError::InvalidPeerList);
+            }
+            w.put(b"6:valuesl")?;
+            w.put(body)?;
+            w.put(b"e")?;
+        }
+        Some(PeerList::Addrs(addrs)) => {
+            w.put(b"6:valuesl")?;
+            for addr in addrs {
+                w.put(b"6:")?;
+                w.put(&compact(*addr))?;
+            }
+            w.put(b"e")?;
+        }
+        None => {}
+    }
+    w.put(b"e")
+}
+
+/// `true` when `body` is a sequence of canonical byte strings and nothing else.
+fn is_string_list_body(body: &[u8]) -> bool {
+    let mut r = Reader::new(body);
+    while !r.at_end() {
+        if !matches!(r.peek(), Some(b'0'..=b'9')) || r.bytes().is_err() {
+            return false;
+        }
+    }
+    true
+}
+
+/// The 6-byte compact form of an IPv4 address and port.
+pub(crate) fn compact(addr: SocketAddrV4) -> [u8; 6] {
+    let [a, b, c, d] = addr.ip().octets();
+    let [p0, p1] = addr.port().to_be_bytes();
+    [a, b, c, d, p0, p1]
+}
+
+/// Appends to the caller's buffer, or only counts bytes when measuring.
+struct Writer<'b> {
+    buf: &'b mut [u8],
+    pos: usize,
+    measure: bool,
+}
+
+impl Writer<'_> {
+    #[inline]
+    fn put(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
+        let end = self
+            .pos
+            .checked_add(bytes.len())
+            .ok_or(EncodeError::BufferTooSmall)?;
+        if !self.measure {
+            self.buf
+                .get_mut(self.pos..end)
+                .ok_or(EncodeError::BufferTooSmall)?
+                .copy_from_slice(bytes);
+        }
+        self.pos = end;
+        Ok(())
+    }
+
+    /// Writes `<len>:<bytes>`.
+    #[inline]
+    fn string(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
+        let mut digits = [0u8; 20];
+        self.put(decimal(bytes.len() as u64, &mut digits))?;
+        self.put(b":")?;
+        self.put(bytes)
+    }
+
+    /// Writes `i<value>e`.
+    fn int(&mut self, value: i64) -> Result<(), EncodeError> {
+        let mut digits = [0u8; 20];
+        self.put(b"i")?;
+        if value < 0 {
+            self.put(b"-")?;
+        }
+        self.put(decimal(value.unsigned_abs(), &mut digits))?;
+        self.put(b"e")
+    }
+}
+
+/// Formats `n` in decimal at the end of `out` and returns the digits.
+fn decimal(mut n: u64, out: &mut [u8; 20]) -> &[u8] {
+    let mut start = out.len();
+    loop {
+        start -= 1;
+        out[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &out[start..];
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! Bencode primitives over a borrowed datagram: checked strings and integers, and an iterative
+//! skipper for values the codec does not read. Nothing here allocates or recurses.
+
+use super::error::DecodeError;
+
+/// Deepest nesting of lists and dictionaries accepted anywhere in a message (the top-level
+/// dictionary is depth 1). KRPC needs 3; the slack is for extensions under unknown keys.
+pub const MAX_DEPTH: usize = 32;
+
+/// A cursor over a datagram. Invariant: `pos <= buf.len()`.
+#[derive(Debug)]
+pub(crate) struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(buf: &'a [u8]) -> Self {
+        Reader { buf, pos: 0 }
+    }
+
+    /// The byte under the cursor.
+    #[inline]
+    pub(crate) fn peek(&self) -> Option<u8> {
+        self.buf.get(self.pos).copied()
+    }
+
+    /// Moves past the byte under the cursor (callers have peeked it).
+    #[inline]
+    pub(crate) fn bump(&mut self) {
+        self.pos = (self.pos + 1).min(self.buf.len());
+    }
+
+    /// The cursor's offset.
+    pub(crate) fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// The bytes from `start` (an earlier [`position`](Self::position)) to the cursor.
+    pub(crate) fn since(&self, start: usize) -> &'a [u8] {
+        self.buf.get(start..self.pos).unwrap_or_default()
+    }
+
+    /// `true` when the whole datagram has been read.
+    pub(crate) fn at_end(&self) -> bool {
+        self.pos == self.buf.len()
+    }
+
+    /// Consumes the `e` that closes a container, or reports that another item follows.
+    #[inline]
+    pub(crate) fn close(&mut self) -> Result<bool, DecodeError> {
+        match self.peek() {
+            Some(b'e') => {
+                self.pos += 1;
+                Ok(true)
+            }
+            Some(_) => Ok(false),
+            None => Err(DecodeError::Truncated),
+        }
+    }
+
+    /// Reads a byte string (`<len>:<bytes>`). The length must be canonical (no leading zeros)
+    /// and fit in the datagram; it is compared with the remaining length digit by digit, so
+    /// no length can overflow.
+    #[inline]
+    pub(crate) fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
+        let rest = &self.buf[self.pos..];
+        let (len, digits) = match rest {
+            // One-digit lengths are the common case (`1:t`, `6:` peers).
+            [d @ b'0'..=b'9', b':', ..] => (usize::from(d - b'0'), 1),
+            [b'0', ..] => return Err(DecodeError::InvalidSyntax),
+            [d @ b'1'..=b'9', ..] => {
+                let mut len = usize::from(d - b'0');
+                let mut i = 1;
+                loop {
+                    match rest.get(i) {
+                        Some(&b':') => break,
+                        Some(&d @ b'0'..=b'9') => {
+                            len = len
+                                .checked_mul(10)
+                                .and_then(|l| l.checked_add(usize::from(d - b'0')))
+                                .filter(|&l| l <= rest.len())
+                                .ok_or(DecodeError::Truncated)?;
+                            i += 1;
+                        }
+                        Some(_) => return Err(DecodeError::InvalidSyntax),
+                        None => return Err(DecodeError::Truncated),
+                    }
+                }
+                (len, i)
+            }
+            [] => return Err(DecodeError::Truncated),
+            _ => return Err(DecodeError::InvalidSyntax),
+        };
+        let start = digits + 1;
+        let end = start.checked_add(len).ok_or(DecodeError::Truncated)?;
+        let value = rest.get(start..end).ok_or(DecodeError::Truncated)?;
+        self.pos += end;
+        Ok(value)
+    }
+
+    /// Reads an integer (`i<digits>e`) into an `i64`: no sign but `-`, no leading zeros, no
+    /// `-0`, no empty digits, no overflow.
+    #[inline]
+    pub(crate) fn int(&mut self) -> Result<i64, DecodeError> {
+        let rest = &self.buf[self.pos..];
+        if rest.first() != Some(&b'i') {
+            return Err(DecodeError::InvalidSyntax);
+        }
+        let negative = rest.get(1) == Some(&b'-');
+        let mut i = if negative { 2 } else { 1 };
+        match rest.get(i) {
+            None => return Err(DecodeError::Truncated),
+            Some(b'0') => {
+                // Zero must stand alone and unsigned.
+                return match rest.get(i + 1) {
+                    Some(b'e') if !negative => {
+                        self.pos += i + 2;
+                        Ok(0)
+                    }
+                    None => Err(DecodeError::Truncated),
+                    Some(_) => Err(DecodeError::InvalidInteger),
+                };
+            }
+            Some(b'1'..=b'9') => {}
+            Some(_) => return Err(DecodeError::InvalidInteger),
+        }
+        let mut magnitude: u64 = 0;
+        loop {
+            match rest.get(i) {
+                Some(&b'e') => break,
+                Some(&d @ b'0'..=b'9') => {
+                    magnitude = magnitude
+                        .checked_mul(10)
+                        .and_then(|m| m.checked_add(u64::from(d - b'0')))
+                        .ok_or(DecodeError::InvalidInteger)?;
+                    i += 1;
+                }
+                Some(_) => return Err(DecodeError::InvalidInteger),
+                None => return Err(DecodeError::Truncated),
+            }
+        }
+        let value = if negative {
+            0i64.checked_sub_unsigned(magnitude)
+        } else {
+            i64::try_from(magnitude).ok()
+        };
+        let value = value.ok_or(DecodeError::InvalidInteger)?;
+        self.pos += i + 1;
+        Ok(value)
+    }
+
+    /// Skips one value of any type. `depth` is the nesting depth of the container that holds
+    /// it; containers inside may reach [`MAX_DEPTH`]. Dictionary keys must be strings, and a
+    /// key must have a value. Iterative: two bit sets remember, per open level, whether it is
+    /// a dictionary and whether that dictionary expects a key next.
+    pub(crate) fn skip_value(&mut self, depth: usize) -> Result<(), DecodeError> {
+        let mut level = 0usize;
+        let mut is_dict: u64 = 0;
+        let mut wants_key: u64 = 0;
+        loop {
+            let bit = 1u64 << level;
+            let in_dict = level > 0 && is_dict & bit != 0;
+            if in_dict && wants_key & bit != 0 {
+                match self.peek() {
+                    Some(b'e') => {
+                        self.pos += 1;
+                        level -= 1;
+                        if level == 0 {
+                            return Ok(());
+                        }
+                    }
+                    Some(b'0'..=b'9') => {
+                        self.bytes()?;
+                        wants_key &= !bit;
+                    }
+                    Some(_) => return Err(DecodeError::InvalidSyntax),
+                    None => return Err(DecodeError::Truncated),
+                }
+                continue;
+            }
+            if in_dict {
+                // The value about to be read completes this key-value pair.
+                wants_key |= bit;
+            }
+            match self.peek() {
+                Some(b'e') if level > 0 && !in_dict => {
+                    self.pos += 1;
+                    level -= 1;
+                }
+                Some(b'i') => {
+                    self.int()?;
+                }
+                Some(b'0'..=b'9') => {
+                    self.bytes()?;
+                }
+                Some(open @ (b'l' | b'd')) => {
+                    if depth + level + 1 > MAX_DEPTH {
+                        return Err(DecodeError::TooDeep);
+                    }
+                    self.pos += 1;
+                    level += 1;
+                    let bit = 1u64 << level;
+                    if open == b'd' {
+                        is_dict |= bit;
+                        wants_key |= bit;
+                    } else {
+                        is_dict &= !bit;
+                    }
+                    continue;
+                }
+                Some(_) => return Err(DecodeError::InvalidSyntax),
+                None => return Err(DecodeError::Truncated),
+            }
+            if level == 0 {
+                return Ok(());
+            }
+        }
+    }
+}
