@@ -101,6 +101,8 @@ impl PublicKeyConfig {
         if !supported {
             return Err(bad("no HKDF-SHA256/AES-128-GCM suite"));
         }
+        // Whatever we accept, the OHTTP library must be able to use.
+        KeyConfig::decode(bytes).map_err(|_| bad("not usable by the OHTTP library"))?;
         let mut public_key = [0u8; PUBLIC_KEY_LEN];
         public_key.copy_from_slice(pk);
         Ok(Self {
@@ -324,8 +326,27 @@ mod tests {
         let mut wrong_kem = good.clone();
         wrong_kem[2] = 0x21;
         assert!(PublicKeyConfig::parse(&wrong_kem).is_err());
-        let mut wrong_aead = good;
+        let mut wrong_aead = good.clone();
         wrong_aead[40] = 3;
         assert!(PublicKeyConfig::parse(&wrong_aead).is_err());
+        // A supported suite next to an unknown one: the OHTTP library refuses it, so do we.
+        let mut mixed = good[..35].to_vec();
+        mixed.extend_from_slice(&[0, 8, 0, 1, 0, 1, 0, 99, 0, 1]);
+        assert!(PublicKeyConfig::parse(&mixed).is_err());
+    }
+
+    #[test]
+    fn every_single_byte_mutation_is_rejected_or_usable() {
+        let good = OhttpKeyPair::generate().expect("gen").public().encoded.clone();
+        for i in 0..good.len() {
+            for v in [0u8, 1, 0x20, 0x7f, 0xff] {
+                let mut m = good.clone();
+                m[i] = v;
+                if let Ok(cfg) = PublicKeyConfig::parse(&m) {
+                    assert!(cfg.to_ohttp().is_ok(), "byte {i} = {v}");
+                    assert_eq!(cfg.encoded, m);
+                }
+            }
+        }
     }
 }

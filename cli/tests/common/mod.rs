@@ -66,7 +66,12 @@ async fn chat(State(m): State<Arc<Mock>>, req: Request) -> Response {
         .await
         .unwrap_or_default();
     let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-    if json.get("stream").and_then(serde_json::Value::as_bool) == Some(true) {
+    let stream_wanted = json.get("stream").and_then(serde_json::Value::as_bool) == Some(true);
+    let gated = m.streams.lock().expect("lock").is_some();
+    if stream_wanted && !gated {
+        return openai_stream();
+    }
+    if stream_wanted {
         let (tx, rx) = mpsc::channel(16);
         if let Some(s) = m.streams.lock().expect("lock").as_ref() {
             let _ = s.send(tx);
@@ -84,6 +89,8 @@ async fn chat(State(m): State<Arc<Mock>>, req: Request) -> Response {
     let reply = serde_json::json!({
         "id": "chatcmpl-1",
         "object": "chat.completion",
+        "created": 0,
+        "usage": {"prompt_tokens": 1, "completion_tokens": 3, "total_tokens": 4},
         "model": json.get("model").cloned().unwrap_or_default(),
         "path": pq,
         "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello from AI!"}, "finish_reason": "stop"}],
@@ -94,6 +101,24 @@ async fn chat(State(m): State<Arc<Mock>>, req: Request) -> Response {
         reply.to_string(),
     )
         .into_response()
+}
+
+/// An OpenAI-style chat completion stream: three content chunks, a finish chunk, `[DONE]`.
+fn openai_stream() -> Response {
+    let mut body = String::new();
+    for word in ["Hello", " from", " AI!"] {
+        let chunk = serde_json::json!({
+            "id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 0, "model": "m",
+            "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": null}],
+        });
+                body.push_str(&format!("data: {chunk}\n\n"));
+    }
+    let last = serde_json::json!({
+        "id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 0, "model": "m",
+        "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+    });
+    body.push_str(&format!("data: {last}\n\ndata: [DONE]\n\n"));
+    (StatusCode::OK, [("content-type", "text/event-stream")], body).into_response()
 }
 
 async fn echo(State(m): State<Arc<Mock>>, req: Request) -> Response {
@@ -143,13 +168,18 @@ async fn sse_tail(State(m): State<Arc<Mock>>) -> Response {
         .into_response()
 }
 
-/// Starts the mock backend on a free loopback port.
+/// Starts the mock backend on a free loopback port; streamed chats are driven by the test.
 pub async fn backend() -> Backend {
+    backend_with(true).await
+}
+
+/// Starts the mock backend; with `gated` false, streamed chats answer a canned OpenAI stream.
+pub async fn backend_with(gated: bool) -> Backend {
     let (tx, rx) = mpsc::unbounded_channel();
     let mock = Arc::new(Mock {
         count: AtomicUsize::new(0),
         seen: Mutex::new(Vec::new()),
-        streams: Mutex::new(Some(tx)),
+        streams: Mutex::new(gated.then_some(tx)),
     });
     let app = Router::new()
         .route("/v1/chat/completions", post(chat))
