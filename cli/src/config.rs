@@ -233,6 +233,24 @@ dht:
     }
 
     #[test]
+    fn shipped_configs_load() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs");
+        let r: RelayFile = load(&dir.join("relay-dht.yaml")).expect("relay");
+        assert_eq!(
+            parse_listen(r.listen.as_deref().unwrap_or(""))
+                .expect("listen")
+                .port(),
+            4433
+        );
+        let e: ExitFile = load(&dir.join("exit-dht.yaml")).expect("exit");
+        assert_eq!(e.relay.as_deref(), Some("127.0.0.1:4433"));
+        assert_eq!(
+            parse_duration(e.ai_backend.timeout.as_deref().unwrap_or("")).expect("timeout"),
+            Duration::from_secs(120)
+        );
+    }
+
+    #[test]
     fn small_parsers() {
         assert_eq!(
             parse_listen(":4433").expect("l"),

@@ -337,7 +337,11 @@ mod tests {
 
     #[test]
     fn every_single_byte_mutation_is_rejected_or_usable() {
-        let good = OhttpKeyPair::generate().expect("gen").public().encoded.clone();
+        let good = OhttpKeyPair::generate()
+            .expect("gen")
+            .public()
+            .encoded
+            .clone();
         for i in 0..good.len() {
             for v in [0u8, 1, 0x20, 0x7f, 0xff] {
                 let mut m = good.clone();

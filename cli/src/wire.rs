@@ -282,6 +282,117 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     })
 }
 
+/// The fixed part of a frame and its target, read before (and without) its payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameHeader {
+    /// What the message is.
+    pub kind: MessageType,
+    /// Addressing or empty.
+    pub target: String,
+    /// How many payload bytes follow (already checked against the limit).
+    pub payload_len: usize,
+}
+
+/// Reads a frame's header and target only; the payload is left on the stream.
+pub async fn read_header<R: AsyncRead + Unpin>(
+    r: &mut R,
+    max_payload: usize,
+) -> Result<FrameHeader, WireError> {
+    let limit = max_payload.min(MAX_PAYLOAD_LEN);
+    let mut head = [0u8; 3];
+    if !read_exact_or_eof(r, &mut head).await? {
+        return Err(WireError::Closed);
+    }
+    let kind = MessageType::from_byte(head[0]).ok_or(WireError::UnknownType(head[0]))?;
+    let target_len = usize::from(u16::from_be_bytes([head[1], head[2]]));
+    if target_len > MAX_TARGET_LEN {
+        return Err(WireError::TargetTooLong(target_len));
+    }
+    let mut target = vec![0u8; target_len];
+    if !read_exact_or_eof(r, &mut target).await? && target_len > 0 {
+        return Err(WireError::Truncated);
+    }
+    let mut len = [0u8; 4];
+    if !read_exact_or_eof(r, &mut len).await? {
+        return Err(WireError::Truncated);
+    }
+    let payload_len = u32::from_be_bytes(len) as usize;
+    if payload_len > limit {
+        return Err(WireError::PayloadTooLarge {
+            len: payload_len,
+            limit,
+        });
+    }
+    let target = String::from_utf8(target).map_err(|_| WireError::TargetNotUtf8)?;
+    Ok(FrameHeader {
+        kind,
+        target,
+        payload_len,
+    })
+}
+
+/// Writes a frame header announcing `payload_len` bytes that the caller then writes.
+pub async fn write_header<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    kind: MessageType,
+    target: &str,
+    payload_len: usize,
+) -> Result<(), WireError> {
+    if target.len() > MAX_TARGET_LEN {
+        return Err(WireError::TargetTooLong(target.len()));
+    }
+    if payload_len > MAX_PAYLOAD_LEN {
+        return Err(WireError::PayloadTooLarge {
+            len: payload_len,
+            limit: MAX_PAYLOAD_LEN,
+        });
+    }
+    let mut head = Vec::with_capacity(HEADER_LEN + target.len());
+    head.push(kind.to_byte());
+    head.extend_from_slice(&(target.len() as u16).to_be_bytes());
+    head.extend_from_slice(target.as_bytes());
+    head.extend_from_slice(&(payload_len as u32).to_be_bytes());
+    w.write_all(&head).await?;
+    Ok(())
+}
+
+/// Which side of a copy failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    /// Reading from the source failed or it ended early.
+    #[error("source: {0}")]
+    Source(WireError),
+    /// Writing to the destination failed.
+    #[error("destination: {0}")]
+    Destination(std::io::Error),
+}
+
+/// Copies `len` payload bytes from `r` to `w` through a buffer of at most [`READ_STEP`] bytes,
+/// so a relay never holds a whole payload.
+pub async fn copy_payload<R, W>(r: &mut R, w: &mut W, len: usize) -> Result<(), CopyError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut buf = vec![0u8; len.min(READ_STEP)];
+    let mut left = len;
+    while left > 0 {
+        let want = left.min(buf.len());
+        let n = r
+            .read(&mut buf[..want])
+            .await
+            .map_err(|e| CopyError::Source(e.into()))?;
+        if n == 0 {
+            return Err(CopyError::Source(WireError::Truncated));
+        }
+        w.write_all(&buf[..n])
+            .await
+            .map_err(CopyError::Destination)?;
+        left -= n;
+    }
+    Ok(())
+}
+
 /// Encodes and writes one frame.
 pub async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, frame: &Frame) -> Result<(), WireError> {
     let bytes = frame.encode()?;
@@ -369,6 +480,39 @@ mod tests {
         assert!(matches!(
             read_frame(&mut r, MAX_PAYLOAD_LEN).await,
             Err(WireError::Closed)
+        ));
+    }
+
+    #[tokio::test]
+    async fn header_then_copied_payload_equals_the_frame() {
+        let f = Frame::to_target(MessageType::Request, "h", vec![5; 150_000]);
+        let bytes = f.encode().expect("enc");
+        let mut r = &bytes[..];
+        let h = read_header(&mut r, MAX_PAYLOAD_LEN).await.expect("header");
+        assert_eq!(
+            (h.kind, h.target.as_str(), h.payload_len),
+            (MessageType::Request, "h", 150_000)
+        );
+        let mut out = Vec::new();
+        write_header(&mut out, h.kind, "", h.payload_len)
+            .await
+            .expect("write");
+        copy_payload(&mut r, &mut out, h.payload_len)
+            .await
+            .expect("copy");
+        assert_eq!(
+            out,
+            Frame::new(MessageType::Request, vec![5; 150_000])
+                .encode()
+                .expect("enc")
+        );
+        let mut short = &bytes[..100];
+        let h = read_header(&mut short, MAX_PAYLOAD_LEN)
+            .await
+            .expect("header");
+        assert!(matches!(
+            copy_payload(&mut short, &mut Vec::new(), h.payload_len).await,
+            Err(CopyError::Source(WireError::Truncated))
         ));
     }
 

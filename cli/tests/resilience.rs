@@ -179,3 +179,28 @@ async fn relay_checks_that_the_key_config_matches_the_claimed_hash() {
     let reply = raw_register(&relay, &key.public().hash(), key.public().encoded.clone()).await;
     assert_eq!(reply.kind, MessageType::RegisterAck);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_exit_is_evicted_and_reconnects() {
+    tokengo::tls::install_crypto_provider();
+    let backend = common::backend().await;
+    let relay = common::relay_with(
+        "127.0.0.1:0".parse().expect("addr"),
+        tokengo::identity::Identity::generate().expect("id"),
+        |o| {
+            o.heartbeat_timeout = Duration::from_millis(300);
+            o.sweep_interval = Duration::from_millis(100);
+        },
+    )
+    .await;
+    // This exit never heartbeats within the relay's timeout.
+    let mut exit = common::exit_with(
+        &relay,
+        OhttpKeyPair::generate().expect("key"),
+        BackendOptions::new(backend.url.clone()),
+        |o| o.heartbeat_interval = Duration::from_secs(3600),
+    )
+    .await;
+    // Evicted, its connection closed by the relay, it registers again on its own.
+    exit.registered(3).await;
+}

@@ -12,7 +12,15 @@ struct Serve {
 
 fn start_serve(backend: &str) -> Serve {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tokengo"))
-        .args(["serve", "--backend", backend, "--listen", "127.0.0.1:0", "--api-key", "sk-exit"])
+        .args([
+            "serve",
+            "--backend",
+            backend,
+            "--listen",
+            "127.0.0.1:0",
+            "--api-key",
+            "sk-exit",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -30,7 +38,11 @@ fn start_serve(backend: &str) -> Serve {
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().expect("run");
-    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).expect("utf8")
 }
 
@@ -93,7 +105,10 @@ async fn serve_works_for_curl_and_the_openai_sdk_and_exits_cleanly() {
     .expect("sdk");
     assert_eq!(sdk, "plain:Hello from AI!\nstream:Hello| from| AI!\n");
     let seen = backend.mock.seen.lock().expect("lock").clone();
-    assert!(seen.iter().all(|s| s.headers["authorization"] == "Bearer sk-exit"));
+    assert!(
+        seen.iter()
+            .all(|s| s.headers["authorization"] == "Bearer sk-exit")
+    );
 
     let pid = serve.child.id().to_string();
     run(Command::new("kill").args(["-INT", &pid]));

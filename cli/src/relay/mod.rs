@@ -20,7 +20,10 @@ use tracing::{debug, info, warn};
 use crate::identity::Identity;
 use crate::keys::PublicKeyConfig;
 use crate::tls::{self, ALPN_EXIT, TlsError, TransportLimits};
-use crate::wire::{Frame, MAX_PAYLOAD_LEN, MessageType, WireError, read_frame, write_frame};
+use crate::wire::{
+    CopyError, Frame, FrameHeader, MAX_PAYLOAD_LEN, MessageType, copy_payload, read_frame,
+    read_header, write_frame, write_header,
+};
 pub use registry::{ExitKeyEntry, Registry};
 
 /// Largest Register/Heartbeat payload accepted (a key config is about 43 bytes).
@@ -297,13 +300,13 @@ impl Shared {
     }
 
     async fn client_stream(&self, mut send: SendStream, mut recv: RecvStream) {
-        let frame = match timeout(
+        let header = timeout(
             self.options.read_timeout,
-            read_frame(&mut recv, MAX_PAYLOAD_LEN),
+            read_header(&mut recv, MAX_PAYLOAD_LEN),
         )
-        .await
-        {
-            Ok(Ok(f)) => f,
+        .await;
+        let header = match header {
+            Ok(Ok(h)) => h,
             Ok(Err(e)) => {
                 debug!("bad client frame: {e}");
                 let _ = recv.stop(CANCELLED);
@@ -315,8 +318,9 @@ impl Shared {
                 return;
             }
         };
-        match frame.kind {
+        match header.kind {
             MessageType::QueryExitKeys => {
+                let _ = recv.stop(0u32.into());
                 let keys = self.registry.keys();
                 let reply = match serde_json::to_vec(&keys) {
                     Ok(json) => Frame::new(MessageType::ExitKeysResponse, json),
@@ -326,72 +330,125 @@ impl Shared {
                 let _ = send.finish();
             }
             MessageType::Request | MessageType::StreamRequest => {
-                self.forward(frame, send).await;
+                self.forward(header, recv, send).await;
             }
             _ => {
+                let _ = recv.stop(CANCELLED);
                 let _ = write_frame(&mut send, &Frame::error("invalid message type")).await;
                 let _ = send.finish();
             }
         }
     }
 
-    /// Forwards one request to its exit and copies the answer back; cancels the exit's stream
-    /// when the client stops reading or the connection dies.
-    async fn forward(&self, frame: Frame, mut client: SendStream) {
-        let streamed = frame.kind == MessageType::StreamRequest;
-        if frame.target.is_empty() {
-            let _ = write_frame(&mut client, &Frame::error("missing target address")).await;
-            let _ = client.finish();
-            return;
-        }
-        let Some(exit_conn) = self.registry.lookup(&frame.target) else {
-            debug!(exit = %frame.target, "exit not found");
-            let _ = write_frame(&mut client, &Frame::error("exit not found")).await;
-            let _ = client.finish();
-            return;
-        };
-        let opened = timeout(self.options.read_timeout, exit_conn.open_bi()).await;
-        let Ok(Ok((mut exit_send, mut exit_recv))) = opened else {
+    /// Forwards one request to its exit and copies the answer back, frame by frame and in
+    /// bounded pieces (the relay never holds a whole payload); cancels the exit's stream when the
+    /// client stops reading or goes away.
+    async fn forward(
+        &self,
+        header: FrameHeader,
+        mut client_recv: RecvStream,
+        mut client: SendStream,
+    ) {
+        let streamed = header.kind == MessageType::StreamRequest;
+        let refuse = |text: &'static str| Frame::error(text);
+        let exit_conn = if header.target.is_empty() {
+            Err(refuse("missing target address"))
+        } else {
             self.registry
-                .remove_if(&frame.target, exit_conn.stable_id());
-            let _ = write_frame(&mut client, &Frame::error("exit connection failed")).await;
-            let _ = client.finish();
-            return;
+                .lookup(&header.target)
+                .ok_or_else(|| refuse("exit not found"))
         };
-        let inner = Frame::new(frame.kind, frame.payload);
-        if write_frame(&mut exit_send, &inner).await.is_err() {
-            let _ = write_frame(&mut client, &Frame::error("write to exit failed")).await;
-            let _ = client.finish();
-            return;
+        let opened = match exit_conn {
+            Ok(conn) => match timeout(self.options.read_timeout, conn.open_bi()).await {
+                Ok(Ok(streams)) => Ok(streams),
+                _ => {
+                    self.registry.remove_if(&header.target, conn.stable_id());
+                    Err(refuse("exit connection failed"))
+                }
+            },
+            Err(e) => Err(e),
+        };
+        let (mut exit_send, mut exit_recv) = match opened {
+            Ok(s) => s,
+            Err(reply) => {
+                debug!(exit = %header.target, "cannot forward: {}", String::from_utf8_lossy(&reply.payload));
+                let _ = client_recv.stop(0u32.into());
+                let _ = write_frame(&mut client, &reply).await;
+                let _ = client.finish();
+                return;
+            }
+        };
+        let upload = async {
+            write_header(&mut exit_send, header.kind, "", header.payload_len)
+                .await
+                .map_err(|e| CopyError::Destination(std::io::Error::other(e.to_string())))?;
+            copy_payload(&mut client_recv, &mut exit_send, header.payload_len).await
+        };
+        match timeout(self.options.exit_timeout, upload).await {
+            Ok(Ok(())) => {
+                let _ = exit_send.finish();
+            }
+            Ok(Err(CopyError::Destination(e))) => {
+                debug!("writing to exit failed: {e}");
+                let _ = write_frame(&mut client, &Frame::error("write to exit failed")).await;
+                let _ = client.finish();
+                return;
+            }
+            Ok(Err(CopyError::Source(_))) | Err(_) => {
+                debug!("client request did not arrive whole");
+                let _ = exit_send.reset(CANCELLED);
+                let _ = exit_recv.stop(CANCELLED);
+                let _ = client.reset(CANCELLED);
+                return;
+            }
         }
-        let _ = exit_send.finish();
-        drop(inner);
 
         let client_gone = client.stopped();
         let copy = async {
             loop {
                 let next = timeout(
                     self.options.exit_timeout,
-                    read_frame(&mut exit_recv, MAX_PAYLOAD_LEN),
+                    read_header(&mut exit_recv, MAX_PAYLOAD_LEN),
                 )
                 .await;
-                let reply = match next {
-                    Ok(Ok(f)) => f,
-                    Ok(Err(WireError::Closed)) if streamed => {
-                        Frame::error("exit closed the stream early")
+                let h = match next {
+                    Ok(Ok(h)) if answer_allowed(h.kind, streamed) => h,
+                    Ok(Ok(_)) => {
+                        return write_frame(&mut client, &Frame::error("invalid reply from exit"))
+                            .await
+                            .is_ok();
                     }
                     Ok(Err(e)) => {
                         debug!("reading from exit failed: {e}");
-                        Frame::error("read exit response failed")
+                        return write_frame(
+                            &mut client,
+                            &Frame::error("read exit response failed"),
+                        )
+                        .await
+                        .is_ok();
                     }
-                    Err(_) => Frame::error("exit timed out"),
+                    Err(_) => {
+                        return write_frame(&mut client, &Frame::error("exit timed out"))
+                            .await
+                            .is_ok();
+                    }
                 };
-                let last =
-                    !streamed || matches!(reply.kind, MessageType::StreamEnd | MessageType::Error);
-                if write_frame(&mut client, &reply).await.is_err() {
+                if write_header(&mut client, h.kind, "", h.payload_len)
+                    .await
+                    .is_err()
+                {
                     return false;
                 }
-                if last {
+                let copied = timeout(
+                    self.options.exit_timeout,
+                    copy_payload(&mut exit_recv, &mut client, h.payload_len),
+                )
+                .await;
+                if !matches!(copied, Ok(Ok(()))) {
+                    // A frame cut in the middle cannot be repaired: fail the client's stream.
+                    return false;
+                }
+                if !streamed || matches!(h.kind, MessageType::StreamEnd | MessageType::Error) {
                     return true;
                 }
             }
@@ -403,10 +460,22 @@ impl Shared {
         if completed {
             let _ = client.finish();
         } else {
-            debug!("client went away; cancelling the exit's stream");
+            debug!("client went away or the answer broke; cancelling the exit's stream");
             let _ = exit_recv.stop(CANCELLED);
             let _ = exit_send.reset(CANCELLED);
             let _ = client.reset(CANCELLED);
         }
+    }
+}
+
+/// The frame types an exit may answer with.
+fn answer_allowed(kind: MessageType, streamed: bool) -> bool {
+    if streamed {
+        matches!(
+            kind,
+            MessageType::StreamChunk | MessageType::StreamEnd | MessageType::Error
+        )
+    } else {
+        matches!(kind, MessageType::Response | MessageType::Error)
     }
 }

@@ -111,14 +111,19 @@ fn openai_stream() -> Response {
             "id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 0, "model": "m",
             "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": null}],
         });
-                body.push_str(&format!("data: {chunk}\n\n"));
+        body.push_str(&format!("data: {chunk}\n\n"));
     }
     let last = serde_json::json!({
         "id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 0, "model": "m",
         "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
     });
     body.push_str(&format!("data: {last}\n\ndata: [DONE]\n\n"));
-    (StatusCode::OK, [("content-type", "text/event-stream")], body).into_response()
+    (
+        StatusCode::OK,
+        [("content-type", "text/event-stream")],
+        body,
+    )
+        .into_response()
 }
 
 async fn echo(State(m): State<Arc<Mock>>, req: Request) -> Response {
@@ -221,9 +226,20 @@ impl RunningRelay {
 
 /// Starts a relay on `addr` (port 0 for any) with `identity`; retries while the port is busy.
 pub async fn relay_at(addr: SocketAddr, identity: Identity) -> RunningRelay {
+    relay_with(addr, identity, |_| {}).await
+}
+
+/// Like [`relay_at`], with options adjusted by `configure`.
+pub async fn relay_with(
+    addr: SocketAddr,
+    identity: Identity,
+    configure: impl Fn(&mut RelayOptions),
+) -> RunningRelay {
     let mut attempts = 0;
     let relay = loop {
-        match Relay::bind(RelayOptions::new(addr, identity.clone())) {
+        let mut options = RelayOptions::new(addr, identity.clone());
+        configure(&mut options);
+        match Relay::bind(options) {
             Ok(r) => break r,
             Err(e) if attempts < 50 => {
                 attempts += 1;
@@ -282,10 +298,21 @@ impl RunningExit {
 
 /// Starts an exit for `relay` with `key` and `backend`; reconnects quickly (tests only).
 pub async fn exit(relay: &RunningRelay, key: OhttpKeyPair, backend: BackendOptions) -> RunningExit {
+    exit_with(relay, key, backend, |_| {}).await
+}
+
+/// Like [`exit`], with options adjusted by `configure`.
+pub async fn exit_with(
+    relay: &RunningRelay,
+    key: OhttpKeyPair,
+    backend: BackendOptions,
+    configure: impl FnOnce(&mut ExitOptions),
+) -> RunningExit {
     let mut options = ExitOptions::new(relay.addr.to_string(), key, backend);
     options.relay_pin = Some(relay.pin);
     options.backoff_min = Duration::from_millis(50);
     options.backoff_max = Duration::from_millis(400);
+    configure(&mut options);
     let exit = Exit::new(options).expect("exit");
     let hash = exit.pub_key_hash().to_string();
     let registrations = exit.registrations();
