@@ -240,44 +240,11 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     r: &mut R,
     max_payload: usize,
 ) -> Result<Frame, WireError> {
-    let limit = max_payload.min(MAX_PAYLOAD_LEN);
-    let mut head = [0u8; 3];
-    if !read_exact_or_eof(r, &mut head).await? {
-        return Err(WireError::Closed);
-    }
-    let kind = MessageType::from_byte(head[0]).ok_or(WireError::UnknownType(head[0]))?;
-    let target_len = usize::from(u16::from_be_bytes([head[1], head[2]]));
-    if target_len > MAX_TARGET_LEN {
-        return Err(WireError::TargetTooLong(target_len));
-    }
-    let mut target = vec![0u8; target_len];
-    if !read_exact_or_eof(r, &mut target).await? && target_len > 0 {
-        return Err(WireError::Truncated);
-    }
-    let mut len = [0u8; 4];
-    if !read_exact_or_eof(r, &mut len).await? {
-        return Err(WireError::Truncated);
-    }
-    let payload_len = u32::from_be_bytes(len) as usize;
-    if payload_len > limit {
-        return Err(WireError::PayloadTooLarge {
-            len: payload_len,
-            limit,
-        });
-    }
-    let mut payload = Vec::with_capacity(payload_len.min(READ_STEP));
-    while payload.len() < payload_len {
-        let step = (payload_len - payload.len()).min(READ_STEP);
-        let start = payload.len();
-        payload.resize(start + step, 0);
-        if !read_exact_or_eof(r, &mut payload[start..]).await? {
-            return Err(WireError::Truncated);
-        }
-    }
-    let target = String::from_utf8(target).map_err(|_| WireError::TargetNotUtf8)?;
+    let header = read_header(r, max_payload).await?;
+    let payload = read_payload(r, header.payload_len).await?;
     Ok(Frame {
-        kind,
-        target,
+        kind: header.kind,
+        target: header.target,
         payload,
     })
 }
@@ -354,6 +321,23 @@ pub async fn write_header<W: AsyncWrite + Unpin>(
     head.extend_from_slice(&(payload_len as u32).to_be_bytes());
     w.write_all(&head).await?;
     Ok(())
+}
+
+/// Reads `len` payload bytes (after [`read_header`]), growing the buffer only as bytes arrive.
+pub async fn read_payload<R: AsyncRead + Unpin>(
+    r: &mut R,
+    len: usize,
+) -> Result<Vec<u8>, WireError> {
+    let mut payload = Vec::with_capacity(len.min(READ_STEP));
+    while payload.len() < len {
+        let step = (len - payload.len()).min(READ_STEP);
+        let start = payload.len();
+        payload.resize(start + step, 0);
+        if !read_exact_or_eof(r, &mut payload[start..]).await? {
+            return Err(WireError::Truncated);
+        }
+    }
+    Ok(payload)
 }
 
 /// Which side of a copy failed.

@@ -321,9 +321,13 @@ impl GatewayClient {
             .await
             .map_err(|e| lost(e.to_string()))?;
         let _ = send.finish();
-        let first = read_frame(&mut recv, MAX_PAYLOAD_LEN)
-            .await
-            .map_err(|e| lost(e.to_string()))?;
+        let first = timeout(
+            self.options.idle_timeout,
+            read_frame(&mut recv, MAX_PAYLOAD_LEN),
+        )
+        .await
+        .map_err(|_| Failure::Fatal(ClientError::Relay("no answer in time".into())))?
+        .map_err(|e| lost(e.to_string()))?;
         if first.kind == MessageType::Error {
             let text = String::from_utf8_lossy(&first.payload).into_owned();
             return Err(

@@ -9,13 +9,16 @@ use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use quinn::{RecvStream, SendStream};
+use tokio::sync::Semaphore;
 use tokio::time::timeout;
 use tracing::debug;
 
 use super::backend::{Backend, BackendError, BackendResponse};
 use crate::envelope::{StreamReply, open_single, open_stream};
 use crate::http_message::{InnerResponse, ResponseHead};
-use crate::wire::{Frame, MAX_PAYLOAD_LEN, MessageType, WireError, read_frame, write_frame};
+use crate::wire::{
+    Frame, MAX_PAYLOAD_LEN, MessageType, WireError, read_header, read_payload, write_frame,
+};
 
 /// Largest body a single (non-streamed) response may carry, leaving room for the envelope.
 pub const MAX_SINGLE_BODY: usize = MAX_PAYLOAD_LEN - 64 * 1024;
@@ -33,18 +36,41 @@ pub struct ExitContext {
     pub read_timeout: Duration,
     /// Longest silence allowed between two pieces of a backend body.
     pub body_idle_timeout: Duration,
+    /// Request bytes held at once across all streams, in KiB ([`REQUEST_BUDGET_KIB`]).
+    pub request_budget: Semaphore,
 }
+
+/// How many KiB of relayed requests an exit holds in memory at once (256 MiB); further requests
+/// wait, which back-pressures the relay through QUIC flow control.
+pub const REQUEST_BUDGET_KIB: usize = 256 * 1024;
 
 /// Answers one relay-initiated stream.
 pub async fn handle_stream(ctx: &ExitContext, mut send: SendStream, mut recv: RecvStream) {
-    let frame = match timeout(ctx.read_timeout, read_frame(&mut recv, MAX_PAYLOAD_LEN)).await {
-        Ok(Ok(f)) => f,
+    let header = match timeout(ctx.read_timeout, read_header(&mut recv, MAX_PAYLOAD_LEN)).await {
+        Ok(Ok(h)) => h,
         Ok(Err(WireError::Closed)) => return,
         Ok(Err(e)) => {
             debug!("bad frame from relay: {e}");
             return;
         }
         Err(_) => return,
+    };
+    let kib = u32::try_from(header.payload_len.div_ceil(1024)).unwrap_or(u32::MAX);
+    let Ok(_held) = ctx.request_budget.acquire_many(kib).await else {
+        return;
+    };
+    let frame = match timeout(
+        ctx.read_timeout,
+        read_payload(&mut recv, header.payload_len),
+    )
+    .await
+    {
+        Ok(Ok(payload)) => Frame {
+            kind: header.kind,
+            target: header.target,
+            payload,
+        },
+        _ => return,
     };
     match frame.kind {
         MessageType::Request => single(ctx, &frame.payload, &mut send).await,

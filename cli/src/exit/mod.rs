@@ -101,6 +101,7 @@ impl Exit {
             backend,
             read_timeout: Duration::from_secs(30),
             body_idle_timeout: Duration::from_secs(300),
+            request_budget: tokio::sync::Semaphore::new(handler::REQUEST_BUDGET_KIB),
         };
         Ok(Self {
             ctx: Arc::new(ctx),
