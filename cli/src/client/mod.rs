@@ -102,6 +102,13 @@ struct Session {
     exit: PublicKeyConfig,
 }
 
+/// The relay connection and the exit chosen on it, each kept while usable.
+#[derive(Debug, Default)]
+struct Slot {
+    conn: Option<quinn::Connection>,
+    exit: Option<PublicKeyConfig>,
+}
+
 enum Failure {
     Retry(ClientError),
     Fatal(ClientError),
@@ -112,7 +119,7 @@ enum Failure {
 pub struct GatewayClient {
     source: Arc<dyn RelaySource>,
     options: ClientOptions,
-    session: tokio::sync::Mutex<Option<Session>>,
+    slot: tokio::sync::Mutex<Slot>,
     sockets: std::sync::Mutex<[Option<quinn::Endpoint>; 2]>,
 }
 
@@ -130,7 +137,7 @@ impl GatewayClient {
         Self {
             source,
             options,
-            session: tokio::sync::Mutex::new(None),
+            slot: tokio::sync::Mutex::new(Slot::default()),
             sockets: std::sync::Mutex::new([None, None]),
         }
     }
@@ -147,29 +154,52 @@ impl GatewayClient {
         Ok(e)
     }
 
-    /// The current session, dialling a relay and choosing an exit if needed.
+    /// The current session: reuses the relay connection while it lives, dials one otherwise,
+    /// and asks the relay for exit keys when no exit is chosen yet.
     async fn session(&self) -> Result<Session, ClientError> {
-        let mut guard = self.session.lock().await;
-        if let Some(s) = guard.as_ref()
-            && s.conn.close_reason().is_none()
+        let mut slot = self.slot.lock().await;
+        if slot
+            .conn
+            .as_ref()
+            .is_some_and(|c| c.close_reason().is_some())
         {
-            return Ok(s.clone());
+            *slot = Slot::default();
         }
-        *guard = None;
-        let s = timeout(self.options.connect_timeout * 2, self.establish())
+        if let (Some(conn), Some(exit)) = (&slot.conn, &slot.exit) {
+            return Ok(Session {
+                conn: conn.clone(),
+                exit: exit.clone(),
+            });
+        }
+        let conn = match &slot.conn {
+            Some(c) => c.clone(),
+            None => {
+                let c = timeout(self.options.connect_timeout * 2, self.connect_any())
+                    .await
+                    .map_err(|_| ClientError::RelayUnreachable("timed out".into()))??;
+                slot.conn = Some(c.clone());
+                c
+            }
+        };
+        let keys = timeout(self.options.connect_timeout, query_exit_keys(&conn))
             .await
-            .map_err(|_| ClientError::RelayUnreachable("timed out".into()))??;
-        *guard = Some(s.clone());
-        Ok(s)
+            .map_err(|_| ClientError::RelayUnreachable("exit keys timed out".into()))?
+            .map_err(ClientError::RelayUnreachable)?;
+        let exit = self.choose_exit(&keys).ok_or(ClientError::NoExit)?;
+        info!(exit = %exit.hash(), "using exit");
+        slot.exit = Some(exit.clone());
+        Ok(Session { conn, exit })
     }
 
-    fn invalidate(&self, s: &Session) {
-        if let Ok(mut guard) = self.session.try_lock()
-            && guard
-                .as_ref()
-                .is_some_and(|g| g.conn.stable_id() == s.conn.stable_id())
+    /// Forgets the exit chosen on `s`'s connection (the relay no longer routes to it).
+    async fn forget_exit(&self, s: &Session) {
+        let mut slot = self.slot.lock().await;
+        if slot
+            .conn
+            .as_ref()
+            .is_some_and(|c| c.stable_id() == s.conn.stable_id())
         {
-            *guard = None;
+            slot.exit = None;
         }
     }
 
@@ -189,7 +219,7 @@ impl GatewayClient {
             .map_err(|e| e.to_string())
     }
 
-    async fn establish(&self) -> Result<Session, ClientError> {
+    async fn connect_any(&self) -> Result<quinn::Connection, ClientError> {
         let candidates = self
             .source
             .candidates()
@@ -197,27 +227,16 @@ impl GatewayClient {
             .map_err(ClientError::RelayUnreachable)?;
         let mut last = String::from("no relay known");
         for c in &candidates {
-            let conn = match self.dial(c).await {
-                Ok(conn) => conn,
+            match self.dial(c).await {
+                Ok(conn) => {
+                    info!(relay = %c.addr, "connected to relay");
+                    return Ok(conn);
+                }
                 Err(e) => {
                     debug!(relay = %c.addr, "dial failed: {e}");
                     last = format!("{}: {e}", c.addr);
-                    continue;
                 }
-            };
-            info!(relay = %c.addr, "connected to relay");
-            let keys = match query_exit_keys(&conn).await {
-                Ok(k) => k,
-                Err(e) => {
-                    last = format!("{}: {e}", c.addr);
-                    continue;
-                }
-            };
-            let Some(exit) = self.choose_exit(&keys) else {
-                return Err(ClientError::NoExit);
-            };
-            info!(exit = %exit.hash(), "using exit");
-            return Ok(Session { conn, exit });
+            }
         }
         Err(ClientError::RelayUnreachable(last))
     }
@@ -266,7 +285,7 @@ impl GatewayClient {
                 }
                 Err(Failure::Retry(e)) if attempt == 0 => {
                     debug!("retrying on a fresh session: {e}");
-                    self.invalidate(&s);
+                    self.forget_exit(&s).await;
                 }
                 Err(Failure::Retry(e) | Failure::Fatal(e)) => return Err(e),
             }
@@ -289,7 +308,7 @@ impl GatewayClient {
                 }
                 Err(Failure::Retry(e)) if attempt == 0 => {
                     debug!("retrying on a fresh session: {e}");
-                    self.invalidate(&s);
+                    self.forget_exit(&s).await;
                 }
                 Err(Failure::Retry(e) | Failure::Fatal(e)) => return Err(e),
             }
