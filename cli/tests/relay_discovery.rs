@@ -72,3 +72,61 @@ async fn relays_joining_a_seed_are_all_found() {
         relay.shutdown().await.unwrap();
     }
 }
+
+/// Real QUIC relays announced in the DHT: the client's relay source finds them, measures their
+/// handshakes and pins each candidate to the identity key its relay proved.
+#[tokio::test]
+async fn dht_relay_source_offers_measured_and_pinned_relays() {
+    tokengo::crypto::install_default_provider();
+    let mut relays = Vec::new();
+    let mut stops = Vec::new();
+    let mut seed_dht: Option<SocketAddr> = None;
+    for _ in 0..2 {
+        let identity = tokengo::identity::Identity::generate().unwrap();
+        let relay = tokengo::relay::Relay::bind(tokengo::relay::RelayOptions::new(
+            "127.0.0.1:0".parse().unwrap(),
+            identity,
+        ))
+        .unwrap();
+        let quic = relay.local_addr().unwrap();
+        let key = relay.public_key();
+        let bootstrap: Vec<SocketAddr> = seed_dht.iter().copied().collect();
+        let dht = relay(quic.port(), &bootstrap).await;
+        seed_dht.get_or_insert(dht.local_addr());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(relay.run(async move {
+            let _ = stopped.await;
+        }));
+        relays.push((quic, key, dht));
+        stops.push(stop);
+    }
+    let seed = seed_dht.unwrap();
+    // Wait (bounded) until the second relay's announce reached the seed.
+    for _ in 0..100 {
+        if relays[0].2.dht().stats().await.unwrap().stored_peers >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let client = Dht::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        node_config(NetworkName::Tokengo, true),
+    )
+    .await
+    .unwrap();
+    let sources = bootstrap_peers::resolve(configured(&[seed]), None);
+    discovery::join(&client, sources, Duration::from_secs(5), &NoProgress).await;
+    let source = discovery::DhtRelays::new(client, std::sync::Arc::new(NoProgress));
+    use tokengo::client::RelaySource;
+    let mut candidates = source.candidates().await.unwrap();
+    candidates.sort_by(|a, b| a.addr.cmp(&b.addr));
+    let mut expected: Vec<(String, Option<[u8; 32]>)> = relays
+        .iter()
+        .map(|(quic, key, _)| (quic.to_string(), Some(*key)))
+        .collect();
+    expected.sort();
+    let got: Vec<(String, Option<[u8; 32]>)> =
+        candidates.into_iter().map(|c| (c.addr, c.pin)).collect();
+    assert_eq!(got, expected);
+    drop(stops);
+}

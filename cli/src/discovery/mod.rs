@@ -5,10 +5,12 @@
 mod join;
 mod probe;
 mod relay_node;
+mod relay_source;
 
 pub use join::{JoinReport, find_relays, join};
 pub use probe::{ProbeResult, probe_all};
 pub use relay_node::{RelayDht, RelayDhtConfig};
+pub use relay_source::{DhtRelays, handshake};
 
 use sha1::{Digest, Sha1};
 use tokengo_core::Id;

@@ -4,12 +4,14 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-/// One relay's measurement.
+/// One relay's measurement, with what the probe learned (a relay's identity key, say).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProbeResult {
+pub struct ProbeResult<T> {
     pub addr: SocketAddr,
-    /// Handshake time; `None` when it failed or timed out.
+    /// Time the probe took; `None` when it failed or timed out.
     pub latency: Option<Duration>,
+    /// What a successful probe returned.
+    pub value: Option<T>,
 }
 
 /// Runs `probe` against every address at once (each bounded by `timeout`) and returns the
@@ -18,7 +20,7 @@ pub async fn probe_all<F, Fut, T, E>(
     addrs: &[SocketAddr],
     timeout: Duration,
     probe: F,
-) -> Vec<ProbeResult>
+) -> Vec<ProbeResult<T>>
 where
     F: Fn(SocketAddr) -> Fut,
     Fut: Future<Output = Result<T, E>>,
@@ -28,18 +30,29 @@ where
         let attempt = probe(addr);
         async move {
             let start = Instant::now();
-            let latency = match tokio::time::timeout(timeout, attempt).await {
-                Ok(Ok(_)) => Some(start.elapsed()),
+            match tokio::time::timeout(timeout, attempt).await {
+                Ok(Ok(value)) => ProbeResult {
+                    addr,
+                    latency: Some(start.elapsed()),
+                    value: Some(value),
+                },
                 Ok(Err(e)) => {
                     tracing::debug!(%addr, "relay probe failed: {e}");
-                    None
+                    ProbeResult {
+                        addr,
+                        latency: None,
+                        value: None,
+                    }
                 }
                 Err(_) => {
                     tracing::debug!(%addr, "relay probe timed out");
-                    None
+                    ProbeResult {
+                        addr,
+                        latency: None,
+                        value: None,
+                    }
                 }
-            };
-            ProbeResult { addr, latency }
+            }
         }
     });
     let mut results = futures_util::future::join_all(runs).await;
@@ -63,12 +76,14 @@ mod tests {
                 3 => return Err("refused"),
                 _ => tokio::time::sleep(Duration::from_secs(10)).await,
             }
-            Ok(())
+            Ok(addr.port() * 10)
         })
         .await;
         let order: Vec<u16> = results.iter().map(|r| r.addr.port()).collect();
         assert_eq!(&order[..2], &[2, 1]);
+        assert_eq!((results[0].value, results[1].value), (Some(20), Some(10)));
         assert!(results[2].latency.is_none() && results[3].latency.is_none());
+        assert!(results[2].value.is_none());
         assert!(results[0].latency.unwrap() < results[1].latency.unwrap());
     }
 }

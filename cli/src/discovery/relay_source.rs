@@ -1,0 +1,124 @@
+//! Relays found in the DHT, as a [`RelaySource`] for the client and the exit: look the relay
+//! key up, measure every relay's QUIC handshake at once, offer them fastest first. Each
+//! candidate is pinned to the identity key its relay showed during the measurement.
+
+use super::{find_relays, probe_all};
+use crate::client::{CandidatesFuture, RelayCandidate, RelaySource};
+use crate::identity::PUBLIC_KEY_LEN;
+use crate::progress::{Progress, Step};
+use crate::tls::{self, ALPN_CLIENT, SERVER_NAME, TransportLimits};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokengo_tokio::Dht;
+
+/// Relays from the DHT.
+pub struct DhtRelays {
+    dht: Dht,
+    progress: Arc<dyn Progress>,
+    /// How long one relay lookup may take.
+    pub lookup_timeout: Duration,
+    /// How long one handshake may take.
+    pub probe_timeout: Duration,
+}
+
+impl std::fmt::Debug for DhtRelays {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DhtRelays")
+            .field("node", &self.dht.local_addr())
+            .finish()
+    }
+}
+
+impl DhtRelays {
+    /// Relays looked up through `dht`, with start-up steps reported to `progress`.
+    pub fn new(dht: Dht, progress: Arc<dyn Progress>) -> Self {
+        DhtRelays {
+            dht,
+            progress,
+            lookup_timeout: Duration::from_secs(10),
+            probe_timeout: Duration::from_secs(3),
+        }
+    }
+
+    /// The DHT node behind this source.
+    pub fn dht(&self) -> &Dht {
+        &self.dht
+    }
+
+    async fn discover(&self) -> Result<Vec<RelayCandidate>, String> {
+        self.progress.step(Step::DiscoveringRelays);
+        let relays = find_relays(&self.dht, self.lookup_timeout).await;
+        if relays.is_empty() {
+            self.progress.step(Step::NoRelays);
+            return Err("no relay found in the DHT".into());
+        }
+        self.progress.step(Step::RelaysFound {
+            count: relays.len(),
+        });
+        let endpoint = tls::client_socket(false).map_err(|e| e.to_string())?;
+        let results = probe_all(&relays, self.probe_timeout, |addr| {
+            handshake(&endpoint, addr)
+        })
+        .await;
+        endpoint.close(0u32.into(), b"probed");
+        for (i, r) in results.iter().enumerate() {
+            self.progress.step(Step::RelayProbed {
+                name: r.addr.to_string(),
+                latency: r.latency,
+                selected: i == 0 && r.latency.is_some(),
+            });
+        }
+        match results.first().and_then(|r| r.latency) {
+            Some(latency) => self.progress.step(Step::RelaySelected { latency }),
+            None => {
+                return Err(format!(
+                    "none of the {} relays found answered",
+                    relays.len()
+                ));
+            }
+        }
+        Ok(results
+            .into_iter()
+            .filter_map(|r| {
+                Some(RelayCandidate {
+                    addr: r.addr.to_string(),
+                    pin: Some(r.value?),
+                })
+            })
+            .collect())
+    }
+}
+
+impl RelaySource for DhtRelays {
+    fn candidates(&self) -> CandidatesFuture<'_> {
+        Box::pin(self.discover())
+    }
+}
+
+/// One QUIC handshake with a relay; returns the identity key it proved.
+pub async fn handshake(
+    endpoint: &quinn::Endpoint,
+    addr: SocketAddr,
+) -> Result<[u8; PUBLIC_KEY_LEN], String> {
+    let limits = TransportLimits {
+        max_streams: 0,
+        idle_timeout: Duration::from_secs(10),
+        keep_alive: None,
+    };
+    let config = tls::client_config(ALPN_CLIENT, None, limits).map_err(|e| e.to_string())?;
+    let conn = endpoint
+        .connect_with(config, addr, SERVER_NAME)
+        .map_err(|e| e.to_string())?
+        .await
+        .map_err(|e| e.to_string())?;
+    let key = conn
+        .peer_identity()
+        .and_then(|id| {
+            id.downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
+                .ok()
+        })
+        .and_then(|certs| certs.first().and_then(tls::relay_key_of));
+    conn.close(0u32.into(), b"probe");
+    key.ok_or_else(|| "the relay showed no identity key".to_string())
+}
