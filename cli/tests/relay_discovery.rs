@@ -83,18 +83,18 @@ async fn dht_relay_source_offers_measured_and_pinned_relays() {
     let mut seed_dht: Option<SocketAddr> = None;
     for _ in 0..2 {
         let identity = tokengo::identity::Identity::generate().unwrap();
-        let relay = tokengo::relay::Relay::bind(tokengo::relay::RelayOptions::new(
+        let server = tokengo::relay::Relay::bind(tokengo::relay::RelayOptions::new(
             "127.0.0.1:0".parse().unwrap(),
             identity,
         ))
         .unwrap();
-        let quic = relay.local_addr().unwrap();
-        let key = relay.public_key();
+        let quic = server.local_addr().unwrap();
+        let key = server.public_key();
         let bootstrap: Vec<SocketAddr> = seed_dht.iter().copied().collect();
         let dht = relay(quic.port(), &bootstrap).await;
         seed_dht.get_or_insert(dht.local_addr());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(relay.run(async move {
+        tokio::spawn(server.run(async move {
             let _ = stopped.await;
         }));
         relays.push((quic, key, dht));
