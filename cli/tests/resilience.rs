@@ -227,3 +227,22 @@ async fn silent_exit_is_evicted_and_reconnects() {
     // Evicted, its connection closed by the relay, it registers again on its own.
     exit.registered(3).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_that_never_answers_gives_a_json_504() {
+    let net = common::net().await;
+    let options = tokengo::client::proxy::ProxyOptions {
+        timeout: Duration::from_millis(500),
+        ..Default::default()
+    };
+    let url = common::proxy_with(net.client.clone(), options).await;
+    let resp = common::http()
+        .post(format!("{url}/v1/never"))
+        .body("{}")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 504);
+    let body: serde_json::Value = resp.json().await.expect("json error");
+    assert_eq!(body["error"]["code"], 504);
+}
