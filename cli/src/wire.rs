@@ -33,6 +33,11 @@ pub enum MessageType {
     Register,
     /// The relay accepted a registration.
     RegisterAck,
+    /// The relay asks a registering exit to prove it holds the private key: an RFC 9458
+    /// encapsulated random nonce.
+    RegisterChallenge,
+    /// The exit's answer to a challenge: the decapsulated nonce.
+    RegisterProof,
     /// A client asks the relay for the registered exits' key configs.
     QueryExitKeys,
     /// The relay's answer to [`MessageType::QueryExitKeys`] (JSON).
@@ -56,6 +61,8 @@ impl MessageType {
             Self::StreamEnd => 0x05,
             Self::Register => 0x10,
             Self::RegisterAck => 0x11,
+            Self::RegisterChallenge => 0x14,
+            Self::RegisterProof => 0x15,
             Self::QueryExitKeys => 0x12,
             Self::ExitKeysResponse => 0x13,
             Self::Heartbeat => 0x20,
@@ -74,6 +81,8 @@ impl MessageType {
             0x05 => Self::StreamEnd,
             0x10 => Self::Register,
             0x11 => Self::RegisterAck,
+            0x14 => Self::RegisterChallenge,
+            0x15 => Self::RegisterProof,
             0x12 => Self::QueryExitKeys,
             0x13 => Self::ExitKeysResponse,
             0x20 => Self::Heartbeat,
@@ -388,7 +397,9 @@ pub async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, frame: &Frame) -> Res
 mod tests {
     use super::*;
 
-    const ALL: [MessageType; 12] = [
+    const ALL: [MessageType; 14] = [
+        MessageType::RegisterChallenge,
+        MessageType::RegisterProof,
         MessageType::Request,
         MessageType::Response,
         MessageType::StreamRequest,

@@ -142,7 +142,13 @@ async fn client_with_wrong_relay_pin_does_not_connect() {
     ));
 }
 
-async fn raw_register(relay: &common::RunningRelay, target: &str, payload: Vec<u8>) -> Frame {
+/// Registers by hand; answers the relay's challenge with `server` if given, else with junk.
+async fn raw_register(
+    relay: &common::RunningRelay,
+    target: &str,
+    payload: Vec<u8>,
+    server: Option<&ohttp::Server>,
+) -> Frame {
     let limits = TransportLimits {
         max_streams: 16,
         idle_timeout: Duration::from_secs(10),
@@ -161,22 +167,39 @@ async fn raw_register(relay: &common::RunningRelay, target: &str, payload: Vec<u
     )
     .await
     .expect("write");
-    send.finish().expect("finish");
-    read_frame(&mut recv, 4096).await.expect("reply")
+    loop {
+        let reply = read_frame(&mut recv, 4096).await.expect("reply");
+        if reply.kind != MessageType::RegisterChallenge {
+            return reply;
+        }
+        let answer = match server {
+            Some(s) => s.decapsulate(&reply.payload).expect("decapsulate").0,
+            None => vec![0u8; 32],
+        };
+        write_frame(&mut send, &Frame::new(MessageType::RegisterProof, answer))
+            .await
+            .expect("proof");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn relay_checks_that_the_key_config_matches_the_claimed_hash() {
+async fn relay_checks_the_key_config_hash_and_key_possession() {
     tokengo::tls::install_crypto_provider();
     let relay = common::relay().await;
     let key = OhttpKeyPair::generate().expect("key");
     let other = OhttpKeyPair::generate().expect("key");
-    let reply = raw_register(&relay, &other.public().hash(), key.public().encoded.clone()).await;
+    let server = ohttp::Server::new(key.server_config().expect("cfg")).expect("server");
+    let public = key.public().encoded.clone();
+    let reply = raw_register(&relay, &other.public().hash(), public.clone(), None).await;
     assert_eq!(reply.kind, MessageType::Error);
     assert_eq!(reply.payload, b"pubKeyHash does not match the key config");
-    let reply = raw_register(&relay, &key.public().hash(), vec![1, 2, 3]).await;
+    let reply = raw_register(&relay, &key.public().hash(), vec![1, 2, 3], None).await;
     assert_eq!(reply.payload, b"invalid key config");
-    let reply = raw_register(&relay, &key.public().hash(), key.public().encoded.clone()).await;
+    // Someone who knows only the (public) key config cannot register it.
+    let reply = raw_register(&relay, &key.public().hash(), public.clone(), None).await;
+    assert_eq!(reply.kind, MessageType::Error);
+    assert_eq!(reply.payload, b"proof of key possession failed");
+    let reply = raw_register(&relay, &key.public().hash(), public, Some(&server)).await;
     assert_eq!(reply.kind, MessageType::RegisterAck);
 }
 
@@ -203,4 +226,23 @@ async fn silent_exit_is_evicted_and_reconnects() {
     .await;
     // Evicted, its connection closed by the relay, it registers again on its own.
     exit.registered(3).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_that_never_answers_gives_a_json_504() {
+    let net = common::net().await;
+    let options = tokengo::client::proxy::ProxyOptions {
+        timeout: Duration::from_millis(500),
+        ..Default::default()
+    };
+    let url = common::proxy_with(net.client.clone(), options).await;
+    let resp = common::http()
+        .post(format!("{url}/v1/never"))
+        .body("{}")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 504);
+    let body: serde_json::Value = resp.json().await.expect("json error");
+    assert_eq!(body["error"]["code"], 504);
 }

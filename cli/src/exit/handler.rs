@@ -20,6 +20,9 @@ use crate::wire::{
     Frame, MAX_PAYLOAD_LEN, MessageType, WireError, read_header, read_payload, write_frame,
 };
 
+/// Largest piece of body sealed into one StreamChunk frame.
+const MAX_CHUNK_FRAME: usize = 1024 * 1024;
+
 /// Largest body a single (non-streamed) response may carry, leaving room for the envelope.
 pub const MAX_SINGLE_BODY: usize = MAX_PAYLOAD_LEN - 64 * 1024;
 
@@ -188,11 +191,14 @@ async fn streamed(ctx: &ExitContext, payload: &[u8], send: &mut SendStream) {
         };
         match next {
             Ok(Some(Ok(piece))) => {
-                let Some(bytes) = seal_piece(&mut reply, &piece) else {
-                    return;
-                };
-                if !chunk(send, bytes).await {
-                    return;
+                // Keep every frame far below the frame limit, whatever the backend's piece size.
+                for part in piece.chunks(MAX_CHUNK_FRAME) {
+                    let Some(bytes) = seal_piece(&mut reply, part) else {
+                        return;
+                    };
+                    if !chunk(send, bytes).await {
+                        return;
+                    }
                 }
             }
             Ok(None) => break,

@@ -204,17 +204,33 @@ impl Exit {
             write_frame(&mut send, &register)
                 .await
                 .map_err(|e| e.to_string())?;
-            let _ = send.finish();
-            let reply = read_frame(&mut recv, 4096)
-                .await
-                .map_err(|e| e.to_string())?;
-            match reply.kind {
-                MessageType::RegisterAck => Ok(()),
-                MessageType::Error => Err(format!(
-                    "relay refused: {}",
-                    String::from_utf8_lossy(&reply.payload)
-                )),
-                _ => Err("unexpected reply to register".to_string()),
+            loop {
+                let reply = read_frame(&mut recv, 4096)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                match reply.kind {
+                    MessageType::RegisterChallenge => {
+                        // Prove we hold the private key behind the config we register.
+                        let (nonce, _) = self
+                            .ctx
+                            .server
+                            .decapsulate(&reply.payload)
+                            .map_err(|e| format!("cannot answer the relay's challenge: {e}"))?;
+                        let proof = Frame::new(MessageType::RegisterProof, nonce);
+                        write_frame(&mut send, &proof)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        let _ = send.finish();
+                    }
+                    MessageType::RegisterAck => return Ok(()),
+                    MessageType::Error => {
+                        return Err(format!(
+                            "relay refused: {}",
+                            String::from_utf8_lossy(&reply.payload)
+                        ));
+                    }
+                    _ => return Err("unexpected reply to register".to_string()),
+                }
             }
         };
         match timeout(t, exchange).await {

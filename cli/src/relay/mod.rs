@@ -31,6 +31,35 @@ const MAX_CONTROL_PAYLOAD: usize = 4096;
 /// Application error code used to reset or stop streams.
 const CANCELLED: VarInt = VarInt::from_u32(1);
 
+/// Asks the registering exit to decapsulate a random nonce sealed to `key`; only the holder of
+/// the private key can, so nobody can register (and so take over) an exit's public key.
+async fn prove_possession(
+    key: &PublicKeyConfig,
+    send: &mut SendStream,
+    recv: &mut RecvStream,
+    deadline: Duration,
+) -> Result<(), String> {
+    let mut nonce = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce)
+        .map_err(|_| "no randomness".to_string())?;
+    let mut config = key.to_ohttp().map_err(|e| e.to_string())?;
+    let (sealed, _) = ohttp::ClientRequest::from_config(&mut config)
+        .and_then(|c| c.encapsulate(&nonce))
+        .map_err(|e| e.to_string())?;
+    write_frame(send, &Frame::new(MessageType::RegisterChallenge, sealed))
+        .await
+        .map_err(|e| e.to_string())?;
+    let proof = timeout(deadline, read_frame(recv, MAX_CONTROL_PAYLOAD))
+        .await
+        .map_err(|_| "no proof in time".to_string())?
+        .map_err(|e| e.to_string())?;
+    if proof.kind == MessageType::RegisterProof && proof.payload == nonce {
+        Ok(())
+    } else {
+        Err("wrong proof".into())
+    }
+}
+
 /// Relay settings.
 #[derive(Debug, Clone)]
 pub struct RelayOptions {
@@ -213,7 +242,7 @@ impl Shared {
             }
         };
         let refuse = |text: &str| Frame::error(text);
-        let reply = if frame.kind != MessageType::Register {
+        let checked = if frame.kind != MessageType::Register {
             Err(refuse("expected register message"))
         } else if frame.target.is_empty() {
             Err(refuse("missing pubKeyHash"))
@@ -223,17 +252,31 @@ impl Shared {
                 Ok(key) if key.hash() != frame.target => {
                     Err(refuse("pubKeyHash does not match the key config"))
                 }
-                Ok(key) => match self.registry.register(key, conn.clone(), Instant::now()) {
-                    Err(_) => Err(refuse("relay is full")),
-                    Ok(old) => {
-                        if let Some(old) = old {
-                            info!(exit = %frame.target, "exit re-registered; closing its older connection");
-                            old.close(0u32.into(), b"replaced by new connection");
-                        }
-                        Ok(())
-                    }
-                },
+                Ok(key) => Ok(key),
             }
+        };
+        let proven = match checked {
+            Ok(key) => match prove_possession(&key, &mut send, &mut recv, t).await {
+                Ok(()) => Ok(key),
+                Err(reason) => {
+                    debug!(peer = %conn.remote_address(), "key possession not proven: {reason}");
+                    Err(refuse("proof of key possession failed"))
+                }
+            },
+            Err(e) => Err(e),
+        };
+        let reply = match proven {
+            Ok(key) => match self.registry.register(key, conn.clone(), Instant::now()) {
+                Err(_) => Err(refuse("relay is full")),
+                Ok(old) => {
+                    if let Some(old) = old {
+                        info!(exit = %frame.target, "exit re-registered; closing its older connection");
+                        old.close(0u32.into(), b"replaced by new connection");
+                    }
+                    Ok(())
+                }
+            },
+            Err(e) => Err(e),
         };
         match reply {
             Ok(()) => {

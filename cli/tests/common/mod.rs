@@ -173,6 +173,12 @@ async fn sse_tail(State(m): State<Arc<Mock>>) -> Response {
         .into_response()
 }
 
+async fn never(State(m): State<Arc<Mock>>) -> Response {
+    m.count.fetch_add(1, Ordering::SeqCst);
+    std::future::pending::<()>().await;
+    StatusCode::OK.into_response()
+}
+
 /// Starts the mock backend on a free loopback port; streamed chats are driven by the test.
 pub async fn backend() -> Backend {
     backend_with(true).await
@@ -193,6 +199,7 @@ pub async fn backend_with(gated: bool) -> Backend {
         .route("/v1/unauthorized", any(unauthorized))
         .route("/v1/ndjson", any(ndjson))
         .route("/v1/sse-tail", any(sse_tail))
+        .route("/v1/never", any(never))
         .with_state(mock.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -343,12 +350,17 @@ pub fn client(relay: &RunningRelay) -> Arc<GatewayClient> {
 
 /// Starts the proxy for `client`; returns its base URL (`http://127.0.0.1:PORT`).
 pub async fn proxy(client: Arc<GatewayClient>) -> String {
+    proxy_with(client, ProxyOptions::default()).await
+}
+
+/// Like [`proxy`], with the given options.
+pub async fn proxy_with(client: Arc<GatewayClient>, options: ProxyOptions) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
-        let _ = axum::serve(listener, router(client, ProxyOptions::default())).await;
+        let _ = axum::serve(listener, router(client, options)).await;
     });
     format!("http://{addr}")
 }
