@@ -12,7 +12,7 @@ use anyhow::{Context as _, anyhow, bail};
 use clap::{Args, ValueEnum};
 
 use crate::client::proxy::{ProxyOptions, router};
-use crate::client::{ClientOptions, GatewayClient, RelayCandidate, StaticRelays};
+use crate::client::{ClientOptions, GatewayClient, static_relay};
 use crate::config::{self, ClientFile, ExitFile, RelayFile};
 use crate::exit::backend::BackendOptions;
 use crate::exit::{Exit, ExitOptions};
@@ -212,8 +212,7 @@ pub async fn exit(args: ExitArgs) -> anyhow::Result<()> {
     }
     println!("exit key config: {}", key.public().to_base64());
     println!("exit pubKeyHash: {}", key.public().hash());
-    let mut options = ExitOptions::new(relay, key, backend);
-    options.relay_pin = relay_pin;
+    let options = ExitOptions::new(static_relay(relay, relay_pin), key, backend);
     Exit::new(options)?.run(ctrl_c_or_term()).await?;
     Ok(())
 }
@@ -240,7 +239,7 @@ pub async fn client(args: ClientArgs) -> anyhow::Result<()> {
         proxy.timeout = config::parse_duration(&t)?;
     }
     let client = Arc::new(GatewayClient::new(
-        Arc::new(StaticRelays(vec![RelayCandidate { addr: relay, pin }])),
+        static_relay(relay, pin),
         ClientOptions {
             exit_pin: args.exit_key_hash.or(file.exit_pub_key_hash),
             ..ClientOptions::default()

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 
 use crate::client::proxy::{ProxyOptions, router};
-use crate::client::{ClientOptions, GatewayClient, RelayCandidate, StaticRelays};
+use crate::client::{ClientOptions, GatewayClient, static_relay};
 use crate::exit::backend::BackendOptions;
 use crate::exit::{Exit, ExitOptions};
 use crate::identity::Identity;
@@ -82,9 +82,11 @@ impl Stack {
             Some(path) => OhttpKeyPair::load_or_generate(path).map_err(start_err)?.0,
             None => OhttpKeyPair::generate().map_err(start_err)?,
         };
-        let mut exit_options =
-            ExitOptions::new(relay_addr.to_string(), key, options.backend.clone());
-        exit_options.relay_pin = Some(relay_pin);
+        let exit_options = ExitOptions::new(
+            static_relay(relay_addr.to_string(), Some(relay_pin)),
+            key,
+            options.backend.clone(),
+        );
         let exit = Exit::new(exit_options).map_err(start_err)?;
         let exit_hash = exit.pub_key_hash().to_string();
         let mut registered = exit.registrations();
@@ -101,10 +103,7 @@ impl Stack {
             .map_err(|_| ServeError::Start("exit did not register with the local relay".into()))?
             .map_err(start_err)?;
         let client = Arc::new(GatewayClient::new(
-            Arc::new(StaticRelays(vec![RelayCandidate {
-                addr: relay_addr.to_string(),
-                pin: Some(relay_pin),
-            }])),
+            static_relay(relay_addr.to_string(), Some(relay_pin)),
             ClientOptions {
                 exit_pin: Some(exit_hash.clone()),
                 ..ClientOptions::default()

@@ -55,6 +55,11 @@ impl RelaySource for StaticRelays {
     }
 }
 
+/// A source of exactly one relay.
+pub fn static_relay(addr: String, pin: Option<[u8; 32]>) -> Arc<dyn RelaySource> {
+    Arc::new(StaticRelays(vec![RelayCandidate { addr, pin }]))
+}
+
 /// Client settings.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {

@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use tokio::time::timeout;
 use tracing::{debug, info, warn};
 
+use crate::client::{RelayCandidate, RelaySource};
 use crate::keys::{KeyError, OhttpKeyPair};
 use crate::tls::{self, ALPN_EXIT, SERVER_NAME, TlsError, TransportLimits};
 use crate::wire::{Frame, MessageType, read_frame, write_frame};
@@ -24,10 +25,9 @@ use handler::{ExitContext, handle_stream};
 /// Exit settings.
 #[derive(Debug, Clone)]
 pub struct ExitOptions {
-    /// The relay, `host:port`.
-    pub relay: String,
-    /// The relay's identity key, if pinned.
-    pub relay_pin: Option<[u8; 32]>,
+    /// Where relays come from (a fixed relay, or the DHT); asked again at every reconnect, so
+    /// an exit that lost its relay finds another.
+    pub relays: Arc<dyn RelaySource>,
     /// The exit's OHTTP key.
     pub key: OhttpKeyPair,
     /// The backend.
@@ -43,11 +43,10 @@ pub struct ExitOptions {
 }
 
 impl ExitOptions {
-    /// Defaults for the given relay, key and backend.
-    pub fn new(relay: impl Into<String>, key: OhttpKeyPair, backend: BackendOptions) -> Self {
+    /// Defaults for the given relays, key and backend.
+    pub fn new(relays: Arc<dyn RelaySource>, key: OhttpKeyPair, backend: BackendOptions) -> Self {
         Self {
-            relay: relay.into(),
-            relay_pin: None,
+            relays,
             key,
             backend,
             heartbeat_interval: Duration::from_secs(15),
@@ -136,28 +135,25 @@ impl Exit {
         let mut backoff = self.options.backoff_min;
         loop {
             let session = async {
-                let addr = resolve(&self.options.relay).await?;
-                let slot = usize::from(addr.is_ipv6());
-                if endpoints[slot].is_none() {
-                    let e = tls::dialer_endpoint(
-                        ALPN_EXIT,
-                        self.options.relay_pin,
-                        limits,
-                        addr.is_ipv6(),
-                    )
-                    .map_err(|e| e.to_string())?;
-                    endpoints[slot] = Some(e);
+                let candidates = self.options.relays.candidates().await?;
+                let mut last = String::from("no relay known");
+                for candidate in &candidates {
+                    match self.connect(&mut endpoints, candidate, limits).await {
+                        Ok(conn) => return Ok((conn, candidate.addr.clone())),
+                        Err(e) => {
+                            warn!(relay = %candidate.addr, "cannot register with relay: {e}");
+                            last = format!("{}: {e}", candidate.addr);
+                        }
+                    }
                 }
-                let endpoint = endpoints[slot].as_ref().ok_or("no endpoint")?;
-                let conn = self.register(endpoint, addr).await?;
-                Ok::<_, String>(conn)
+                Err::<_, String>(last)
             };
             let conn = tokio::select! {
                 () = &mut shutdown => return Ok(()),
                 r = session => r,
             };
             match conn {
-                Ok(conn) => {
+                Ok((conn, relay)) => {
                     backoff = self.options.backoff_min;
                     self.registrations.send_modify(|n| *n += 1);
                     tokio::select! {
@@ -166,11 +162,11 @@ impl Exit {
                             return Ok(());
                         }
                         reason = self.serve(&conn) => {
-                            warn!(relay = %self.options.relay, "connection to relay lost ({reason}); reconnecting");
+                            warn!(%relay, "connection to relay lost ({reason}); reconnecting");
                         }
                     }
                 }
-                Err(e) => warn!(relay = %self.options.relay, "cannot register with relay: {e}"),
+                Err(e) => warn!("no relay to register with: {e}"),
             }
             info!("reconnecting in {backoff:?}");
             tokio::select! {
@@ -181,14 +177,33 @@ impl Exit {
         }
     }
 
+    /// Dials one relay candidate (one client socket per address family) and registers.
+    async fn connect(
+        &self,
+        endpoints: &mut [Option<quinn::Endpoint>; 2],
+        candidate: &RelayCandidate,
+        limits: TransportLimits,
+    ) -> Result<quinn::Connection, String> {
+        let addr = resolve(&candidate.addr).await?;
+        let slot = usize::from(addr.is_ipv6());
+        if endpoints[slot].is_none() {
+            endpoints[slot] = Some(tls::client_socket(addr.is_ipv6()).map_err(|e| e.to_string())?);
+        }
+        let endpoint = endpoints[slot].as_ref().ok_or("no endpoint")?;
+        let config =
+            tls::client_config(ALPN_EXIT, candidate.pin, limits).map_err(|e| e.to_string())?;
+        self.register(endpoint, config, addr).await
+    }
+
     async fn register(
         &self,
         endpoint: &quinn::Endpoint,
+        config: quinn::ClientConfig,
         addr: SocketAddr,
     ) -> Result<quinn::Connection, String> {
         let t = self.options.control_timeout;
         let connecting = endpoint
-            .connect(addr, SERVER_NAME)
+            .connect_with(config, addr, SERVER_NAME)
             .map_err(|e| e.to_string())?;
         let conn = timeout(t, connecting)
             .await

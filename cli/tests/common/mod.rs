@@ -315,8 +315,11 @@ pub async fn exit_with(
     backend: BackendOptions,
     configure: impl FnOnce(&mut ExitOptions),
 ) -> RunningExit {
-    let mut options = ExitOptions::new(relay.addr.to_string(), key, backend);
-    options.relay_pin = Some(relay.pin);
+    let mut options = ExitOptions::new(
+        tokengo::client::static_relay(relay.addr.to_string(), Some(relay.pin)),
+        key,
+        backend,
+    );
     options.backoff_min = Duration::from_millis(50);
     options.backoff_max = Duration::from_millis(400);
     configure(&mut options);
