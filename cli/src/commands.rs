@@ -14,11 +14,13 @@ use clap::{Args, ValueEnum};
 use crate::client::proxy::{ProxyOptions, router};
 use crate::client::{ClientOptions, GatewayClient, static_relay};
 use crate::config::{self, ClientFile, ExitFile, RelayFile};
+use crate::discovery::{self, BootstrapArgs, DhtRelays, RelayDht, RelayDhtConfig};
 use crate::exit::backend::BackendOptions;
 use crate::exit::{Exit, ExitOptions};
 use crate::identity::{Identity, parse_relay_id};
 use crate::keygen::{Generated, KeyKind};
 use crate::keys::{OhttpKeyPair, PublicKeyConfig};
+use crate::progress::{LineProgress, LogProgress, Progress, Step};
 use crate::relay::{Relay, RelayOptions};
 use crate::serve::{ServeOptions, Stack};
 use crate::shutdown::ctrl_c_or_term;
@@ -35,6 +37,18 @@ pub struct RelayArgs {
     /// Identity key file (created 0600 if missing); without one the relay id changes every start.
     #[arg(long)]
     pub identity: Option<PathBuf>,
+    /// UDP address of the relay's DHT node [default: 0.0.0.0:4003].
+    #[arg(long, value_name = "ADDR")]
+    pub dht_listen: Option<String>,
+    /// Keeps the DHT node's id and contacts between runs [default: dht-state.json beside the
+    /// identity file, if any].
+    #[arg(long, value_name = "FILE")]
+    pub dht_state: Option<PathBuf>,
+    /// Run without the DHT (clients and exits must be given this relay's address).
+    #[arg(long)]
+    pub no_dht: bool,
+    #[command(flatten)]
+    pub bootstrap: BootstrapArgs,
 }
 
 /// `tokengo exit`.
@@ -43,12 +57,14 @@ pub struct ExitArgs {
     /// YAML config (e.g. configs/exit-dht.yaml).
     #[arg(short, long)]
     pub config: Option<PathBuf>,
-    /// Relay to register with, HOST:PORT.
+    /// Relay to register with, HOST:PORT (without it, relays are found through the DHT).
     #[arg(long)]
     pub relay: Option<String>,
     /// The relay's id (hex) to pin.
     #[arg(long)]
     pub relay_id: Option<String>,
+    #[command(flatten)]
+    pub bootstrap: BootstrapArgs,
     /// Backend base URL [default: http://localhost:11434].
     #[arg(short, long)]
     pub backend: Option<String>,
@@ -63,7 +79,7 @@ pub struct ExitArgs {
     pub ohttp_key: Option<PathBuf>,
 }
 
-/// `tokengo client` (static addressing).
+/// `tokengo client`: finds relays through the DHT, or uses `--relay`.
 #[derive(Debug, Args)]
 pub struct ClientArgs {
     /// YAML config (e.g. configs/client.yaml).
@@ -72,12 +88,14 @@ pub struct ClientArgs {
     /// Local proxy address [default: 127.0.0.1:8080].
     #[arg(short, long)]
     pub listen: Option<String>,
-    /// Relay, HOST:PORT.
+    /// Relay, HOST:PORT (static addressing; without it, relays are found through the DHT).
     #[arg(long)]
     pub relay: Option<String>,
     /// The relay's id (hex) to pin.
     #[arg(long)]
     pub relay_id: Option<String>,
+    #[command(flatten)]
+    pub bootstrap: BootstrapArgs,
     /// Use only the exit with this pubKeyHash.
     #[arg(long)]
     pub exit_key_hash: Option<String>,
@@ -154,18 +172,53 @@ pub async fn relay(args: RelayArgs) -> anyhow::Result<()> {
         .or(file.listen)
         .unwrap_or_else(|| "0.0.0.0:4433".into());
     let listen = config::parse_listen(&listen)?;
-    let identity = match args
+    let identity_path = args
         .identity
-        .or(file.identity_key_file)
-        .or(file.dht.private_key_file)
-    {
-        Some(path) => Identity::load_or_generate(&path)?,
+        .or(file.identity_key_file.clone())
+        .or(file.dht.private_key_file.clone());
+    let identity = match &identity_path {
+        Some(path) => Identity::load_or_generate(path)?,
         None => Identity::generate()?,
     };
     let relay = Relay::bind(RelayOptions::new(listen, identity)).context("starting the relay")?;
-    println!("relay listening on {}", relay.local_addr()?);
+    let quic = relay.local_addr()?;
+    println!("relay listening on {quic}");
     println!("relay id: {}", relay.id());
+    let dht = if args.no_dht {
+        None
+    } else {
+        let dht_listen = match args
+            .dht_listen
+            .or_else(|| file.dht.listen_addrs.first().cloned())
+        {
+            Some(text) => config::parse_dht_listen(&text)?,
+            None => SocketAddr::from(([0, 0, 0, 0], discovery::DEFAULT_DHT_PORT)),
+        };
+        let state_file = args.dht_state.or(file.dht.state_file).or_else(|| {
+            identity_path
+                .as_ref()
+                .map(|p| p.with_file_name("dht-state.json"))
+        });
+        let sources = args.bootstrap.sources(
+            &file.dht.bootstrap_peers,
+            file.dht.no_default_bootstrap,
+            &file.dht.bootstrap_urls,
+        );
+        let dht = RelayDht::start(RelayDhtConfig {
+            listen: dht_listen,
+            quic_port: quic.port(),
+            state_file,
+            sources,
+        })
+        .await
+        .context("starting the relay's DHT node")?;
+        println!("relay DHT node on {} (udp)", dht.local_addr());
+        Some(dht)
+    };
     relay.run(ctrl_c_or_term()).await;
+    if let Some(dht) = dht {
+        dht.shutdown().await?;
+    }
     Ok(())
 }
 
@@ -175,11 +228,13 @@ pub async fn exit(args: ExitArgs) -> anyhow::Result<()> {
         Some(p) => config::load(p)?,
         None => ExitFile::default(),
     };
-    let relay = args
-        .relay
-        .or(file.relay)
-        .ok_or_else(|| anyhow!("no relay given (--relay HOST:PORT or `relay:` in the config)"))?;
+    let relay = args.relay.or(file.relay);
     let relay_pin = pin_of(args.relay_id.or(file.relay_id).as_deref())?;
+    let sources = args.bootstrap.sources(
+        &file.dht.bootstrap_peers,
+        file.dht.no_default_bootstrap,
+        &file.dht.bootstrap_urls,
+    );
     let key_path = args
         .ohttp_key
         .or(file.ohttp_private_key_file)
@@ -212,46 +267,91 @@ pub async fn exit(args: ExitArgs) -> anyhow::Result<()> {
     }
     println!("exit key config: {}", key.public().to_base64());
     println!("exit pubKeyHash: {}", key.public().hash());
-    let options = ExitOptions::new(static_relay(relay, relay_pin), key, backend);
+    let relays = match relay {
+        Some(relay) => static_relay(relay, relay_pin),
+        None => {
+            // Read-only: the exit looks relays up but is never stored in anyone's table.
+            let progress: Arc<dyn Progress> = Arc::new(LogProgress);
+            let dht = tokengo_tokio::Dht::bind(
+                SocketAddr::from(([0, 0, 0, 0], 0)),
+                crate::dht::args::node_config(crate::dht::args::NetworkName::Tokengo, true),
+            )
+            .await?;
+            let batches = crate::bootstrap_peers::resolve(sources, None);
+            discovery::join(
+                &dht,
+                batches,
+                discovery::client_flow::JOIN_TIMEOUT,
+                progress.as_ref(),
+            )
+            .await;
+            Arc::new(DhtRelays::new(dht, progress)) as Arc<dyn crate::client::RelaySource>
+        }
+    };
+    let options = ExitOptions::new(relays, key, backend);
     Exit::new(options)?.run(ctrl_c_or_term()).await?;
     Ok(())
 }
 
-/// Runs the client proxy until Ctrl-C.
+/// Runs the client proxy until Ctrl-C: with `--relay` (or `relay:` in the config) on that
+/// relay; otherwise it finds relays through the DHT and prints its progress.
 pub async fn client(args: ClientArgs) -> anyhow::Result<()> {
     let file: ClientFile = match &args.config {
         Some(p) => config::load(p)?,
         None => ClientFile::default(),
     };
-    let relay = args
-        .relay
-        .or(file.relay)
-        .ok_or_else(|| anyhow!("no relay given (--relay HOST:PORT or `relay:` in the config)"))?;
-    let pin = pin_of(args.relay_id.or(file.relay_id).as_deref())?;
     let listen: SocketAddr = config::parse_listen(
         &args
             .listen
-            .or(file.listen)
+            .clone()
+            .or(file.listen.clone())
             .unwrap_or_else(|| "127.0.0.1:8080".into()),
     )?;
     let mut proxy = ProxyOptions::default();
-    if let Some(t) = args.timeout.or(file.timeout) {
+    if let Some(t) = args.timeout.clone().or(file.timeout.clone()) {
         proxy.timeout = config::parse_duration(&t)?;
     }
-    let client = Arc::new(GatewayClient::new(
-        static_relay(relay, pin),
-        ClientOptions {
-            exit_pin: args.exit_key_hash.or(file.exit_pub_key_hash),
-            ..ClientOptions::default()
-        },
-    ));
-    if let Err(e) = client.ready().await {
-        tracing::warn!("not connected yet ({e}); will retry on the first request");
-    }
+    let options = ClientOptions {
+        exit_pin: args
+            .exit_key_hash
+            .clone()
+            .or(file.exit_pub_key_hash.clone()),
+        ..ClientOptions::default()
+    };
+    let static_target = args.relay.clone().or(file.relay.clone());
+    let (client, progress): (Arc<GatewayClient>, Option<Arc<dyn Progress>>) = match static_target {
+        Some(relay) => {
+            let pin = pin_of(args.relay_id.or(file.relay_id).as_deref())?;
+            let client = Arc::new(GatewayClient::new(static_relay(relay, pin), options));
+            if let Err(e) = client.ready().await {
+                tracing::warn!("not connected yet ({e}); will retry on the first request");
+            }
+            (client, None)
+        }
+        None => {
+            let progress: Arc<dyn Progress> = Arc::new(LineProgress::stdout());
+            progress.step(Step::Banner {
+                version: env!("CARGO_PKG_VERSION").into(),
+            });
+            let sources = args.bootstrap.sources(
+                &file.bootstrap_peers,
+                file.no_default_bootstrap,
+                &file.bootstrap_urls,
+            );
+            let found = discovery::client_flow::start(sources, options, progress.clone()).await?;
+            (found.client, Some(progress))
+        }
+    };
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
-    println!("ready: http://{}/v1", listener.local_addr()?);
+    let local = listener.local_addr()?;
+    match &progress {
+        Some(progress) => progress.step(Step::Ready {
+            listen: local.to_string(),
+        }),
+        None => println!("ready: http://{local}/v1"),
+    }
     axum::serve(listener, router(client, proxy))
         .with_graceful_shutdown(ctrl_c_or_term())
         .await?;

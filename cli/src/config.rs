@@ -39,12 +39,23 @@ pub enum ConfigError {
     },
 }
 
-/// The `dht` section shared by relay and exit files (only what the gateway reads).
+/// The `dht` section shared by relay and exit files.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct DhtSection {
     /// The node's identity key file.
     pub private_key_file: Option<PathBuf>,
+    /// Where the DHT node listens; the first entry counts (`HOST:PORT` or a multiaddr such as
+    /// `/ip4/0.0.0.0/udp/4003`; the Go TokenGo's `/tcp/` forms give their port).
+    pub listen_addrs: Vec<String>,
+    /// Bootstrap peers, merged with the built-in ones and bootstrap.json.
+    pub bootstrap_peers: Vec<String>,
+    /// Use only `bootstrap_peers` (no built-in peers, no bootstrap.json).
+    pub no_default_bootstrap: bool,
+    /// Where bootstrap.json is fetched from.
+    pub bootstrap_urls: Vec<String>,
+    /// Keeps the node's id and contacts between runs (relays).
+    pub state_file: Option<PathBuf>,
 }
 
 /// `configs/relay-dht.yaml`.
@@ -105,6 +116,36 @@ pub struct ClientFile {
     pub relay_id: Option<String>,
     /// Use only the exit with this pubKeyHash.
     pub exit_pub_key_hash: Option<String>,
+    /// Bootstrap peers, merged with the built-in ones and bootstrap.json.
+    pub bootstrap_peers: Vec<String>,
+    /// Use only `bootstrap_peers` (no built-in peers, no bootstrap.json).
+    pub no_default_bootstrap: bool,
+    /// Where bootstrap.json is fetched from.
+    pub bootstrap_urls: Vec<String>,
+}
+
+/// Parses a DHT listen address: `HOST:PORT`, `:PORT`, or a multiaddr `/ip4/A/udp/P` (a
+/// `/tcp/P` form from the Go TokenGo's configs gives the port too: the DHT is UDP here).
+pub fn parse_dht_listen(text: &str) -> Result<SocketAddr, ConfigError> {
+    let bad = || ConfigError::Value {
+        what: "DHT listen address",
+        value: text.to_string(),
+    };
+    let t = text.trim();
+    if let Some(rest) = t.strip_prefix('/') {
+        let parts: Vec<&str> = rest.split('/').collect();
+        return match parts.as_slice() {
+            [proto @ ("ip4" | "ip6"), ip, "udp" | "tcp", port, ..] => {
+                let ip: std::net::IpAddr = ip.parse().map_err(|_| bad())?;
+                if (*proto == "ip4") != ip.is_ipv4() {
+                    return Err(bad());
+                }
+                Ok(SocketAddr::new(ip, port.parse().map_err(|_| bad())?))
+            }
+            _ => Err(bad()),
+        };
+    }
+    parse_listen(t)
 }
 
 /// Reads a YAML file into `T`, ignoring unknown keys.

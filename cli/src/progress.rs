@@ -178,6 +178,16 @@ impl Progress for LineProgress {
     }
 }
 
+/// Logs every step (in English) through `tracing`, for daemons whose stdout is not a console.
+#[derive(Debug, Default)]
+pub struct LogProgress;
+
+impl Progress for LogProgress {
+    fn step(&self, step: Step) {
+        tracing::info!("{}", step.render(Lang::En).trim_start());
+    }
+}
+
 /// Discards every step.
 #[derive(Debug, Default)]
 pub struct NoProgress;

@@ -25,6 +25,9 @@ use crate::relay::ExitKeyEntry;
 use crate::tls::{self, ALPN_CLIENT, SERVER_NAME, TransportLimits};
 use crate::wire::{Frame, MAX_PAYLOAD_LEN, MessageType, read_frame, write_frame};
 
+/// Relays a client dials, in the source's order, before it gives up for this attempt.
+pub const MAX_RELAYS_TRIED: usize = 8;
+
 /// A relay the client may dial.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RelayCandidate {
@@ -176,24 +179,35 @@ impl GatewayClient {
                 exit: exit.clone(),
             });
         }
-        let conn = match &slot.conn {
-            Some(c) => c.clone(),
-            None => {
-                let c = timeout(self.options.connect_timeout * 2, self.connect_any())
-                    .await
-                    .map_err(|_| ClientError::RelayUnreachable("timed out".into()))??;
-                slot.conn = Some(c.clone());
-                c
+        if let Some(conn) = slot.conn.clone() {
+            // Still connected, but the exit went away: this relay may know another one.
+            match self.exit_on(&conn).await {
+                Ok(exit) => {
+                    slot.exit = Some(exit.clone());
+                    return Ok(Session { conn, exit });
+                }
+                Err(ClientError::NoExit) => {
+                    conn.close(0u32.into(), b"no exit");
+                    *slot = Slot::default();
+                }
+                Err(e) => return Err(e),
             }
-        };
-        let keys = timeout(self.options.connect_timeout, query_exit_keys(&conn))
+        }
+        let (conn, exit) = self.connect_with_exit().await?;
+        slot.conn = Some(conn.clone());
+        slot.exit = Some(exit.clone());
+        Ok(Session { conn, exit })
+    }
+
+    /// Asks a connected relay for its exits and picks one.
+    async fn exit_on(&self, conn: &quinn::Connection) -> Result<PublicKeyConfig, ClientError> {
+        let keys = timeout(self.options.connect_timeout, query_exit_keys(conn))
             .await
             .map_err(|_| ClientError::RelayUnreachable("exit keys timed out".into()))?
             .map_err(ClientError::RelayUnreachable)?;
         let exit = self.choose_exit(&keys).ok_or(ClientError::NoExit)?;
         info!(exit = %exit.hash(), "using exit");
-        slot.exit = Some(exit.clone());
-        Ok(Session { conn, exit })
+        Ok(exit)
     }
 
     /// Forgets the exit chosen on `s`'s connection (the relay no longer routes to it).
@@ -224,26 +238,37 @@ impl GatewayClient {
             .map_err(|e| e.to_string())
     }
 
-    async fn connect_any(&self) -> Result<quinn::Connection, ClientError> {
+    /// Dials the source's relays in order (at most [`MAX_RELAYS_TRIED`]) until one has a usable
+    /// exit. `NoExit` when relays answered but none had one.
+    async fn connect_with_exit(&self) -> Result<(quinn::Connection, PublicKeyConfig), ClientError> {
         let candidates = self
             .source
             .candidates()
             .await
             .map_err(ClientError::RelayUnreachable)?;
-        let mut last = String::from("no relay known");
-        for c in &candidates {
-            match self.dial(c).await {
-                Ok(conn) => {
-                    info!(relay = %c.addr, "connected to relay");
-                    return Ok(conn);
-                }
+        let mut last = ClientError::RelayUnreachable("no relay known".into());
+        for c in candidates.iter().take(MAX_RELAYS_TRIED) {
+            let conn = match self.dial(c).await {
+                Ok(conn) => conn,
                 Err(e) => {
                     debug!(relay = %c.addr, "dial failed: {e}");
-                    last = format!("{}: {e}", c.addr);
+                    if !matches!(last, ClientError::NoExit) {
+                        last = ClientError::RelayUnreachable(format!("{}: {e}", c.addr));
+                    }
+                    continue;
+                }
+            };
+            info!(relay = %c.addr, "connected to relay");
+            match self.exit_on(&conn).await {
+                Ok(exit) => return Ok((conn, exit)),
+                Err(e) => {
+                    debug!(relay = %c.addr, "no usable exit: {e}");
+                    conn.close(0u32.into(), b"no exit");
+                    last = e;
                 }
             }
         }
-        Err(ClientError::RelayUnreachable(last))
+        Err(last)
     }
 
     fn choose_exit(&self, keys: &[ExitKeyEntry]) -> Option<PublicKeyConfig> {

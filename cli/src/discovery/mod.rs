@@ -2,11 +2,14 @@
 //! QUIC port under [`relay_key`]; clients and exits run read-only nodes, look the key up, and
 //! measure the relays they find.
 
+mod bootstrap_args;
+pub mod client_flow;
 mod join;
 mod probe;
 mod relay_node;
 mod relay_source;
 
+pub use bootstrap_args::BootstrapArgs;
 pub use join::{JoinReport, find_relays, join};
 pub use probe::{ProbeResult, probe_all};
 pub use relay_node::{RelayDht, RelayDhtConfig};

@@ -20,6 +20,8 @@ pub struct DhtRelays {
     pub lookup_timeout: Duration,
     /// How long one handshake may take.
     pub probe_timeout: Duration,
+    /// Report "fetching exit keys" after the selection (what a client does next).
+    pub then_fetch_exit_keys: bool,
 }
 
 impl std::fmt::Debug for DhtRelays {
@@ -38,6 +40,7 @@ impl DhtRelays {
             progress,
             lookup_timeout: Duration::from_secs(10),
             probe_timeout: Duration::from_secs(3),
+            then_fetch_exit_keys: false,
         }
     }
 
@@ -70,7 +73,12 @@ impl DhtRelays {
             });
         }
         match results.first().and_then(|r| r.latency) {
-            Some(latency) => self.progress.step(Step::RelaySelected { latency }),
+            Some(latency) => {
+                self.progress.step(Step::RelaySelected { latency });
+                if self.then_fetch_exit_keys {
+                    self.progress.step(Step::FetchingExitKeys);
+                }
+            }
             None => {
                 return Err(format!(
                     "none of the {} relays found answered",
