@@ -127,6 +127,30 @@ pub struct ServeArgs {
     pub ohttp_key: Option<PathBuf>,
 }
 
+/// `tokengo devnet`.
+#[derive(Debug, Args)]
+pub struct DevnetArgs {
+    /// Relays to start, the seed relay included.
+    #[arg(long, default_value_t = 3)]
+    pub relays: usize,
+    /// Backend base URL [default: a built-in echo backend].
+    #[arg(short, long)]
+    pub backend: Option<String>,
+    /// The client proxy's address.
+    #[arg(short, long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+}
+
+/// Runs a whole network on loopback, then the client against it, until Ctrl-C.
+pub async fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
+    let options = crate::devnet::DevnetOptions {
+        relays: args.relays.max(1),
+        backend: args.backend,
+        listen: config::parse_listen(&args.listen)?,
+    };
+    crate::devnet::run(options, Arc::new(LineProgress::stdout()), ctrl_c_or_term()).await
+}
+
 /// Key kinds for `keygen --type`.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum KeyTypeArg {

@@ -23,6 +23,8 @@ enum Command {
     Client(commands::ClientArgs),
     /// Run relay, exit and client proxy in one process on loopback.
     Serve(commands::ServeArgs),
+    /// Run a whole private network on loopback (relays, an exit, a backend) and the client.
+    Devnet(commands::DevnetArgs),
     /// Generate an OHTTP key pair or an identity key.
     Keygen(commands::KeygenArgs),
     /// Use the DHT directly: run a node, look up, announce, find, ping.
@@ -62,6 +64,7 @@ fn gateway(command: Command) -> anyhow::Result<()> {
             Command::Exit(a) => commands::exit(a).await,
             Command::Client(a) => commands::client(a).await,
             Command::Serve(a) => commands::serve(a).await,
+            Command::Devnet(a) => commands::devnet(a).await,
             Command::Keygen(_) | Command::Dht(_) => Ok(()),
         }
     })

@@ -1,0 +1,96 @@
+//! A tiny OpenAI-style backend that echoes, for `tokengo devnet`: chat completions answer with
+//! the last user message (as one JSON object, or as server-sent events when `"stream": true`);
+//! `/v1/models` lists one model; anything else gets its method, path and body back as JSON.
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::http::{Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+
+/// The model name the echo backend reports.
+pub const MODEL: &str = "tokengo-echo";
+
+/// Serves the echo backend on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = Router::new().fallback(handle);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Binds the echo backend on a free loopback port.
+pub async fn bind() -> std::io::Result<(tokio::net::TcpListener, SocketAddr)> {
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let addr = listener.local_addr()?;
+    Ok((listener, addr))
+}
+
+async fn handle(method: Method, uri: Uri, body: Bytes) -> Response {
+    match (method.as_str(), uri.path()) {
+        ("POST", "/v1/chat/completions") => chat(&body),
+        ("GET", "/v1/models") => {
+            axum::Json(json!({"object": "list", "data": [{"id": MODEL, "object": "model"}]}))
+                .into_response()
+        }
+        _ => axum::Json(json!({
+            "method": method.as_str(),
+            "path": uri.path(),
+            "query": uri.query(),
+            "body": String::from_utf8_lossy(&body),
+        }))
+        .into_response(),
+    }
+}
+
+fn chat(body: &[u8]) -> Response {
+    let Ok(request) = serde_json::from_slice::<Value>(body) else {
+        let error =
+            json!({"error": {"message": "the body is not JSON", "type": "invalid_request_error"}});
+        return (StatusCode::BAD_REQUEST, axum::Json(error)).into_response();
+    };
+    let text = request["messages"]
+        .as_array()
+        .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
+        .and_then(|m| m["content"].as_str())
+        .unwrap_or("")
+        .to_string();
+    let model = request["model"].as_str().unwrap_or(MODEL).to_string();
+    if request["stream"] == json!(true) {
+        let mut events = String::new();
+        let words: Vec<&str> = text.split_inclusive(' ').collect();
+        for word in words.iter().copied().chain(std::iter::once("")) {
+            let (delta, finish) = if word.is_empty() {
+                (json!({}), json!("stop"))
+            } else {
+                (json!({"content": word}), Value::Null)
+            };
+            let chunk = json!({
+                "id": "chatcmpl-echo", "object": "chat.completion.chunk", "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            });
+            events.push_str(&format!("data: {chunk}\n\n"));
+        }
+        events.push_str("data: [DONE]\n\n");
+        return Response::builder()
+            .header(header::CONTENT_TYPE, "text/event-stream")
+            .body(Body::from(events))
+            .unwrap_or_default();
+    }
+    axum::Json(json!({
+        "id": "chatcmpl-echo",
+        "object": "chat.completion",
+        "model": model,
+        "choices": [{
+            "index": 0,
+            "message": {"role": "assistant", "content": text},
+            "finish_reason": "stop",
+        }],
+        "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+    }))
+    .into_response()
+}
