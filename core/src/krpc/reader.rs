@@ -218,3 +218,73 @@ impl<'a> Reader<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn skip(input: &[u8]) -> Result<usize, DecodeError> {
+        let mut r = Reader::new(input);
+        r.skip_value(1)?;
+        Ok(r.position())
+    }
+
+    #[test]
+    fn skip_stops_after_exactly_one_value() {
+        assert_eq!(skip(b"i5ei6e"), Ok(3));
+        assert_eq!(skip(b"3:abcX"), Ok(5));
+        assert_eq!(skip(b"le1:x"), Ok(2));
+        assert_eq!(skip(b"dei1e"), Ok(2));
+        assert_eq!(skip(b"ld1:ali1eee3:xyzeX"), Ok(17));
+        assert_eq!(skip(b"d1:ad1:bd1:cleeee"), Ok(17));
+    }
+
+    #[test]
+    fn skip_rejects_malformed_containers() {
+        assert_eq!(skip(b"d1:ae"), Err(DecodeError::InvalidSyntax));
+        assert_eq!(skip(b"di1e1:ae"), Err(DecodeError::InvalidSyntax));
+        assert_eq!(skip(b"dle1:ae"), Err(DecodeError::InvalidSyntax));
+        assert_eq!(skip(b"e"), Err(DecodeError::InvalidSyntax));
+        assert_eq!(skip(b"l"), Err(DecodeError::Truncated));
+        assert_eq!(skip(b"d1:a"), Err(DecodeError::Truncated));
+        assert_eq!(skip(b""), Err(DecodeError::Truncated));
+    }
+
+    #[test]
+    fn skip_depth_counts_from_the_holder() {
+        let deep = |n: usize| [b"l".repeat(n), b"e".repeat(n)].concat();
+        let ok = deep(MAX_DEPTH - 1);
+        let mut r = Reader::new(&ok);
+        assert_eq!(r.skip_value(1), Ok(()));
+        let over = deep(MAX_DEPTH);
+        let mut r = Reader::new(&over);
+        assert_eq!(r.skip_value(1), Err(DecodeError::TooDeep));
+        let mut r = Reader::new(&over);
+        assert_eq!(r.skip_value(0), Ok(()));
+    }
+
+    #[test]
+    fn integers_and_lengths_are_canonical() {
+        let int = |s: &[u8]| Reader::new(s).int();
+        assert_eq!(int(b"i0e"), Ok(0));
+        assert_eq!(int(b"i-9223372036854775808e"), Ok(i64::MIN));
+        assert_eq!(int(b"i9223372036854775807e"), Ok(i64::MAX));
+        assert_eq!(
+            int(b"i9223372036854775808e"),
+            Err(DecodeError::InvalidInteger)
+        );
+        assert_eq!(int(b"i-0e"), Err(DecodeError::InvalidInteger));
+        assert_eq!(int(b"i01e"), Err(DecodeError::InvalidInteger));
+        assert_eq!(int(b"i12"), Err(DecodeError::Truncated));
+        let bytes = |s: &'static [u8]| Reader::new(s).bytes();
+        assert_eq!(bytes(b"0:"), Ok(&b""[..]));
+        assert_eq!(bytes(b"10:0123456789"), Ok(&b"0123456789"[..]));
+        assert_eq!(bytes(b"01:a"), Err(DecodeError::InvalidSyntax));
+        assert_eq!(bytes(b"11:0123456789"), Err(DecodeError::Truncated));
+        assert_eq!(
+            bytes(b"18446744073709551615:x"),
+            Err(DecodeError::Truncated)
+        );
+        assert_eq!(bytes(b"3x:abc"), Err(DecodeError::InvalidSyntax));
+    }
+}
