@@ -7,43 +7,49 @@ use super::error::DecodeError;
 /// dictionary is depth 1). KRPC needs 3; the slack is for extensions under unknown keys.
 pub const MAX_DEPTH: usize = 32;
 
-/// A cursor over a datagram. Invariant: `pos <= buf.len()`.
+/// A cursor over a datagram: `rest` is the unread tail of `buf`.
 #[derive(Debug)]
 pub(crate) struct Reader<'a> {
     buf: &'a [u8],
-    pos: usize,
+    rest: &'a [u8],
 }
 
 impl<'a> Reader<'a> {
     pub(crate) fn new(buf: &'a [u8]) -> Self {
-        Reader { buf, pos: 0 }
+        Reader { buf, rest: buf }
     }
 
     /// The byte under the cursor.
     #[inline]
     pub(crate) fn peek(&self) -> Option<u8> {
-        self.buf.get(self.pos).copied()
+        self.rest.first().copied()
     }
 
     /// Moves past the byte under the cursor (callers have peeked it).
     #[inline]
     pub(crate) fn bump(&mut self) {
-        self.pos = (self.pos + 1).min(self.buf.len());
+        self.advance(1);
     }
 
     /// The cursor's offset.
     pub(crate) fn position(&self) -> usize {
-        self.pos
+        self.buf.len() - self.rest.len()
+    }
+
+    /// Moves `n` bytes on (at most to the end).
+    #[inline(always)]
+    fn advance(&mut self, n: usize) {
+        self.rest = self.rest.get(n..).unwrap_or_default();
     }
 
     /// The bytes from `start` (an earlier [`position`](Self::position)) to the cursor.
     pub(crate) fn since(&self, start: usize) -> &'a [u8] {
-        self.buf.get(start..self.pos).unwrap_or_default()
+        self.buf.get(start..self.position()).unwrap_or_default()
     }
 
     /// `true` when the whole datagram has been read.
     pub(crate) fn at_end(&self) -> bool {
-        self.pos == self.buf.len()
+        self.rest.is_empty()
     }
 
     /// Consumes the `e` that closes a container, or reports that another item follows.
@@ -51,7 +57,7 @@ impl<'a> Reader<'a> {
     pub(crate) fn close(&mut self) -> Result<bool, DecodeError> {
         match self.peek() {
             Some(b'e') => {
-                self.pos += 1;
+                self.advance(1);
                 Ok(true)
             }
             Some(_) => Ok(false),
@@ -60,14 +66,37 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a byte string (`<len>:<bytes>`). The length must be canonical (no leading zeros)
-    /// and fit in the datagram; it is compared with the remaining length digit by digit, so
-    /// no length can overflow.
-    #[inline]
+    /// and fit in the datagram.
+    #[inline(always)]
     pub(crate) fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
-        let rest = &self.buf[self.pos..];
+        let rest = self.rest;
+        // Keys, ids, tokens and peers have one- or two-digit lengths.
+        let (len, header) = match *rest {
+            [d @ b'0'..=b'9', b':', ..] => (usize::from(d - b'0'), 2),
+            [h @ b'1'..=b'9', l @ b'0'..=b'9', b':', ..] => {
+                (usize::from(h - b'0') * 10 + usize::from(l - b'0'), 3)
+            }
+            // `nodes` (208 bytes for 8 nodes) and `values` bodies.
+            [h @ b'1'..=b'9', m @ b'0'..=b'9', l @ b'0'..=b'9', b':', ..] => {
+                let digits = [h, m, l].map(|d| usize::from(d - b'0'));
+                (digits[0] * 100 + digits[1] * 10 + digits[2], 4)
+            }
+            _ => return self.long_bytes(),
+        };
+        let (value, tail) = rest
+            .get(header..)
+            .and_then(|body| body.split_at_checked(len))
+            .ok_or(DecodeError::Truncated)?;
+        self.rest = tail;
+        Ok(value)
+    }
+
+    /// [`bytes`](Self::bytes) for lengths of three digits or more, and for every error. The
+    /// length is compared with the datagram's length digit by digit, so it cannot overflow.
+    #[inline(never)]
+    fn long_bytes(&mut self) -> Result<&'a [u8], DecodeError> {
+        let rest = self.rest;
         let (len, digits) = match rest {
-            // One-digit lengths are the common case (`1:t`, `6:` peers).
-            [d @ b'0'..=b'9', b':', ..] => (usize::from(d - b'0'), 1),
             [b'0', ..] => return Err(DecodeError::InvalidSyntax),
             [d @ b'1'..=b'9', ..] => {
                 let mut len = usize::from(d - b'0');
@@ -95,15 +124,15 @@ impl<'a> Reader<'a> {
         let start = digits + 1;
         let end = start.checked_add(len).ok_or(DecodeError::Truncated)?;
         let value = rest.get(start..end).ok_or(DecodeError::Truncated)?;
-        self.pos += end;
+        self.advance(end);
         Ok(value)
     }
 
     /// Reads an integer (`i<digits>e`) into an `i64`: no sign but `-`, no leading zeros, no
     /// `-0`, no empty digits, no overflow.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn int(&mut self) -> Result<i64, DecodeError> {
-        let rest = &self.buf[self.pos..];
+        let rest = self.rest;
         if rest.first() != Some(&b'i') {
             return Err(DecodeError::InvalidSyntax);
         }
@@ -115,7 +144,7 @@ impl<'a> Reader<'a> {
                 // Zero must stand alone and unsigned.
                 return match rest.get(i + 1) {
                     Some(b'e') if !negative => {
-                        self.pos += i + 2;
+                        self.advance(i + 2);
                         Ok(0)
                     }
                     None => Err(DecodeError::Truncated),
@@ -125,28 +154,30 @@ impl<'a> Reader<'a> {
             Some(b'1'..=b'9') => {}
             Some(_) => return Err(DecodeError::InvalidInteger),
         }
-        let mut magnitude: u64 = 0;
-        loop {
-            match rest.get(i) {
-                Some(&b'e') => break,
-                Some(&d @ b'0'..=b'9') => {
-                    magnitude = magnitude
-                        .checked_mul(10)
-                        .and_then(|m| m.checked_add(u64::from(d - b'0')))
-                        .ok_or(DecodeError::InvalidInteger)?;
-                    i += 1;
-                }
-                Some(_) => return Err(DecodeError::InvalidInteger),
-                None => return Err(DecodeError::Truncated),
-            }
+        let digits_start = i;
+        while let Some(b'0'..=b'9') = rest.get(i) {
+            i += 1;
         }
+        match rest.get(i) {
+            Some(b'e') => {}
+            Some(_) => return Err(DecodeError::InvalidInteger),
+            None => return Err(DecodeError::Truncated),
+        }
+        let digits = &rest[digits_start..i];
+        // 19 decimal digits always fit in a u64; the range check below does the rest.
+        if digits.len() > 19 {
+            return Err(DecodeError::InvalidInteger);
+        }
+        let magnitude = digits
+            .iter()
+            .fold(0u64, |m, &d| m * 10 + u64::from(d - b'0'));
         let value = if negative {
             0i64.checked_sub_unsigned(magnitude)
         } else {
             i64::try_from(magnitude).ok()
         };
         let value = value.ok_or(DecodeError::InvalidInteger)?;
-        self.pos += i + 1;
+        self.advance(i + 1);
         Ok(value)
     }
 
@@ -164,7 +195,7 @@ impl<'a> Reader<'a> {
             if in_dict && wants_key & bit != 0 {
                 match self.peek() {
                     Some(b'e') => {
-                        self.pos += 1;
+                        self.advance(1);
                         level -= 1;
                         if level == 0 {
                             return Ok(());
@@ -185,7 +216,7 @@ impl<'a> Reader<'a> {
             }
             match self.peek() {
                 Some(b'e') if level > 0 && !in_dict => {
-                    self.pos += 1;
+                    self.advance(1);
                     level -= 1;
                 }
                 Some(b'i') => {
@@ -198,7 +229,7 @@ impl<'a> Reader<'a> {
                     if depth + level + 1 > MAX_DEPTH {
                         return Err(DecodeError::TooDeep);
                     }
-                    self.pos += 1;
+                    self.advance(1);
                     level += 1;
                     let bit = 1u64 << level;
                     if open == b'd' {
