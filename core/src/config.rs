@@ -1,7 +1,7 @@
 //! Node configuration: every tunable and every bound, with BEP 5's defaults.
 
 use crate::id::Id;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
 /// Which DHT a node belongs to.
@@ -41,6 +41,9 @@ pub struct Config {
     pub read_only: bool,
     /// Addresses to bootstrap from (routers may answer with any id).
     pub bootstrap: Vec<SocketAddr>,
+    /// Our address as others reach it, if known (the runtime passes its bound address). An
+    /// unspecified IP is learned from the `ip` field of answers (BEP 42).
+    pub external_addr: Option<SocketAddrV4>,
     /// Client version string sent as `v` (BEP 20 style), if any.
     pub version: Option<[u8; 4]>,
     /// Bucket size K.
@@ -83,6 +86,10 @@ pub struct Config {
     pub max_lookup_candidates: usize,
     /// Bound: concurrent lookups (including announces and bootstraps).
     pub max_lookups: usize,
+    /// Queries per second accepted from one IP on average (0: unlimited); excess is dropped.
+    pub query_rate_per_ip: u32,
+    /// Burst of queries accepted from one IP.
+    pub query_burst_per_ip: u32,
     /// Bound: entries in each bucket's replacement cache.
     pub replacement_cache: usize,
 }
@@ -95,6 +102,7 @@ impl Default for Config {
             network: Network::tokengo(),
             read_only: false,
             bootstrap: Vec::new(),
+            external_addr: None,
             version: None,
             k: 8,
             alpha: 3,
@@ -116,6 +124,8 @@ impl Default for Config {
             max_transactions: 1024,
             max_lookup_candidates: 64,
             max_lookups: 64,
+            query_rate_per_ip: 20,
+            query_burst_per_ip: 50,
             replacement_cache: 8,
         }
     }
@@ -124,6 +134,9 @@ impl Default for Config {
 impl Config {
     /// A public Mainline DHT node with the default settings.
     pub fn mainline() -> Self {
-        Config { network: Network::Mainline, ..Config::default() }
+        Config {
+            network: Network::Mainline,
+            ..Config::default()
+        }
     }
 }

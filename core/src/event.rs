@@ -46,7 +46,11 @@ pub enum Event {
     /// A bootstrap finished; `table_size` is 0 when nobody answered (a retry is scheduled).
     Bootstrapped { query: QueryId, table_size: usize },
     /// A get_peers lookup (or announce) found a peer; emitted once per distinct peer as it arrives.
-    PeerFound { query: QueryId, info_hash: Id, peer: SocketAddr },
+    PeerFound {
+        query: QueryId,
+        info_hash: Id,
+        peer: SocketAddr,
+    },
     /// A find_node or get_peers lookup finished; `closest` are the closest nodes that answered.
     LookupDone {
         query: QueryId,
@@ -56,7 +60,16 @@ pub enum Event {
         closest: Vec<NodeInfo>,
     },
     /// An announce finished: `accepted` nodes acknowledged our announce_peer.
-    AnnounceDone { query: QueryId, info_hash: Id, accepted: usize, stats: LookupStats },
+    AnnounceDone {
+        query: QueryId,
+        info_hash: Id,
+        accepted: usize,
+        stats: LookupStats,
+    },
     /// A ping got an answer (`id` is the responder's) or timed out (`id` is `None`).
-    Pong { query: QueryId, addr: SocketAddr, id: Option<Id> },
+    Pong {
+        query: QueryId,
+        addr: SocketAddr,
+        id: Option<Id>,
+    },
 }

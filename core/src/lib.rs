@@ -32,9 +32,18 @@ pub mod config;
 pub mod event;
 pub mod id;
 pub mod krpc;
+mod lookup;
 mod node;
+mod peer_store;
+mod rate_limit;
 pub mod rng;
+pub mod routing;
+mod server;
+#[cfg(feature = "sim")]
+pub mod sim;
 pub mod stats;
+mod token;
+mod transaction;
 
 pub use config::{Config, Network};
 pub use event::{Event, LookupKind, LookupStats, QueryId};

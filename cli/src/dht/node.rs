@@ -1,0 +1,114 @@
+//! `tokengo dht node`: a server node until SIGINT or SIGTERM.
+
+use super::report;
+use super::runtime::RunningNode;
+use super::state::{self, NodeState};
+use super::{Failure, NodeArgs, args};
+use anyhow::anyhow;
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// How often a node with `--state` saves its contacts while it runs.
+const SAVE_INTERVAL: Duration = Duration::from_secs(60);
+
+pub(crate) async fn run(args: NodeArgs) -> Result<ExitCode, Failure> {
+    let network = args.network.network;
+    let saved = match &args.state {
+        Some(path) => state::load(path).map_err(|e| Failure::Input(e.into()))?,
+        None => None,
+    };
+    if let Some(saved) = &saved
+        && saved.network != network.as_str()
+    {
+        return Err(Failure::Input(anyhow!(
+            "the state file is for the {} network, not {}",
+            saved.network,
+            network.as_str()
+        )));
+    }
+    let targets = args.network.bootstrap_targets();
+    let addrs = tokengo_tokio::resolve_ipv4(&targets).await;
+    if addrs.is_empty() && !args.network.bootstrap.is_empty() {
+        return Err(Failure::Input(anyhow!(
+            "no bootstrap address resolved to IPv4: {}",
+            targets.join(", ")
+        )));
+    }
+    let mut config = args::node_config(network, args.read_only);
+    config.id = saved.as_ref().map(|s| s.id);
+    let mut signals = report::StopSignals::install()?;
+    let node = RunningNode::start(args.runtime, args.listen, config)
+        .await
+        .map_err(|e| Failure::Input(e.context(format!("cannot serve on {}", args.listen))))?;
+    println!(
+        "listening on {} id {} network {}",
+        node.local_addr(),
+        node.id(),
+        network.as_str()
+    );
+    let _ = std::io::stdout().flush();
+    let restored = saved.map(|s| s.contacts).unwrap_or_default();
+    let has_contacts = !restored.is_empty();
+    if has_contacts {
+        tracing::info!(
+            contacts = restored.len(),
+            "restoring contacts as questionable"
+        );
+        node.add_contacts(restored).await?;
+    }
+    if !addrs.is_empty() || has_contacts {
+        let bootstrapping = node.clone();
+        tokio::spawn(async move {
+            match bootstrapping.bootstrap(addrs).await {
+                Ok(table_size) => tracing::info!(table_size, "bootstrap finished"),
+                Err(error) => tracing::warn!(%error, "bootstrap failed"),
+            }
+        });
+    } else {
+        tracing::info!("no bootstrap node: serving as a seed node");
+    }
+    let mut saves =
+        tokio::time::interval_at(tokio::time::Instant::now() + SAVE_INTERVAL, SAVE_INTERVAL);
+    loop {
+        tokio::select! {
+            () = signals.recv() => break,
+            _ = saves.tick(), if args.state.is_some() => {
+                if let Some(path) = &args.state {
+                    let contacts = node.contacts().await?;
+                    save(path, network.as_str(), node.id(), contacts);
+                }
+            }
+        }
+    }
+    tracing::info!("stopping");
+    let stopped = node.shutdown().await?;
+    if let Some(path) = &args.state {
+        save(path, network.as_str(), stopped.id, stopped.contacts);
+    }
+    tracing::info!(
+        queries_in = stopped.stats.queries_in.ping
+            + stopped.stats.queries_in.find_node
+            + stopped.stats.queries_in.get_peers
+            + stopped.stats.queries_in.announce_peer,
+        datagrams_sent = report::datagrams_sent(&stopped.stats),
+        "stopped"
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn save(path: &Path, network: &str, id: tokengo_core::Id, contacts: Vec<tokengo_core::NodeInfo>) {
+    let count = contacts.len();
+    match state::save(
+        path,
+        &NodeState {
+            network: network.to_string(),
+            id,
+            contacts,
+        },
+    ) {
+        Ok(()) => tracing::debug!(path = %path.display(), contacts = count, "state saved"),
+        Err(error) => tracing::warn!(%error, "state not saved"),
+    }
+}

@@ -1,0 +1,191 @@
+//! `tokengo dht` as a user runs it: real processes on loopback.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tokengo");
+
+fn dht(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("dht")
+        .args(args)
+        .output()
+        .expect("run tokengo")
+}
+
+/// A `tokengo dht node` process and the address and id it printed.
+struct NodeProcess {
+    child: Child,
+    addr: SocketAddr,
+    id: String,
+}
+
+impl NodeProcess {
+    fn start(extra: &[&str]) -> NodeProcess {
+        let mut child = Command::new(BIN)
+            .args(["dht", "node", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn a node");
+        let stdout = child.stdout.take().expect("node stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the node's first line");
+        // "listening on ADDR id ID network NAME"
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(
+            words.get(..2),
+            Some(&["listening", "on"][..]),
+            "unexpected line {line:?}"
+        );
+        let addr = words[2].parse().expect("the node's address");
+        let id = words[4].to_string();
+        NodeProcess { child, addr, id }
+    }
+
+    /// Sends SIGINT and waits; returns whether it exited with 0.
+    fn stop(mut self) -> bool {
+        let pid = self.child.id().to_string();
+        let killed = Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .expect("run kill");
+        assert!(killed.success());
+        self.child.wait().expect("wait for the node").success()
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn bad_input_exits_2_with_a_clear_error() {
+    let cases: [&[&str]; 6] = [
+        &["get-peers", "abc", "--bootstrap", "127.0.0.1:1"],
+        &["get-peers", &"g".repeat(40), "--bootstrap", "127.0.0.1:1"],
+        &["get-peers", &"a".repeat(40), "--bootstrap", "127.0.0.1"],
+        &["announce", &"a".repeat(40), "--bootstrap", "127.0.0.1:1"],
+        &["ping", "not an address"],
+        &["node", "--listen", "localhost"],
+    ];
+    for args in cases {
+        let out = dht(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("error"), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?} printed on stdout");
+    }
+    // The tokengo network has no public routers: a one-shot command needs --bootstrap.
+    let out = dht(&["get-peers", &"a".repeat(40)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--bootstrap"));
+}
+
+#[test]
+fn state_file_keeps_the_node_id_across_runs() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("node.json");
+    let path_text = path.to_str().expect("utf-8 path");
+    for runtime in ["tokio", "mio"] {
+        let first = NodeProcess::start(&["--state", path_text, "--runtime", runtime]);
+        let id = first.id.clone();
+        assert!(first.stop(), "the node exits 0 on SIGINT");
+        let saved: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).expect("state written")).expect("json");
+        assert_eq!(saved["id"], id.as_str());
+        assert_eq!(saved["network"], "tokengo");
+        let second = NodeProcess::start(&["--state", path_text, "--runtime", runtime]);
+        assert_eq!(second.id, id, "the restored node keeps its id");
+        assert!(second.stop());
+        std::fs::remove_file(&path).expect("reset the state");
+    }
+    // A state saved on one network is refused on another.
+    let node = NodeProcess::start(&["--state", path_text]);
+    assert!(node.stop());
+    let out = dht(&[
+        "node",
+        "--listen",
+        "127.0.0.1:0",
+        "--network",
+        "mainline",
+        "--state",
+        path_text,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn ping_without_answer_exits_1() {
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let addr = silent.local_addr().expect("addr").to_string();
+    let out = dht(&["ping", &addr, "--timeout", "2"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn announce_then_get_peers_through_processes() {
+    let seed = NodeProcess::start(&[]);
+    let seed_addr = seed.addr.to_string();
+    let others: Vec<NodeProcess> = ["tokio", "mio", "tokio", "mio"]
+        .iter()
+        .map(|runtime| NodeProcess::start(&["--bootstrap", &seed_addr, "--runtime", runtime]))
+        .collect();
+    let info_hash = "5a".repeat(20);
+    let out = dht(&[
+        "announce",
+        &info_hash,
+        "--port",
+        "4321",
+        "--bootstrap",
+        &seed_addr,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("accepted by"));
+
+    let bootstrap = others[1].addr.to_string();
+    let out = dht(&["get-peers", &info_hash, "--bootstrap", &bootstrap]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "127.0.0.1:4321\n");
+
+    let out = dht(&["get-peers", &info_hash, "--bootstrap", &seed_addr, "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(json["peers"], serde_json::json!(["127.0.0.1:4321"]));
+    assert_eq!(json["complete"], true);
+    assert!(json["stats"]["answered"].as_u64().unwrap_or(0) >= 1);
+
+    let out = dht(&["get-peers", &"00".repeat(20), "--bootstrap", &seed_addr]);
+    assert_eq!(out.status.code(), Some(1), "no peers: exit 1");
+    assert!(out.stdout.is_empty());
+
+    let out = dht(&["ping", &seed_addr]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), seed.id);
+
+    let out = dht(&["find-node", &others[2].id, "--bootstrap", &seed_addr]);
+    assert_eq!(out.status.code(), Some(0));
+    let first = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .map(str::to_string);
+    assert_eq!(first, Some(format!("{} {}", others[2].id, others[2].addr)));
+
+    for node in others {
+        assert!(node.stop());
+    }
+    assert!(seed.stop());
+}

@@ -1,0 +1,457 @@
+//! The Kademlia routing table: K-buckets over the 160-bit XOR metric that split only around our
+//! own id, with a replacement cache per bucket and BEP 5's good / questionable / bad states.
+//!
+//! Bounds: at most 160 buckets of `k` nodes plus `replacement_cache` replacements each, and at
+//! most `max_nodes_per_ip` nodes per IP address (loopback addresses excepted).
+
+use crate::id::Id;
+use crate::krpc::NodeInfo;
+use std::net::SocketAddrV4;
+use std::time::{Duration, Instant};
+
+/// How a node stands, per BEP 5.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeState {
+    /// Answered one of our queries recently (or answered once and queried us recently).
+    Good,
+    /// Not heard from lately, never answered yet, or failed once.
+    Questionable,
+    /// Failed to answer `max_failures` queries in a row.
+    Bad,
+}
+
+/// One routing-table entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub id: Id,
+    pub addr: SocketAddrV4,
+    /// Last response from it, or last query from it once it has ever answered.
+    pub last_seen: Instant,
+    /// Whether it ever answered one of our queries.
+    pub verified: bool,
+    /// Queries in a row it failed to answer.
+    pub failures: u8,
+    /// A liveness ping to it is in flight.
+    pub pinging: bool,
+}
+
+impl Entry {
+    fn new(info: NodeInfo, now: Instant, verified: bool) -> Self {
+        Entry {
+            id: info.id,
+            addr: info.addr,
+            last_seen: now,
+            verified,
+            failures: 0,
+            pinging: false,
+        }
+    }
+
+    /// The node's state at `now`.
+    pub fn state(&self, now: Instant, stale_after: Duration, max_failures: u8) -> NodeState {
+        if self.failures >= max_failures {
+            NodeState::Bad
+        } else if self.verified
+            && self.failures == 0
+            && now.saturating_duration_since(self.last_seen) < stale_after
+        {
+            NodeState::Good
+        } else {
+            NodeState::Questionable
+        }
+    }
+
+    /// The entry as a compact node info.
+    pub fn info(&self) -> NodeInfo {
+        NodeInfo {
+            id: self.id,
+            addr: self.addr,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Bucket {
+    nodes: Vec<Entry>,
+    /// Candidates to step in when a node goes bad; most recently heard last.
+    replacements: Vec<Entry>,
+    last_changed: Instant,
+}
+
+impl Bucket {
+    fn new(now: Instant) -> Self {
+        Bucket {
+            nodes: Vec::new(),
+            replacements: Vec::new(),
+            last_changed: now,
+        }
+    }
+}
+
+/// Table tunables (a subset of the node's config).
+#[derive(Debug, Clone, Copy)]
+pub struct TableConfig {
+    pub k: usize,
+    pub replacement_cache: usize,
+    pub max_nodes_per_ip: usize,
+    pub stale_after: Duration,
+    pub max_failures: u8,
+}
+
+/// What inserting a node led to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Insert {
+    /// Now in the table (or already there, refreshed).
+    Added,
+    /// Parked in the replacement cache; the table wants `ping` checked first.
+    Parked { ping: Option<NodeInfo> },
+    /// Not kept (full bucket of good nodes, per-IP cap, our own id, an address clash).
+    Rejected,
+}
+
+/// The routing table.
+#[derive(Debug, Clone)]
+pub struct RoutingTable {
+    own: Id,
+    config: TableConfig,
+    buckets: Vec<Bucket>,
+}
+
+impl RoutingTable {
+    /// An empty table around `own`.
+    pub fn new(own: Id, config: TableConfig, now: Instant) -> Self {
+        RoutingTable {
+            own,
+            config,
+            buckets: vec![Bucket::new(now)],
+        }
+    }
+
+    /// Our own id.
+    pub fn own_id(&self) -> Id {
+        self.own
+    }
+
+    fn bucket_index(&self, id: &Id) -> usize {
+        (self.own.common_prefix_len(id) as usize).min(self.buckets.len() - 1)
+    }
+
+    /// Number of nodes in the table (replacements not counted).
+    pub fn len(&self) -> usize {
+        self.buckets.iter().map(|b| b.nodes.len()).sum()
+    }
+
+    /// `true` when the table holds no node.
+    pub fn is_empty(&self) -> bool {
+        self.buckets.iter().all(|b| b.nodes.is_empty())
+    }
+
+    /// Number of parked replacements.
+    pub fn replacement_count(&self) -> usize {
+        self.buckets.iter().map(|b| b.replacements.len()).sum()
+    }
+
+    /// Number of buckets.
+    pub fn bucket_count(&self) -> usize {
+        self.buckets.len()
+    }
+
+    /// All table entries.
+    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.buckets.iter().flat_map(|b| b.nodes.iter())
+    }
+
+    /// The entry for `id`, if in the table.
+    pub fn get(&self, id: &Id) -> Option<&Entry> {
+        self.buckets[self.bucket_index(id)]
+            .nodes
+            .iter()
+            .find(|e| e.id == *id)
+    }
+
+    /// State of an entry.
+    pub fn state(&self, entry: &Entry, now: Instant) -> NodeState {
+        entry.state(now, self.config.stale_after, self.config.max_failures)
+    }
+
+    fn ip_count(&self, addr: &SocketAddrV4) -> usize {
+        self.entries().filter(|e| e.addr.ip() == addr.ip()).count()
+    }
+
+    fn ip_capped(&self, addr: &SocketAddrV4) -> bool {
+        // Loopback peers are local test and development networks, where every node shares one IP
+        // and no remote party can mint addresses.
+        !addr.ip().is_loopback() && self.ip_count(addr) >= self.config.max_nodes_per_ip
+    }
+
+    /// Records that `info` answered one of our queries (it becomes good).
+    pub fn on_response(&mut self, info: NodeInfo, now: Instant) -> Insert {
+        self.heard(info, now, true)
+    }
+
+    /// Records that `info` sent us a query. Unverified senders only take free slots.
+    pub fn on_query(&mut self, info: NodeInfo, now: Instant) -> Insert {
+        self.heard(info, now, false)
+    }
+
+    fn heard(&mut self, info: NodeInfo, now: Instant, responded: bool) -> Insert {
+        if info.id == self.own {
+            return Insert::Rejected;
+        }
+        let index = self.bucket_index(&info.id);
+        let bucket = &mut self.buckets[index];
+        if let Some(entry) = bucket.nodes.iter_mut().find(|e| e.id == info.id) {
+            if entry.addr != info.addr {
+                // Someone else claims a known id: keep the node we know.
+                return Insert::Rejected;
+            }
+            if responded {
+                entry.verified = true;
+                entry.failures = 0;
+                entry.last_seen = now;
+                bucket.last_changed = now;
+            } else if entry.verified {
+                entry.last_seen = now;
+            }
+            return Insert::Added;
+        }
+        if bucket.nodes.iter().any(|e| e.addr == info.addr) {
+            // A known address under a new id: the old one must fail before it is replaced.
+            return Insert::Rejected;
+        }
+        if self.ip_capped(&info.addr) {
+            return Insert::Rejected;
+        }
+        let entry = Entry::new(info, now, responded);
+        self.insert_entry(index, entry, now)
+    }
+
+    fn insert_entry(&mut self, mut index: usize, entry: Entry, now: Instant) -> Insert {
+        loop {
+            let k = self.config.k;
+            let last = self.buckets.len() - 1;
+            if self.buckets[index].nodes.len() < k {
+                let bucket = &mut self.buckets[index];
+                bucket.replacements.retain(|r| r.id != entry.id);
+                bucket.nodes.push(entry);
+                bucket.last_changed = now;
+                return Insert::Added;
+            }
+            if index == last && last < 159 {
+                self.split_last(now);
+                index = self.bucket_index(&entry.id);
+                continue;
+            }
+            break;
+        }
+        let (stale_after, max_failures) = (self.config.stale_after, self.config.max_failures);
+        let bucket = &mut self.buckets[index];
+        if let Some(bad) = bucket.nodes.iter().position(|e| e.failures >= max_failures) {
+            bucket.nodes[bad] = entry;
+            bucket.last_changed = now;
+            return Insert::Added;
+        }
+        if !entry.verified {
+            // Unverified query senders never displace anyone.
+            return Insert::Rejected;
+        }
+        let ping = bucket
+            .nodes
+            .iter()
+            .filter(|e| {
+                !e.pinging && e.state(now, stale_after, max_failures) == NodeState::Questionable
+            })
+            .min_by_key(|e| e.last_seen)
+            .map(Entry::info);
+        park(bucket, entry, self.config.replacement_cache);
+        if let Some(info) = ping
+            && let Some(e) = bucket.nodes.iter_mut().find(|e| e.id == info.id)
+        {
+            e.pinging = true;
+        }
+        Insert::Parked { ping }
+    }
+
+    fn split_last(&mut self, now: Instant) {
+        let depth = self.buckets.len() - 1;
+        let mut near = Bucket::new(now);
+        let far = &mut self.buckets[depth];
+        let own = self.own;
+        let (stay, go): (Vec<Entry>, Vec<Entry>) = far
+            .nodes
+            .drain(..)
+            .partition(|e| own.common_prefix_len(&e.id) as usize == depth);
+        far.nodes = stay;
+        near.nodes = go;
+        let (stay_r, go_r): (Vec<Entry>, Vec<Entry>) = far
+            .replacements
+            .drain(..)
+            .partition(|e| own.common_prefix_len(&e.id) as usize == depth);
+        far.replacements = stay_r;
+        near.replacements = go_r;
+        self.buckets.push(near);
+    }
+
+    /// Records that `id` at `addr` failed to answer a query. A node that turns bad is replaced by
+    /// its bucket's freshest replacement; without one, a never-verified node is dropped and a
+    /// once-good node stays (as bad) until a newcomer takes its slot.
+    pub fn on_failure(&mut self, id: &Id, addr: &SocketAddrV4, now: Instant) {
+        let max_failures = self.config.max_failures;
+        let index = self.bucket_index(id);
+        let bucket = &mut self.buckets[index];
+        if let Some(pos) = bucket.replacements.iter().position(|e| e.id == *id) {
+            bucket.replacements.remove(pos);
+            return;
+        }
+        let Some(pos) = bucket
+            .nodes
+            .iter()
+            .position(|e| e.id == *id && e.addr == *addr)
+        else {
+            return;
+        };
+        let entry = &mut bucket.nodes[pos];
+        entry.failures = entry.failures.saturating_add(1);
+        entry.pinging = false;
+        if entry.failures < max_failures {
+            return;
+        }
+        if let Some(replacement) = bucket.replacements.pop() {
+            bucket.nodes[pos] = replacement;
+            bucket.last_changed = now;
+        } else if !entry.verified {
+            // Never answered and now failed: nothing worth keeping.
+            bucket.nodes.remove(pos);
+            bucket.last_changed = now;
+        }
+    }
+
+    /// Removes every bad node that has no replacement waiting. Used when the table is
+    /// consulted for lookups; keeps the node count honest.
+    pub fn purge_bad(&mut self) {
+        let max_failures = self.config.max_failures;
+        for bucket in &mut self.buckets {
+            bucket.nodes.retain(|e| e.failures < max_failures);
+        }
+    }
+
+    /// Up to `count` non-bad nodes closest to `target`, closest first.
+    pub fn closest(&self, target: &Id, count: usize) -> Vec<NodeInfo> {
+        let max_failures = self.config.max_failures;
+        let mut all: Vec<&Entry> = self
+            .entries()
+            .filter(|e| e.failures < max_failures)
+            .collect();
+        all.sort_by_key(|e| e.id.distance(target));
+        all.into_iter().take(count).map(Entry::info).collect()
+    }
+
+    /// Nodes whose liveness should be checked now: questionable, not already being pinged,
+    /// least recently seen first.
+    pub fn due_for_ping(&mut self, now: Instant, limit: usize) -> Vec<NodeInfo> {
+        let (stale_after, max_failures) = (self.config.stale_after, self.config.max_failures);
+        let mut due: Vec<&mut Entry> = self
+            .buckets
+            .iter_mut()
+            .flat_map(|b| b.nodes.iter_mut())
+            .filter(|e| {
+                !e.pinging && e.state(now, stale_after, max_failures) == NodeState::Questionable
+            })
+            .collect();
+        due.sort_by_key(|e| e.last_seen);
+        due.into_iter()
+            .take(limit)
+            .map(|e| {
+                e.pinging = true;
+                e.info()
+            })
+            .collect()
+    }
+
+    /// Marks a liveness ping as finished without an answer or failure being recorded.
+    pub fn ping_done(&mut self, id: &Id) {
+        let index = self.bucket_index(id);
+        if let Some(e) = self.buckets[index].nodes.iter_mut().find(|e| e.id == *id) {
+            e.pinging = false;
+        }
+    }
+
+    /// Buckets unchanged since `before`: a random id in each one's range, to refresh it.
+    pub fn stale_buckets(&self, before: Instant, random: &mut dyn FnMut() -> [u8; 20]) -> Vec<Id> {
+        let last = self.buckets.len() - 1;
+        self.buckets
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.last_changed < before)
+            .map(|(i, _)| {
+                let mut id = self.own.random_with_prefix(i as u32, random());
+                if i < last {
+                    // Bucket i holds the ids that share exactly i bits with ours: bit i differs.
+                    let (byte, mask) = (i / 8, 1u8 << (7 - i % 8));
+                    id.0[byte] = (id.0[byte] & !mask) | (!self.own.0[byte] & mask);
+                }
+                id
+            })
+            .collect()
+    }
+
+    /// Marks the bucket that covers `target` as just refreshed.
+    pub fn touch_bucket(&mut self, target: &Id, now: Instant) {
+        let index = self.bucket_index(target);
+        self.buckets[index].last_changed = now;
+    }
+
+    /// Counts of nodes by state at `now`: (good, questionable, bad).
+    pub fn counts(&self, now: Instant) -> (usize, usize, usize) {
+        let mut counts = (0, 0, 0);
+        for e in self.entries() {
+            match self.state(e, now) {
+                NodeState::Good => counts.0 += 1,
+                NodeState::Questionable => counts.1 += 1,
+                NodeState::Bad => counts.2 += 1,
+            }
+        }
+        counts
+    }
+
+    /// Checks the table's structural invariants; `Err` names the first one broken.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let last = self.buckets.len() - 1;
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, bucket) in self.buckets.iter().enumerate() {
+            if bucket.nodes.len() > self.config.k {
+                return Err(format!("bucket {i} holds {} > k nodes", bucket.nodes.len()));
+            }
+            if bucket.replacements.len() > self.config.replacement_cache {
+                return Err(format!("bucket {i} holds too many replacements"));
+            }
+            for e in bucket.nodes.iter().chain(bucket.replacements.iter()) {
+                let cpl = self.own.common_prefix_len(&e.id) as usize;
+                if e.id == self.own {
+                    return Err("own id in table".into());
+                }
+                if (i < last && cpl != i) || (i == last && cpl < i) {
+                    return Err(format!("node {} with prefix {cpl} in bucket {i}", e.id));
+                }
+            }
+            for e in &bucket.nodes {
+                if !seen.insert(e.id) {
+                    return Err(format!("node {} twice", e.id));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn park(bucket: &mut Bucket, entry: Entry, cap: usize) {
+    if cap == 0 {
+        return;
+    }
+    if let Some(pos) = bucket.replacements.iter().position(|r| r.id == entry.id) {
+        bucket.replacements.remove(pos);
+    } else if bucket.replacements.len() >= cap {
+        bucket.replacements.remove(0);
+    }
+    bucket.replacements.push(entry);
+}

@@ -1,0 +1,218 @@
+//! The server side: answering ping, find_node, get_peers and announce_peer.
+
+use crate::config::Config;
+use crate::id::Id;
+use crate::krpc::{
+    Body, COMPACT_NODE_LEN, CompactNodes, ErrorBody, Message, NodeInfo, PeerList, Query, Response,
+    error_code,
+};
+use crate::node::{MAX_DATAGRAM, Node, count_method, push_encoded};
+use std::net::{SocketAddr, SocketAddrV4};
+use std::time::Instant;
+
+/// get_peers answers are kept under this size so they cross any path without fragmenting.
+pub const MAX_REPLY: usize = 1200;
+/// Most peers one get_peers answer carries.
+const MAX_VALUES: usize = 100;
+
+impl Node {
+    pub(crate) fn handle_query(
+        &mut self,
+        now: Instant,
+        from: SocketAddrV4,
+        msg: &Message<'_>,
+        query: &Query<'_>,
+    ) {
+        if !self.limiter.allow(*from.ip(), now) {
+            self.stats.dropped.over_limit += 1;
+            return;
+        }
+        count_method(&mut self.stats.queries_in, query);
+        if self.config.read_only {
+            // BEP 43: a read-only node answers nothing.
+            return;
+        }
+        let sender = match *query {
+            Query::Ping { id }
+            | Query::FindNode { id, .. }
+            | Query::GetPeers { id, .. }
+            | Query::AnnouncePeer { id, .. } => Some(id),
+            Query::Unknown { id, .. } => id,
+            Query::Malformed { .. } => None,
+        };
+        if let Some(id) = sender
+            && !msg.read_only
+            && id != self.id
+        {
+            // Unverified senders only take free slots; this is how a lone seed grows a table.
+            self.table.on_query(NodeInfo { id, addr: from }, now);
+        }
+        match *query {
+            Query::Ping { .. } => self.reply(
+                from,
+                msg,
+                Response {
+                    id: self.id,
+                    nodes: None,
+                    values: None,
+                    token: None,
+                },
+            ),
+            Query::FindNode { target, .. } => {
+                let nodes = self.compact_closest(&target);
+                let response = Response {
+                    id: self.id,
+                    nodes: CompactNodes::new(&nodes),
+                    values: None,
+                    token: None,
+                };
+                self.reply(from, msg, response);
+            }
+            Query::GetPeers { info_hash, .. } => self.answer_get_peers(now, from, msg, info_hash),
+            Query::AnnouncePeer {
+                info_hash,
+                port,
+                token,
+                implied_port,
+                ..
+            } => {
+                if !self.tokens.verify(*from.ip(), token) {
+                    self.reply_error(from, msg, error_code::PROTOCOL, b"bad token");
+                    return;
+                }
+                let port = if implied_port { from.port() } else { port };
+                if port == 0 {
+                    self.reply_error(from, msg, error_code::PROTOCOL, b"invalid port");
+                    return;
+                }
+                if self
+                    .store
+                    .announce(info_hash, SocketAddrV4::new(*from.ip(), port), now)
+                    .is_err()
+                {
+                    self.stats.dropped.over_limit += 1;
+                    self.reply_error(from, msg, error_code::SERVER, b"peer store full");
+                    return;
+                }
+                self.reply(
+                    from,
+                    msg,
+                    Response {
+                        id: self.id,
+                        nodes: None,
+                        values: None,
+                        token: None,
+                    },
+                );
+            }
+            Query::Unknown { .. } => {
+                self.reply_error(from, msg, error_code::METHOD_UNKNOWN, b"method unknown")
+            }
+            Query::Malformed { .. } => {
+                self.reply_error(from, msg, error_code::PROTOCOL, b"malformed query")
+            }
+        }
+    }
+
+    fn compact_closest(&self, target: &Id) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.config.k * COMPACT_NODE_LEN);
+        for node in self.table.closest(target, self.config.k) {
+            out.extend_from_slice(node.id.as_bytes());
+            out.extend_from_slice(&node.addr.ip().octets());
+            out.extend_from_slice(&node.addr.port().to_be_bytes());
+        }
+        out
+    }
+
+    fn answer_get_peers(
+        &mut self,
+        now: Instant,
+        from: SocketAddrV4,
+        msg: &Message<'_>,
+        info_hash: Id,
+    ) {
+        let token = self.tokens.issue(*from.ip());
+        let nodes = self.compact_closest(&info_hash);
+        let start = self.rng.next_u64();
+        let mut values = self.store.peers(&info_hash, now, MAX_VALUES, start);
+        if let Some(me) = self.self_peer(&info_hash) {
+            let tagged = self.config.network.tag().is_some();
+            if (tagged || !me.ip().is_unspecified()) && !values.contains(&me) {
+                values.insert(0, me);
+                values.truncate(MAX_VALUES);
+            }
+        }
+        loop {
+            let response = Response {
+                id: self.id,
+                nodes: CompactNodes::new(&nodes),
+                values: (!values.is_empty()).then_some(PeerList::Addrs(&values)),
+                token: Some(&token),
+            };
+            let reply = reply_message(&self.config, from, msg, Body::Response(response));
+            if push_encoded(&mut self.transmits, SocketAddr::V4(from), &reply, MAX_REPLY) {
+                self.stats.responses_out += 1;
+                return;
+            }
+            if values.is_empty() {
+                // Only an absurdly long transaction id gets here; such a query gets no answer.
+                self.stats.dropped.over_limit += 1;
+                return;
+            }
+            values.truncate(values.len() / 2);
+        }
+    }
+
+    fn reply(&mut self, from: SocketAddrV4, msg: &Message<'_>, response: Response<'_>) {
+        let reply = reply_message(&self.config, from, msg, Body::Response(response));
+        if push_encoded(
+            &mut self.transmits,
+            SocketAddr::V4(from),
+            &reply,
+            MAX_DATAGRAM,
+        ) {
+            self.stats.responses_out += 1;
+        } else {
+            self.stats.dropped.over_limit += 1;
+        }
+    }
+
+    fn reply_error(&mut self, from: SocketAddrV4, msg: &Message<'_>, code: i64, text: &[u8]) {
+        let reply = reply_message(
+            &self.config,
+            from,
+            msg,
+            Body::Error(ErrorBody {
+                code,
+                message: text,
+            }),
+        );
+        if push_encoded(
+            &mut self.transmits,
+            SocketAddr::V4(from),
+            &reply,
+            MAX_DATAGRAM,
+        ) {
+            self.stats.errors_out += 1;
+        } else {
+            self.stats.dropped.over_limit += 1;
+        }
+    }
+}
+
+/// An answer to `msg`: its transaction id echoed, the requester's address (BEP 42 `ip`), our tag.
+fn reply_message<'a>(
+    config: &'a Config,
+    from: SocketAddrV4,
+    msg: &Message<'a>,
+    body: Body<'a>,
+) -> Message<'a> {
+    Message {
+        transaction_id: msg.transaction_id,
+        version: config.version.as_ref().map(|v| &v[..]),
+        requester_ip: Some(from),
+        read_only: false,
+        network: config.network.tag(),
+        body,
+    }
+}

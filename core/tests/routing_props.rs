@@ -1,0 +1,125 @@
+//! Routing-table invariants under random sequences of operations.
+
+use proptest::prelude::*;
+use std::net::SocketAddrV4;
+use std::time::{Duration, Instant};
+use tokengo_core::routing::{Insert, NodeState, RoutingTable, TableConfig};
+use tokengo_core::{Id, NodeInfo};
+
+#[derive(Debug, Clone)]
+enum Op {
+    Response(u8, u16),
+    Query(u8, u16),
+    Failure(u8),
+    Advance(u16),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (any::<u8>(), any::<u16>()).prop_map(|(n, ip)| Op::Response(n, ip)),
+        (any::<u8>(), any::<u16>()).prop_map(|(n, ip)| Op::Query(n, ip)),
+        any::<u8>().prop_map(Op::Failure),
+        any::<u16>().prop_map(Op::Advance),
+    ]
+}
+
+/// Node ids drawn from a small pool, biased to share prefixes with our own id so that
+/// buckets split deep.
+fn node_id(own: &Id, n: u8) -> Id {
+    let mut id = own.random_with_prefix(u32::from(n % 24), [n.wrapping_mul(37); 20]);
+    id.0[19] ^= n;
+    id
+}
+
+fn addr(n: u8, ip: u16) -> SocketAddrV4 {
+    let [a, b] = ip.to_be_bytes();
+    SocketAddrV4::new([10, a % 4, b % 4, n % 8].into(), 1000 + u16::from(n))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn invariants_hold(own in any::<[u8; 20]>(), ops in proptest::collection::vec(op(), 1..300)) {
+        let own = Id(own);
+        let config = TableConfig {
+            k: 8,
+            replacement_cache: 4,
+            max_nodes_per_ip: 2,
+            stale_after: Duration::from_secs(900),
+            max_failures: 2,
+        };
+        let mut now = Instant::now();
+        let mut table = RoutingTable::new(own, config, now);
+        for op in ops {
+            match op {
+                Op::Response(n, ip) => {
+                    let info = NodeInfo { id: node_id(&own, n), addr: addr(n, ip) };
+                    if table.on_response(info, now) == Insert::Added {
+                        let entry = table.get(&info.id).expect("added node is present");
+                        prop_assert_eq!(table.state(entry, now), NodeState::Good);
+                    }
+                }
+                Op::Query(n, ip) => {
+                    let info = NodeInfo { id: node_id(&own, n), addr: addr(n, ip) };
+                    table.on_query(info, now);
+                }
+                Op::Failure(n) => {
+                    let id = node_id(&own, n);
+                    if let Some(e) = table.get(&id).cloned() {
+                        table.on_failure(&id, &e.addr, now);
+                    }
+                }
+                Op::Advance(secs) => now += Duration::from_secs(u64::from(secs)),
+            }
+            prop_assert!(table.check_invariants().is_ok(), "{:?}", table.check_invariants());
+            let mut per_ip = std::collections::BTreeMap::new();
+            for e in table.entries() {
+                *per_ip.entry(*e.addr.ip()).or_insert(0) += 1;
+            }
+            prop_assert!(per_ip.values().all(|&c| c <= 2), "per-IP cap: {per_ip:?}");
+            let closest = table.closest(&own, 8);
+            prop_assert!(closest.windows(2).all(|w| w[0].id.distance(&own) <= w[1].id.distance(&own)));
+            prop_assert!(closest.len() <= 8);
+        }
+    }
+}
+
+#[test]
+fn full_bucket_parks_newcomer_and_pings_questionable() {
+    let own = Id([0; 20]);
+    let config = TableConfig {
+        k: 2,
+        replacement_cache: 2,
+        max_nodes_per_ip: 8,
+        stale_after: Duration::from_secs(900),
+        max_failures: 2,
+    };
+    let t0 = Instant::now();
+    let mut table = RoutingTable::new(own, config, t0);
+    // Three far nodes (first bit set) all land in bucket 0 after the first split.
+    let far = |n: u8| NodeInfo {
+        id: Id([0x80 | n; 20]),
+        addr: SocketAddrV4::new([10, 0, 0, n].into(), 6881),
+    };
+    assert_eq!(table.on_response(far(1), t0), Insert::Added);
+    assert_eq!(table.on_response(far(2), t0), Insert::Added);
+    // Both good: the newcomer waits in the replacement cache; nobody to ping.
+    assert_eq!(table.on_response(far(3), t0), Insert::Parked { ping: None });
+    // 16 minutes later both are questionable: the least recently seen is pinged.
+    let later = t0 + Duration::from_secs(960);
+    assert_eq!(
+        table.on_response(far(4), later),
+        Insert::Parked { ping: Some(far(1)) }
+    );
+    // It fails twice: the freshest replacement takes its place.
+    table.on_failure(&far(1).id, &far(1).addr, later);
+    assert!(
+        table.get(&far(1).id).is_some(),
+        "one failure: try once more"
+    );
+    table.on_failure(&far(1).id, &far(1).addr, later);
+    assert!(table.get(&far(1).id).is_none());
+    assert!(table.get(&far(4).id).is_some());
+    assert!(table.check_invariants().is_ok());
+}

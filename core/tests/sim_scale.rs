@@ -1,0 +1,120 @@
+//! The scale run: 10,000 nodes, 20-200 ms RTT, 5 % loss, 10 % dead nodes. Prints the median and
+//! p99 virtual lookup time and the messages per lookup; asserts only the success rate.
+//!
+//! Slow in debug builds, so ignored by default; run it in release:
+//! `cargo test --release -p tokengo-core --test sim_scale -- --ignored --nocapture`
+//! `SIM_NODES=<n>`, `SIM_LOSS_PERCENT=<p>` and `SIM_DEAD_PERCENT=<p>` change the network's
+//! size, loss and share of dead nodes (to see how the cost grows).
+
+mod sim_support;
+
+use sim_support::{announce_random, build, lookup_round, private, quantile, sim};
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+use tokengo_core::sim::NetConfig;
+
+const DEFAULT_NODES: usize = 10_000;
+const LOOKUPS: usize = 200;
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
+}
+
+#[test]
+#[ignore = "scale run; in release: cargo test --release -p tokengo-core --test sim_scale -- --ignored --nocapture"]
+fn ten_thousand_nodes_lossy_with_dead_nodes() {
+    let nodes_count: usize = env_or("SIM_NODES", DEFAULT_NODES);
+    let loss_percent: u32 = env_or("SIM_LOSS_PERCENT", 5);
+    let dead_percent: usize = env_or("SIM_DEAD_PERCENT", 10);
+    let wall = Instant::now();
+    let net = NetConfig::default()
+        .with_rtt(Duration::from_millis(20), Duration::from_millis(200))
+        .with_loss(f64::from(loss_percent) / 100.0);
+    let mut sim = sim(10_000, net);
+    let nodes = build(&mut sim, nodes_count, |_| private());
+    let built = wall.elapsed();
+    let announced = announce_random(&mut sim, &nodes, LOOKUPS);
+    let announcers: HashSet<_> = announced.iter().map(|a| a.by).collect();
+
+    // 10 % of the nodes die without a word; they stay in everyone's tables.
+    let mut dead = HashSet::new();
+    while dead.len() < nodes_count * dead_percent / 100 {
+        let pick = nodes[sim.rng().below(nodes_count as u64) as usize];
+        if !announcers.contains(&pick) && dead.insert(pick) {
+            sim.crash(pick);
+        }
+    }
+    let before = sim.stats();
+    let round = lookup_round(&mut sim, &nodes, &announced);
+    let after = sim.stats();
+
+    let finished: Vec<_> = round
+        .outcomes
+        .iter()
+        .filter_map(|o| o.finished.as_ref()?.stats().copied())
+        .collect();
+    let mut durations: Vec<Duration> = finished.iter().map(|s| s.duration).collect();
+    let mut first_peer: Vec<Duration> = finished
+        .iter()
+        .filter_map(|s| s.time_to_first_peer)
+        .collect();
+    let mut queried: Vec<u32> = finished.iter().map(|s| s.queried).collect();
+    let answered: Vec<u32> = finished.iter().map(|s| s.answered).collect();
+    let timed_out: Vec<u32> = finished.iter().map(|s| s.timed_out).collect();
+    println!(
+        "scale run: {nodes_count} nodes, 20-200 ms RTT, {loss_percent} % loss, {dead_percent} % dead, SEED={}",
+        sim.seed()
+    );
+    println!(
+        "  lookups found the peer: {}/{LOOKUPS} ({} unfinished)",
+        round.found, round.unfinished
+    );
+    if !finished.is_empty() {
+        let mean = |v: &[u32]| v.iter().map(|&x| f64::from(x)).sum::<f64>() / v.len() as f64;
+        println!(
+            "  lookup time (virtual): median {}, p99 {}",
+            ms(quantile(&mut durations, 0.5)),
+            ms(quantile(&mut durations, 0.99))
+        );
+        if !first_peer.is_empty() {
+            println!(
+                "  time to first peer (virtual): median {}, p99 {}",
+                ms(quantile(&mut first_peer, 0.5)),
+                ms(quantile(&mut first_peer, 0.99))
+            );
+        }
+        println!(
+            "  requests per lookup: mean {:.1}, median {}, p99 {}; answered: mean {:.1}; timed out: mean {:.1}",
+            mean(&queried),
+            quantile(&mut queried, 0.5),
+            quantile(&mut queried, 0.99),
+            mean(&answered),
+            mean(&timed_out)
+        );
+    }
+    println!(
+        "  datagrams during the lookup round: {} ({} lost), all traffic {:?}",
+        after.sent - before.sent,
+        after.lost - before.lost,
+        after
+    );
+    println!(
+        "  wall time: {:.1} s to build, {:.1} s in all; virtual time {:.0} s",
+        built.as_secs_f64(),
+        wall.elapsed().as_secs_f64(),
+        sim.elapsed().as_secs_f64()
+    );
+    assert_eq!(round.unfinished, 0);
+    assert!(
+        round.found * 100 >= LOOKUPS * 95,
+        "only {}/{LOOKUPS} lookups found the peer",
+        round.found
+    );
+}

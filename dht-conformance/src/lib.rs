@@ -1,0 +1,82 @@
+//! The conformance suite both runtimes must pass: the same scenarios and the same assertions,
+//! on real loopback sockets. [`Runtime`] is the small blocking surface the scenarios drive;
+//! `tests/tokio.rs` and `tests/mio.rs` instantiate every scenario with [`conformance_tests!`].
+
+mod runtimes;
+pub mod scenarios;
+
+pub use runtimes::{MioRuntime, TokioRuntime};
+
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokengo_core::{Config, Id, LookupStats, Network, NodeInfo, Stats};
+
+/// What a node left behind at shutdown.
+#[derive(Debug, Clone)]
+pub struct Final {
+    pub id: Id,
+    pub contacts: Vec<NodeInfo>,
+}
+
+/// A DHT node on some runtime, driven through a blocking API. Errors are strings: the
+/// scenarios only need to know that, and why, a call failed.
+pub trait Runtime: Sized {
+    /// Starts a node on `127.0.0.1:0` with `config`.
+    fn start(config: Config) -> Self;
+    fn addr(&self) -> SocketAddr;
+    fn id(&self) -> Id;
+    fn bootstrap(&self, addrs: Vec<SocketAddr>) -> Result<usize, String>;
+    fn bootstrap_hosts(&self, hosts: &[String]) -> Result<usize, String>;
+    fn find_node(&self, target: Id) -> Result<Vec<NodeInfo>, String>;
+    fn announce(&self, info_hash: Id, port: Option<u16>) -> Result<usize, String>;
+    fn get_peers(&self, info_hash: Id) -> Result<(Vec<SocketAddr>, LookupStats), String>;
+    fn ping(&self, addr: SocketAddr) -> Result<Option<Id>, String>;
+    fn stats(&self) -> Result<Stats, String>;
+    fn contacts(&self) -> Result<Vec<NodeInfo>, String>;
+    fn add_contacts(&self, contacts: Vec<NodeInfo>) -> Result<(), String>;
+    fn shutdown(&self) -> Result<Final, String>;
+    /// Another handle to the same node.
+    fn handle(&self) -> Self;
+}
+
+/// A private-network config for loopback tests: short timeouts so silent peers fail fast.
+pub fn test_config(seed: u64) -> Config {
+    Config {
+        seed,
+        network: Network::tokengo(),
+        short_timeout: Duration::from_millis(200),
+        full_timeout: Duration::from_millis(400),
+        ..Config::default()
+    }
+}
+
+/// Instantiates every scenario of [`scenarios`] as a `#[test]` for one runtime.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($runtime:ty) => {
+        $crate::conformance_tests!(@each $runtime;
+            bootstrap_builds_tables,
+            bootstrap_resolves_host_names,
+            find_node_reaches_a_known_node,
+            announce_then_get_peers_across_nodes,
+            announce_with_implied_port,
+            get_peers_without_peers_reports_none,
+            ping_answers_with_the_id,
+            silent_address_times_out,
+            restored_contacts_start_questionable,
+            burst_of_queries_is_fully_answered,
+        );
+        #[test]
+        fn shutdown_returns_state_and_frees_the_socket() {
+            $crate::scenarios::shutdown_returns_state_and_frees_the_socket::<$runtime>();
+        }
+    };
+    (@each $runtime:ty; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::scenarios::$name::<$runtime>();
+            }
+        )*
+    };
+}

@@ -1,0 +1,230 @@
+//! The scenarios. Each one builds its own loopback network, so they run in parallel.
+
+use crate::{Runtime, test_config};
+use std::collections::HashSet;
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Duration;
+use tokengo_core::{Id, NodeInfo};
+
+/// A network of `size` nodes: node 0 is the seed, every other node bootstraps from it.
+fn network<R: Runtime>(size: usize, seed_base: u64) -> Vec<R> {
+    let seed = R::start(test_config(seed_base));
+    let seed_addr = seed.addr();
+    let mut nodes = vec![seed];
+    for i in 1..size {
+        let node = R::start(test_config(seed_base + i as u64));
+        let table = node.bootstrap(vec![seed_addr]).expect("bootstrap");
+        assert!(table >= 1, "node {i} bootstrapped with an empty table");
+        nodes.push(node);
+    }
+    nodes
+}
+
+fn contact<R: Runtime>(node: &R) -> NodeInfo {
+    match node.addr() {
+        SocketAddr::V4(addr) => NodeInfo {
+            id: node.id(),
+            addr,
+        },
+        SocketAddr::V6(_) => panic!("test nodes bind IPv4 loopback"),
+    }
+}
+
+/// A UDP socket that never answers.
+fn silent_socket() -> UdpSocket {
+    UdpSocket::bind("127.0.0.1:0").expect("bind a silent socket")
+}
+
+pub fn bootstrap_builds_tables<R: Runtime>() {
+    let nodes = network::<R>(5, 100);
+    // The lone seed accepted every node that queried it.
+    let seed_stats = nodes[0].stats().expect("stats");
+    assert!(
+        seed_stats.nodes_good + seed_stats.nodes_questionable >= 4,
+        "the seed should know the 4 others: {seed_stats:?}"
+    );
+    let last = nodes[4].contacts().expect("contacts");
+    assert!(
+        last.contains(&contact(&nodes[0])),
+        "the last node should know the seed"
+    );
+}
+
+pub fn bootstrap_resolves_host_names<R: Runtime>() {
+    let seed = R::start(test_config(150));
+    let node = R::start(test_config(151));
+    let host = format!("localhost:{}", seed.addr().port());
+    let table = node
+        .bootstrap_hosts(&[host])
+        .expect("bootstrap by host name");
+    assert!(table >= 1);
+    let error = node.bootstrap_hosts(&["no-such-host.invalid:1".to_string()]);
+    assert!(error.is_err(), "an unresolvable bootstrap host is an error");
+}
+
+pub fn find_node_reaches_a_known_node<R: Runtime>() {
+    let nodes = network::<R>(6, 200);
+    let closest = nodes[5].find_node(nodes[2].id()).expect("find_node");
+    assert_eq!(
+        closest.first(),
+        Some(&contact(&nodes[2])),
+        "the target itself is closest"
+    );
+    let mut sorted = closest.clone();
+    sorted.sort_by_key(|c| c.id.distance(&nodes[2].id()));
+    assert_eq!(sorted, closest, "closest nodes come closest first");
+}
+
+pub fn announce_then_get_peers_across_nodes<R: Runtime>() {
+    let nodes = network::<R>(8, 300);
+    let info_hash = Id([0x42; 20]);
+    let accepted = nodes[3].announce(info_hash, Some(4242)).expect("announce");
+    assert!(accepted >= 1, "some node accepted the announce");
+    for searcher in [&nodes[6], &nodes[0], &nodes[7]] {
+        let (peers, stats) = searcher.get_peers(info_hash).expect("get_peers");
+        assert_eq!(peers, vec![SocketAddr::from(([127, 0, 0, 1], 4242))]);
+        assert_eq!(stats.peers, 1);
+        assert!(stats.time_to_first_peer.is_some());
+        assert!(stats.answered >= 1);
+    }
+}
+
+pub fn announce_with_implied_port<R: Runtime>() {
+    let nodes = network::<R>(5, 400);
+    let info_hash = Id([0x17; 20]);
+    assert!(nodes[2].announce(info_hash, None).expect("announce") >= 1);
+    let (peers, _) = nodes[4].get_peers(info_hash).expect("get_peers");
+    assert_eq!(
+        peers,
+        vec![nodes[2].addr()],
+        "implied_port uses the announcer's source port"
+    );
+}
+
+pub fn get_peers_without_peers_reports_none<R: Runtime>() {
+    let nodes = network::<R>(4, 500);
+    let (peers, stats) = nodes[3].get_peers(Id([0xee; 20])).expect("get_peers");
+    assert!(peers.is_empty());
+    assert_eq!(stats.peers, 0);
+    assert!(stats.answered >= 1);
+    assert_eq!(stats.time_to_first_peer, None);
+}
+
+pub fn ping_answers_with_the_id<R: Runtime>() {
+    let a = R::start(test_config(600));
+    let b = R::start(test_config(601));
+    assert_eq!(a.ping(b.addr()).expect("ping"), Some(b.id()));
+    assert_eq!(b.stats().expect("stats").queries_in.ping, 1);
+}
+
+pub fn silent_address_times_out<R: Runtime>() {
+    let silent = silent_socket();
+    let silent_addr = silent.local_addr().expect("silent address");
+    let node = R::start(test_config(700));
+    assert_eq!(
+        node.ping(silent_addr).expect("ping"),
+        None,
+        "a silent address gives no id"
+    );
+    assert_eq!(node.bootstrap(vec![silent_addr]).expect("bootstrap"), 0);
+    let (peers, stats) = node.get_peers(Id([1; 20])).expect("get_peers");
+    assert!(peers.is_empty());
+    assert_eq!(stats.answered, 0);
+    // The node still answers after all that.
+    let other = R::start(test_config(701));
+    assert_eq!(other.ping(node.addr()).expect("ping"), Some(node.id()));
+}
+
+pub fn restored_contacts_start_questionable<R: Runtime>() {
+    let nodes = network::<R>(4, 800);
+    let saved = nodes[3].shutdown().expect("shutdown");
+    assert!(
+        saved.contacts.len() >= 2,
+        "the node knew the network: {:?}",
+        saved.contacts
+    );
+    let mut config = test_config(899);
+    config.id = Some(saved.id);
+    let restored = R::start(config);
+    assert_eq!(restored.id(), saved.id);
+    restored
+        .add_contacts(saved.contacts.clone())
+        .expect("add contacts");
+    let stats = restored.stats().expect("stats");
+    assert_eq!(stats.nodes_good, 0, "restored contacts are not good yet");
+    assert!(stats.nodes_questionable >= 1);
+    assert!(
+        restored
+            .bootstrap(Vec::new())
+            .expect("bootstrap from contacts")
+            >= 1
+    );
+    assert!(restored.stats().expect("stats").nodes_good >= 1);
+}
+
+/// Many queries at once: the runtime must read every datagram of a burst (edge-triggered
+/// readiness is drained until `WouldBlock`) and send every answer. Waves of 50 stay well under
+/// the kernel's default socket buffers, so a missing answer is the runtime's fault.
+pub fn burst_of_queries_is_fully_answered<R: Runtime>() {
+    const WAVES: u32 = 6;
+    const WAVE: u32 = 50;
+    let node = R::start(test_config(900));
+    let client = UdpSocket::bind("127.0.0.1:0").expect("bind client");
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("read timeout");
+    let mut buf = [0u8; 1500];
+    for wave in 0..WAVES {
+        for i in 0..WAVE {
+            client
+                .send_to(&ping_query(wave * WAVE + i), node.addr())
+                .expect("send ping");
+        }
+        let mut answered = HashSet::new();
+        while answered.len() < WAVE as usize {
+            let Ok((len, _)) = client.recv_from(&mut buf) else {
+                break;
+            };
+            if let Some(t) = transaction_of(&buf[..len]) {
+                answered.insert(t);
+            }
+        }
+        assert_eq!(
+            answered.len(),
+            WAVE as usize,
+            "every ping of wave {wave} got its answer"
+        );
+    }
+    assert_eq!(
+        node.stats().expect("stats").queries_in.ping,
+        u64::from(WAVES * WAVE)
+    );
+}
+
+/// A tagged KRPC ping with the 4-byte transaction id `t`.
+fn ping_query(t: u32) -> Vec<u8> {
+    let mut out = b"d1:ad2:id20:".to_vec();
+    out.extend_from_slice(&[0x33; 20]);
+    out.extend_from_slice(b"e3:net7:tokengo1:q4:ping1:t4:");
+    out.extend_from_slice(&t.to_be_bytes());
+    out.extend_from_slice(b"1:y1:qe");
+    out
+}
+
+/// The 4-byte transaction id of an answer, found by its key.
+fn transaction_of(datagram: &[u8]) -> Option<[u8; 4]> {
+    let at = datagram.windows(5).position(|w| w == b"1:t4:")? + 5;
+    datagram.get(at..at + 4)?.try_into().ok()
+}
+
+pub fn shutdown_returns_state_and_frees_the_socket<R: Runtime>() {
+    let node = R::start(test_config(1000));
+    let other = node.handle();
+    let addr = node.addr();
+    let id = node.id();
+    let last = node.shutdown().expect("shutdown");
+    assert_eq!(last.id, id);
+    assert!(other.ping(addr).is_err(), "a stopped node refuses commands");
+    assert!(other.stats().is_err());
+    UdpSocket::bind(addr).expect("the node's address is free again after shutdown");
+}

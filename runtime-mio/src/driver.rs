@@ -1,0 +1,459 @@
+//! The node's thread: a mio poll loop that owns the [`Node`] and the socket, feeds datagrams,
+//! deadlines and commands in, sends what comes out and routes events to waiting callers.
+
+use crate::error::Error;
+use crate::handle::{AnnounceReport, FindNodeReport, Snapshot};
+use crate::lookup::LookupUpdate;
+use crate::outbound::Outbound;
+use mio::net::UdpSocket;
+use mio::{Events, Interest, Poll, Token, Waker};
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tokengo_core::{Config, Event, Id, Node, NodeInfo, QueryId, Stats};
+
+/// Bound: commands waiting for the node's answer (lookups, pings, announces).
+pub(crate) const MAX_PENDING: usize = 1024;
+/// Bound: peers forwarded to one get_peers caller (more are counted by the node, not sent).
+pub(crate) const MAX_PEERS_PER_LOOKUP: usize = 4096;
+/// Datagrams read in one go before timers and commands get a turn.
+const RECV_BATCH: usize = 256;
+/// Receive buffer: KRPC datagrams are far smaller; longer ones are cut and then dropped as
+/// malformed by the node.
+const RECV_BUFFER: usize = 4096;
+
+const SOCKET: Token = Token(0);
+const WAKER: Token = Token(1);
+
+type Reply<T> = mpsc::SyncSender<Result<T, Error>>;
+
+/// A request from a [`Dht`](crate::Dht) handle.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Bootstrap {
+        addrs: Vec<SocketAddr>,
+        reply: Reply<usize>,
+    },
+    FindNode {
+        target: Id,
+        reply: Reply<FindNodeReport>,
+    },
+    GetPeers {
+        info_hash: Id,
+        updates: mpsc::Sender<LookupUpdate>,
+    },
+    Announce {
+        info_hash: Id,
+        port: Option<u16>,
+        keep: bool,
+        reply: Reply<AnnounceReport>,
+    },
+    StopAnnounce {
+        info_hash: Id,
+    },
+    Ping {
+        addr: SocketAddr,
+        reply: Reply<Option<Id>>,
+    },
+    Stats {
+        reply: Reply<Stats>,
+    },
+    Contacts {
+        reply: Reply<Vec<NodeInfo>>,
+    },
+    AddContacts {
+        contacts: Vec<NodeInfo>,
+        reply: Reply<()>,
+    },
+    Shutdown {
+        reply: Reply<Snapshot>,
+    },
+}
+
+/// A caller waiting for the events of one query.
+#[derive(Debug)]
+enum Pending {
+    Bootstrap(Reply<usize>),
+    FindNode(Reply<FindNodeReport>),
+    GetPeers {
+        updates: mpsc::Sender<LookupUpdate>,
+        forwarded: usize,
+    },
+    Announce(Reply<AnnounceReport>),
+    Ping(Reply<Option<Id>>),
+}
+
+/// What the handles share with the thread: its waker and the stop flag set when the last
+/// handle is dropped.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    waker: Waker,
+    stop: AtomicBool,
+}
+
+impl Shared {
+    /// Wakes the poll loop so it reads its command channel.
+    pub(crate) fn wake(&self) {
+        if let Err(error) = self.waker.wake() {
+            tracing::warn!(%error, "cannot wake the DHT thread");
+        }
+    }
+
+    /// Asks the loop to stop.
+    pub(crate) fn stop(&self) {
+        self.stop.store(true, Ordering::Release);
+        self.wake();
+    }
+}
+
+/// A started node thread.
+#[derive(Debug)]
+pub(crate) struct Started {
+    pub(crate) local_addr: SocketAddr,
+    pub(crate) id: Id,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) thread: JoinHandle<()>,
+}
+
+/// Binds the socket, sets up the poll and starts the node's thread.
+pub(crate) fn start(
+    listen: SocketAddr,
+    config: Config,
+    commands: mpsc::Receiver<Command>,
+) -> io::Result<Started> {
+    let mut socket = UdpSocket::bind(listen)?;
+    let local_addr = socket.local_addr()?;
+    let poll = Poll::new()?;
+    poll.registry()
+        .register(&mut socket, SOCKET, Interest::READABLE)?;
+    let waker = Waker::new(poll.registry(), WAKER)?;
+    let shared = Arc::new(Shared {
+        waker,
+        stop: AtomicBool::new(false),
+    });
+    let mut config = config;
+    if let (None, SocketAddr::V4(bound)) = (config.external_addr, local_addr) {
+        // Tell the node the address it is bound to, unless the caller configured one.
+        config.external_addr = Some(bound);
+    }
+    let node = Node::new(config, Instant::now());
+    let id = node.id();
+    let driver = Driver {
+        node,
+        socket,
+        poll,
+        commands,
+        shared: shared.clone(),
+        pending: HashMap::new(),
+        outbound: Outbound::default(),
+        writable_registered: false,
+    };
+    let thread = std::thread::Builder::new()
+        .name("tokengo-dht-mio".into())
+        .spawn(|| driver.run())?;
+    Ok(Started {
+        local_addr,
+        id,
+        shared,
+        thread,
+    })
+}
+
+struct Driver {
+    node: Node,
+    socket: UdpSocket,
+    poll: Poll,
+    commands: mpsc::Receiver<Command>,
+    shared: Arc<Shared>,
+    pending: HashMap<QueryId, Pending>,
+    outbound: Outbound,
+    writable_registered: bool,
+}
+
+/// What reading the command channel asks of the loop.
+enum Next {
+    Continue,
+    Stop(Option<Reply<Snapshot>>),
+}
+
+impl Driver {
+    fn run(mut self) {
+        let mut events = Events::with_capacity(64);
+        let mut buf = vec![0u8; RECV_BUFFER];
+        // Edge-triggered: once readable, the socket stays "maybe readable" until a read
+        // returns WouldBlock, even if a batch limit made us stop earlier.
+        let mut maybe_readable = true;
+        let shutdown_reply = loop {
+            self.pump();
+            self.send_queued();
+            self.update_interest();
+            let timeout = if maybe_readable {
+                Some(Duration::ZERO)
+            } else {
+                self.node
+                    .poll_timeout()
+                    .map(|at| at.saturating_duration_since(Instant::now()))
+            };
+            if let Err(error) = self.poll.poll(&mut events, timeout) {
+                if error.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                tracing::error!(%error, "DHT poll failed; stopping the node");
+                break None;
+            }
+            for event in events.iter() {
+                if event.token() == SOCKET && event.is_readable() {
+                    maybe_readable = true;
+                }
+            }
+            if let Next::Stop(reply) = self.read_commands() {
+                break reply;
+            }
+            if maybe_readable {
+                maybe_readable = self.read_batch(&mut buf);
+            }
+            let now = Instant::now();
+            if self.node.poll_timeout().is_some_and(|at| at <= now) {
+                self.node.handle_timeout(now);
+            }
+        };
+        self.pump();
+        self.send_queued();
+        let Driver {
+            node, socket, poll, ..
+        } = self;
+        // Close the socket before answering, so the caller may bind its address again.
+        drop((socket, poll));
+        let snapshot = Snapshot {
+            id: node.id(),
+            contacts: node.contacts(),
+            stats: node.stats(),
+        };
+        tracing::debug!(contacts = snapshot.contacts.len(), "DHT node stopped");
+        if let Some(reply) = shutdown_reply {
+            let _ = reply.try_send(Ok(snapshot));
+        }
+    }
+
+    /// Reads up to a batch of datagrams; `true` when the batch ran out before `WouldBlock`.
+    fn read_batch(&mut self, buf: &mut [u8]) -> bool {
+        for _ in 0..RECV_BATCH {
+            match self.socket.recv_from(buf) {
+                Ok((len, from)) => {
+                    self.node.handle_input(Instant::now(), from, &buf[..len]);
+                    self.pump();
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                // Unconnected UDP sockets can report ICMP errors of earlier sends.
+                Err(error) => tracing::debug!(%error, "DHT socket receive error"),
+            }
+        }
+        true
+    }
+
+    fn read_commands(&mut self) -> Next {
+        if self.shared.stop.load(Ordering::Acquire) {
+            return Next::Stop(None);
+        }
+        loop {
+            match self.commands.try_recv() {
+                Ok(Command::Shutdown { reply }) => return Next::Stop(Some(reply)),
+                Ok(command) => {
+                    self.apply(command);
+                    self.pump();
+                }
+                Err(mpsc::TryRecvError::Empty) => return Next::Continue,
+                Err(mpsc::TryRecvError::Disconnected) => return Next::Stop(None),
+            }
+        }
+    }
+
+    /// Moves the node's datagrams to the outbound queue and routes its events.
+    fn pump(&mut self) {
+        while let Some(transmit) = self.node.poll_transmit() {
+            self.outbound.push(transmit);
+        }
+        while let Some(event) = self.node.poll_event() {
+            self.route(event);
+        }
+    }
+
+    /// Sends queued datagrams until the socket would block.
+    fn send_queued(&mut self) {
+        let socket = &self.socket;
+        self.outbound
+            .drain(|payload, to| match socket.send_to(payload, to) {
+                Ok(_) => true,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => false,
+                Err(error) => {
+                    tracing::debug!(%to, %error, "DHT send failed");
+                    true
+                }
+            });
+    }
+
+    /// Registers WRITABLE interest exactly while datagrams are waiting.
+    fn update_interest(&mut self) {
+        let want_writable = !self.outbound.is_empty();
+        if want_writable == self.writable_registered {
+            return;
+        }
+        let interest = if want_writable {
+            Interest::READABLE | Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        };
+        match self
+            .poll
+            .registry()
+            .reregister(&mut self.socket, SOCKET, interest)
+        {
+            Ok(()) => self.writable_registered = want_writable,
+            Err(error) => tracing::warn!(%error, "cannot change the DHT socket's interest"),
+        }
+    }
+
+    fn apply(&mut self, command: Command) {
+        let now = Instant::now();
+        match command {
+            Command::Bootstrap { addrs, reply } => {
+                if let Some(reply) = self.room(reply) {
+                    let query = self.node.bootstrap(now, &addrs);
+                    self.pending.insert(query, Pending::Bootstrap(reply));
+                }
+            }
+            Command::FindNode { target, reply } => {
+                if let Some(reply) = self.room(reply) {
+                    let query = self.node.find_node(now, target);
+                    self.pending.insert(query, Pending::FindNode(reply));
+                }
+            }
+            Command::GetPeers { info_hash, updates } => {
+                // A caller that finds no room sees its lookup end without a report.
+                if self.pending.len() < MAX_PENDING {
+                    let query = self.node.get_peers(now, info_hash);
+                    self.pending.insert(
+                        query,
+                        Pending::GetPeers {
+                            updates,
+                            forwarded: 0,
+                        },
+                    );
+                }
+            }
+            Command::Announce {
+                info_hash,
+                port,
+                keep,
+                reply,
+            } => {
+                if let Some(reply) = self.room(reply) {
+                    let query = self.node.announce(now, info_hash, port, keep);
+                    self.pending.insert(query, Pending::Announce(reply));
+                }
+            }
+            Command::StopAnnounce { info_hash } => self.node.stop_announce(info_hash),
+            Command::Ping { addr, reply } => {
+                if let Some(reply) = self.room(reply) {
+                    let query = self.node.ping(now, addr);
+                    self.pending.insert(query, Pending::Ping(reply));
+                }
+            }
+            Command::Stats { reply } => {
+                let _ = reply.try_send(Ok(self.node.stats()));
+            }
+            Command::Contacts { reply } => {
+                let _ = reply.try_send(Ok(self.node.contacts()));
+            }
+            Command::AddContacts { contacts, reply } => {
+                for contact in contacts {
+                    self.node.add_contact(now, contact);
+                }
+                let _ = reply.try_send(Ok(()));
+            }
+            Command::Shutdown { .. } => {}
+        }
+    }
+
+    /// Gives the reply back when another pending command fits; answers `Busy` otherwise.
+    fn room<T>(&self, reply: Reply<T>) -> Option<Reply<T>> {
+        if self.pending.len() < MAX_PENDING {
+            Some(reply)
+        } else {
+            let _ = reply.try_send(Err(Error::Busy { limit: MAX_PENDING }));
+            None
+        }
+    }
+
+    fn route(&mut self, event: Event) {
+        match event {
+            Event::Bootstrapped { query, table_size } => {
+                if let Some(Pending::Bootstrap(reply)) =
+                    self.take_if(query, |p| matches!(p, Pending::Bootstrap(_)))
+                {
+                    let _ = reply.try_send(Ok(table_size));
+                }
+            }
+            Event::PeerFound { query, peer, .. } => {
+                if let Some(Pending::GetPeers { updates, forwarded }) = self.pending.get_mut(&query)
+                    && *forwarded < MAX_PEERS_PER_LOOKUP
+                {
+                    *forwarded += 1;
+                    let _ = updates.send(LookupUpdate::Peer(peer));
+                }
+            }
+            Event::LookupDone {
+                query,
+                stats,
+                closest,
+                ..
+            } => {
+                let finishes =
+                    |p: &Pending| matches!(p, Pending::FindNode(_) | Pending::GetPeers { .. });
+                match self.take_if(query, finishes) {
+                    Some(Pending::FindNode(reply)) => {
+                        let _ = reply.try_send(Ok(FindNodeReport { closest, stats }));
+                    }
+                    Some(Pending::GetPeers { updates, .. }) => {
+                        let _ = updates.send(LookupUpdate::Done(stats));
+                    }
+                    _ => {}
+                }
+            }
+            Event::AnnounceDone {
+                query,
+                accepted,
+                stats,
+                ..
+            } => {
+                if let Some(Pending::Announce(reply)) =
+                    self.take_if(query, |p| matches!(p, Pending::Announce(_)))
+                {
+                    let _ = reply.try_send(Ok(AnnounceReport { accepted, stats }));
+                }
+            }
+            Event::Pong { query, id, .. } => {
+                if let Some(Pending::Ping(reply)) =
+                    self.take_if(query, |p| matches!(p, Pending::Ping(_)))
+                {
+                    let _ = reply.try_send(Ok(id));
+                }
+            }
+        }
+    }
+
+    /// Removes the pending entry of `query` if it is the kind `expected` accepts: an announce,
+    /// for example, also finishes a get_peers lookup, which must not complete its caller.
+    fn take_if(&mut self, query: QueryId, expected: impl Fn(&Pending) -> bool) -> Option<Pending> {
+        if self.pending.get(&query).is_some_and(expected) {
+            self.pending.remove(&query)
+        } else {
+            None
+        }
+    }
+}

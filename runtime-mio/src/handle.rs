@@ -1,0 +1,220 @@
+//! The [`Dht`] handle: the blocking API in front of the node's thread.
+
+use crate::driver::{self, Command, Shared};
+use crate::error::Error;
+use crate::lookup::PeerLookup;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::JoinHandle;
+use tokengo_core::{Config, Id, LookupStats, NodeInfo, Stats};
+
+/// Commands queued for the node's thread before callers block for room.
+const COMMAND_QUEUE: usize = 256;
+
+/// The result of a find_node lookup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FindNodeReport {
+    /// The closest nodes that answered, closest first.
+    pub closest: Vec<NodeInfo>,
+    pub stats: LookupStats,
+}
+
+/// The result of one announce round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnnounceReport {
+    /// Nodes that acknowledged our `announce_peer`.
+    pub accepted: usize,
+    pub stats: LookupStats,
+}
+
+/// What a node leaves behind when it shuts down: enough to restore it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub id: Id,
+    /// The routing table's good and questionable contacts.
+    pub contacts: Vec<NodeInfo>,
+    pub stats: Stats,
+}
+
+/// A running DHT node on its own mio thread. Cheap to clone; every clone talks to the same
+/// node. The node stops on [`Dht::shutdown`] or when the last clone is dropped.
+#[derive(Debug, Clone)]
+pub struct Dht {
+    inner: Arc<Inner>,
+    local_addr: SocketAddr,
+    id: Id,
+}
+
+#[derive(Debug)]
+struct Inner {
+    commands: mpsc::SyncSender<Command>,
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.shared.stop();
+    }
+}
+
+impl Dht {
+    /// Binds a UDP socket to `listen` and starts a node with `config` on a new thread.
+    pub fn bind(listen: SocketAddr, config: Config) -> Result<Dht, Error> {
+        let (commands, receiver) = mpsc::sync_channel(COMMAND_QUEUE);
+        let started = driver::start(listen, config, receiver).map_err(|source| Error::Bind {
+            addr: listen,
+            source,
+        })?;
+        tracing::debug!(local_addr = %started.local_addr, id = %started.id, "DHT node started");
+        let inner = Inner {
+            commands,
+            shared: started.shared,
+            thread: Mutex::new(Some(started.thread)),
+        };
+        Ok(Dht {
+            inner: Arc::new(inner),
+            local_addr: started.local_addr,
+            id: started.id,
+        })
+    }
+
+    /// The address the node's socket is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The node's id.
+    pub fn id(&self) -> Id {
+        self.id
+    }
+
+    fn send(&self, command: Command) -> Result<(), Error> {
+        self.inner
+            .commands
+            .send(command)
+            .map_err(|_| Error::Stopped)?;
+        self.inner.shared.wake();
+        Ok(())
+    }
+
+    fn request<T>(
+        &self,
+        make: impl FnOnce(mpsc::SyncSender<Result<T, Error>>) -> Command,
+    ) -> Result<T, Error> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.send(make(reply))?;
+        answer.recv().map_err(|_| Error::Stopped)?
+    }
+
+    /// Resolves `routers` (`HOST:PORT` or `IP:PORT`, in the calling thread) and joins the
+    /// network through them (plus the configured bootstrap addresses and known contacts).
+    /// Returns the routing table's size when the bootstrap finished (0 when nobody answered;
+    /// the node keeps retrying).
+    pub fn bootstrap(&self, routers: &[String]) -> Result<usize, Error> {
+        let addrs = resolve_ipv4(routers);
+        if addrs.is_empty() && !routers.is_empty() {
+            return Err(Error::NoBootstrapAddress {
+                tried: routers.join(", "),
+            });
+        }
+        self.bootstrap_addrs(addrs)
+    }
+
+    /// [`Dht::bootstrap`] with addresses already resolved.
+    pub fn bootstrap_addrs(&self, addrs: Vec<SocketAddr>) -> Result<usize, Error> {
+        self.request(|reply| Command::Bootstrap { addrs, reply })
+    }
+
+    /// Runs an iterative find_node lookup for `target`.
+    pub fn find_node(&self, target: Id) -> Result<FindNodeReport, Error> {
+        self.request(|reply| Command::FindNode { target, reply })
+    }
+
+    /// Starts a get_peers lookup; iterate the returned [`PeerLookup`] for peers as they arrive.
+    pub fn get_peers(&self, info_hash: Id) -> Result<PeerLookup, Error> {
+        let (updates, receiver) = mpsc::channel();
+        self.send(Command::GetPeers { info_hash, updates })?;
+        Ok(PeerLookup::new(receiver))
+    }
+
+    /// Announces that we serve `info_hash` on `port` (`None`: our source port, `implied_port`)
+    /// and returns how the first round went. With `keep` the node re-announces periodically
+    /// until [`Dht::stop_announce`].
+    pub fn announce(
+        &self,
+        info_hash: Id,
+        port: Option<u16>,
+        keep: bool,
+    ) -> Result<AnnounceReport, Error> {
+        self.request(|reply| Command::Announce {
+            info_hash,
+            port,
+            keep,
+            reply,
+        })
+    }
+
+    /// Stops re-announcing `info_hash`.
+    pub fn stop_announce(&self, info_hash: Id) -> Result<(), Error> {
+        self.send(Command::StopAnnounce { info_hash })
+    }
+
+    /// Pings `addr`; returns its node id, or `None` when it did not answer in time.
+    pub fn ping(&self, addr: SocketAddr) -> Result<Option<Id>, Error> {
+        self.request(|reply| Command::Ping { addr, reply })
+    }
+
+    /// The node's counters and sizes.
+    pub fn stats(&self) -> Result<Stats, Error> {
+        self.request(|reply| Command::Stats { reply })
+    }
+
+    /// Exports the routing table's good and questionable contacts.
+    pub fn contacts(&self) -> Result<Vec<NodeInfo>, Error> {
+        self.request(|reply| Command::Contacts { reply })
+    }
+
+    /// Imports contacts (for example saved by an earlier run); they start as questionable.
+    pub fn add_contacts(&self, contacts: Vec<NodeInfo>) -> Result<(), Error> {
+        self.request(|reply| Command::AddContacts { contacts, reply })
+    }
+
+    /// Stops the node after sending what it can, joins its thread and returns its final
+    /// state. Commands still waiting fail with [`Error::Stopped`].
+    pub fn shutdown(&self) -> Result<Snapshot, Error> {
+        let snapshot = self.request(|reply| Command::Shutdown { reply })?;
+        let thread = self
+            .inner
+            .thread
+            .lock()
+            .map(|mut slot| slot.take())
+            .unwrap_or(None);
+        if let Some(thread) = thread
+            && thread.join().is_err()
+        {
+            tracing::warn!("the DHT thread panicked while stopping");
+        }
+        Ok(snapshot)
+    }
+}
+
+/// Resolves every `HOST:PORT` (or `IP:PORT`) in `targets` and keeps the IPv4 results, in order
+/// and without duplicates. Names that fail to resolve are logged and skipped. Blocks the
+/// calling thread (never the node's).
+pub fn resolve_ipv4(targets: &[String]) -> Vec<SocketAddr> {
+    let mut out: Vec<SocketAddr> = Vec::new();
+    for target in targets {
+        match target.as_str().to_socket_addrs() {
+            Ok(addrs) => {
+                for addr in addrs.filter(SocketAddr::is_ipv4) {
+                    if !out.contains(&addr) {
+                        out.push(addr);
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%target, %error, "cannot resolve bootstrap address"),
+        }
+    }
+    out
+}

@@ -1,0 +1,190 @@
+//! The [`Dht`] handle: the async API in front of the node's task.
+
+use crate::driver::{self, Command};
+use crate::error::Error;
+use crate::lookup::PeerLookup;
+use crate::resolve::resolve_ipv4;
+use std::net::SocketAddr;
+use tokengo_core::{Config, Id, LookupStats, NodeInfo, Stats};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+
+/// Commands queued for the node's task before callers wait for room.
+const COMMAND_QUEUE: usize = 256;
+
+/// The result of a find_node lookup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FindNodeReport {
+    /// The closest nodes that answered, closest first.
+    pub closest: Vec<NodeInfo>,
+    pub stats: LookupStats,
+}
+
+/// The result of one announce round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnnounceReport {
+    /// Nodes that acknowledged our `announce_peer`.
+    pub accepted: usize,
+    pub stats: LookupStats,
+}
+
+/// What a node leaves behind when it shuts down: enough to restore it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub id: Id,
+    /// The routing table's good and questionable contacts.
+    pub contacts: Vec<NodeInfo>,
+    pub stats: Stats,
+}
+
+/// Tells the node the address it is bound to, unless the caller configured one.
+fn with_bound_addr(mut config: Config, local_addr: SocketAddr) -> Config {
+    if let (None, SocketAddr::V4(bound)) = (config.external_addr, local_addr) {
+        config.external_addr = Some(bound);
+    }
+    config
+}
+
+/// A running DHT node on tokio. Cheap to clone; every clone talks to the same node. The node
+/// stops on [`Dht::shutdown`] or when the last clone is dropped.
+#[derive(Debug, Clone)]
+pub struct Dht {
+    commands: mpsc::Sender<Command>,
+    local_addr: SocketAddr,
+    id: Id,
+}
+
+impl Dht {
+    /// Binds a UDP socket to `listen` and starts a node with `config` on the current runtime.
+    pub async fn bind(listen: SocketAddr, config: Config) -> Result<Dht, Error> {
+        let socket = UdpSocket::bind(listen)
+            .await
+            .map_err(|source| Error::Bind {
+                addr: listen,
+                source,
+            })?;
+        let local_addr = socket.local_addr().map_err(|source| Error::Bind {
+            addr: listen,
+            source,
+        })?;
+        let (commands, receiver) = mpsc::channel(COMMAND_QUEUE);
+        let id = driver::spawn(socket, with_bound_addr(config, local_addr), receiver);
+        tracing::debug!(%local_addr, %id, "DHT node started");
+        Ok(Dht {
+            commands,
+            local_addr,
+            id,
+        })
+    }
+
+    /// The address the node's socket is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The node's id.
+    pub fn id(&self) -> Id {
+        self.id
+    }
+
+    async fn request<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, Error>>) -> Command,
+    ) -> Result<T, Error> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(make(reply))
+            .await
+            .map_err(|_| Error::Stopped)?;
+        answer.await.map_err(|_| Error::Stopped)?
+    }
+
+    /// Resolves `routers` (`HOST:PORT` or `IP:PORT`) and joins the network through them (plus
+    /// the configured bootstrap addresses and known contacts). Returns the routing table's
+    /// size when the bootstrap finished (0 when nobody answered; the node keeps retrying).
+    pub async fn bootstrap(&self, routers: &[String]) -> Result<usize, Error> {
+        let addrs = resolve_ipv4(routers).await;
+        if addrs.is_empty() && !routers.is_empty() {
+            return Err(Error::NoBootstrapAddress {
+                tried: routers.join(", "),
+            });
+        }
+        self.bootstrap_addrs(addrs).await
+    }
+
+    /// [`Dht::bootstrap`] with addresses already resolved.
+    pub async fn bootstrap_addrs(&self, addrs: Vec<SocketAddr>) -> Result<usize, Error> {
+        self.request(|reply| Command::Bootstrap { addrs, reply })
+            .await
+    }
+
+    /// Runs an iterative find_node lookup for `target`.
+    pub async fn find_node(&self, target: Id) -> Result<FindNodeReport, Error> {
+        self.request(|reply| Command::FindNode { target, reply })
+            .await
+    }
+
+    /// Starts a get_peers lookup; the returned [`PeerLookup`] yields peers as they arrive and
+    /// then the final report.
+    pub async fn get_peers(&self, info_hash: Id) -> Result<PeerLookup, Error> {
+        let (updates, receiver) = mpsc::unbounded_channel();
+        self.commands
+            .send(Command::GetPeers { info_hash, updates })
+            .await
+            .map_err(|_| Error::Stopped)?;
+        Ok(PeerLookup::new(receiver))
+    }
+
+    /// Announces that we serve `info_hash` on `port` (`None`: our source port, `implied_port`)
+    /// and returns how the first round went. With `keep` the node re-announces periodically
+    /// until [`Dht::stop_announce`].
+    pub async fn announce(
+        &self,
+        info_hash: Id,
+        port: Option<u16>,
+        keep: bool,
+    ) -> Result<AnnounceReport, Error> {
+        self.request(|reply| Command::Announce {
+            info_hash,
+            port,
+            keep,
+            reply,
+        })
+        .await
+    }
+
+    /// Stops re-announcing `info_hash`.
+    pub async fn stop_announce(&self, info_hash: Id) -> Result<(), Error> {
+        self.commands
+            .send(Command::StopAnnounce { info_hash })
+            .await
+            .map_err(|_| Error::Stopped)
+    }
+
+    /// Pings `addr`; returns its node id, or `None` when it did not answer in time.
+    pub async fn ping(&self, addr: SocketAddr) -> Result<Option<Id>, Error> {
+        self.request(|reply| Command::Ping { addr, reply }).await
+    }
+
+    /// The node's counters and sizes.
+    pub async fn stats(&self) -> Result<Stats, Error> {
+        self.request(|reply| Command::Stats { reply }).await
+    }
+
+    /// Exports the routing table's good and questionable contacts.
+    pub async fn contacts(&self) -> Result<Vec<NodeInfo>, Error> {
+        self.request(|reply| Command::Contacts { reply }).await
+    }
+
+    /// Imports contacts (for example saved by an earlier run); they start as questionable.
+    pub async fn add_contacts(&self, contacts: Vec<NodeInfo>) -> Result<(), Error> {
+        self.request(|reply| Command::AddContacts { contacts, reply })
+            .await
+    }
+
+    /// Stops the node after sending what it has queued, and returns its final state. Commands
+    /// still waiting fail with [`Error::Stopped`].
+    pub async fn shutdown(&self) -> Result<Snapshot, Error> {
+        self.request(|reply| Command::Shutdown { reply }).await
+    }
+}

@@ -1,0 +1,79 @@
+//! A get_peers lookup in progress: a stream of peers, then a final report.
+
+use crate::error::Error;
+use std::net::SocketAddr;
+use tokengo_core::LookupStats;
+use tokio::sync::mpsc;
+
+/// What the node's task tells a [`PeerLookup`].
+#[derive(Debug)]
+pub(crate) enum LookupUpdate {
+    Peer(SocketAddr),
+    Done(LookupStats),
+}
+
+/// The final report of a get_peers lookup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerLookupReport {
+    /// Every distinct peer found, in the order found.
+    pub peers: Vec<SocketAddr>,
+    pub stats: LookupStats,
+}
+
+/// A running get_peers lookup. Read peers with [`PeerLookup::next_peer`] as they are found,
+/// then [`PeerLookup::finish`] for the report. Dropping it lets the lookup finish unobserved.
+#[derive(Debug)]
+pub struct PeerLookup {
+    updates: mpsc::UnboundedReceiver<LookupUpdate>,
+    peers: Vec<SocketAddr>,
+    done: Option<LookupStats>,
+}
+
+impl PeerLookup {
+    pub(crate) fn new(updates: mpsc::UnboundedReceiver<LookupUpdate>) -> Self {
+        PeerLookup {
+            updates,
+            peers: Vec::new(),
+            done: None,
+        }
+    }
+
+    /// The next peer found, or `None` once the lookup has finished (or the node stopped).
+    pub async fn next_peer(&mut self) -> Option<SocketAddr> {
+        if self.done.is_some() {
+            return None;
+        }
+        match self.updates.recv().await? {
+            LookupUpdate::Peer(peer) => {
+                self.peers.push(peer);
+                Some(peer)
+            }
+            LookupUpdate::Done(stats) => {
+                self.done = Some(stats);
+                None
+            }
+        }
+    }
+
+    /// The lookup's stats once it has finished (`None` while it runs).
+    pub fn stats(&self) -> Option<LookupStats> {
+        self.done
+    }
+
+    /// The peers found so far.
+    pub fn peers(&self) -> &[SocketAddr] {
+        &self.peers
+    }
+
+    /// Waits for the lookup to finish and returns every peer it found with its stats.
+    pub async fn finish(mut self) -> Result<PeerLookupReport, Error> {
+        while self.next_peer().await.is_some() {}
+        match self.done {
+            Some(stats) => Ok(PeerLookupReport {
+                peers: self.peers,
+                stats,
+            }),
+            None => Err(Error::Stopped),
+        }
+    }
+}
