@@ -12,7 +12,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let mut buf = vec![0u8; data.len() * 2];
-    let len = message.encode(&mut buf).expect("a decoded message encodes in twice its size");
+    let len = message
+        .encode(&mut buf)
+        .expect("a decoded message encodes in twice its size");
     assert_eq!(message.encoded_len(), Ok(len));
     let encoded = &buf[..len];
     let again = decode(encoded).expect("our own encoding decodes");

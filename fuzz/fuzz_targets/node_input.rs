@@ -35,9 +35,22 @@ enum Step {
     /// Any bytes from one of the sources.
     Raw { from: u8, bytes: Vec<u8> },
     /// A well-formed query.
-    Query { from: u8, tid: Vec<u8>, id: [u8; 20], kind: QueryKind, tag: Tag, read_only: bool },
+    Query {
+        from: u8,
+        tid: Vec<u8>,
+        id: [u8; 20],
+        kind: QueryKind,
+        tag: Tag,
+        read_only: bool,
+    },
     /// An answer to one of the node's recent queries, with its transaction id.
-    Reply { pick: u8, from_elsewhere: bool, id: [u8; 20], answer: Answer, tag: Tag },
+    Reply {
+        pick: u8,
+        from_elsewhere: bool,
+        id: [u8; 20],
+        answer: Answer,
+        tag: Tag,
+    },
     /// Time passes.
     Advance { ms: u32 },
     /// The application does something.
@@ -59,14 +72,26 @@ enum QueryKind {
     Ping,
     FindNode([u8; 20]),
     GetPeers([u8; 20]),
-    AnnouncePeer { info_hash: [u8; 20], port: u16, token: Vec<u8>, implied_port: bool },
+    AnnouncePeer {
+        info_hash: [u8; 20],
+        port: u16,
+        token: Vec<u8>,
+        implied_port: bool,
+    },
     Unknown(Vec<u8>),
 }
 
 #[derive(Arbitrary, Debug)]
 enum Answer {
-    Response { nodes: Vec<([u8; 20], u8, u16)>, values: Vec<(u8, u16)>, token: Option<Vec<u8>> },
-    Error { code: i64, message: Vec<u8> },
+    Response {
+        nodes: Vec<([u8; 20], u8, u16)>,
+        values: Vec<(u8, u16)>,
+        token: Option<Vec<u8>>,
+    },
+    Error {
+        code: i64,
+        message: Vec<u8>,
+    },
 }
 
 #[derive(Arbitrary, Debug)]
@@ -74,7 +99,11 @@ enum Command {
     Bootstrap(u8),
     FindNode([u8; 20]),
     GetPeers([u8; 20]),
-    Announce { info_hash: [u8; 20], port: Option<u16>, keep: bool },
+    Announce {
+        info_hash: [u8; 20],
+        port: Option<u16>,
+        keep: bool,
+    },
     StopAnnounce([u8; 20]),
     Ping(u8),
     AddContact([u8; 20], u8),
@@ -84,7 +113,10 @@ enum Command {
 fn source(index: u8) -> SocketAddr {
     match index % 5 {
         4 => SocketAddr::new(Ipv6Addr::LOCALHOST.into(), 6881),
-        n => SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, n + 1), 6881 + u16::from(n))),
+        n => SocketAddr::V4(SocketAddrV4::new(
+            Ipv4Addr::new(10, 0, 0, n + 1),
+            6881 + u16::from(n),
+        )),
     }
 }
 
@@ -118,22 +150,41 @@ impl Harness {
     fn step(&mut self, step: Step) {
         match step {
             Step::Raw { from, bytes } => self.node.handle_input(self.now, source(from), &bytes),
-            Step::Query { from, tid, id, kind, tag, read_only } => {
+            Step::Query {
+                from,
+                tid,
+                id,
+                kind,
+                tag,
+                read_only,
+            } => {
                 let id = Id(id);
                 let query = match &kind {
                     QueryKind::Ping => Query::Ping { id },
-                    QueryKind::FindNode(target) => Query::FindNode { id, target: Id(*target) },
-                    QueryKind::GetPeers(info_hash) => Query::GetPeers { id, info_hash: Id(*info_hash) },
-                    QueryKind::AnnouncePeer { info_hash, port, token, implied_port } => {
-                        Query::AnnouncePeer {
-                            id,
-                            info_hash: Id(*info_hash),
-                            port: *port,
-                            token,
-                            implied_port: *implied_port,
-                        }
-                    }
-                    QueryKind::Unknown(method) => Query::Unknown { method, id: Some(id) },
+                    QueryKind::FindNode(target) => Query::FindNode {
+                        id,
+                        target: Id(*target),
+                    },
+                    QueryKind::GetPeers(info_hash) => Query::GetPeers {
+                        id,
+                        info_hash: Id(*info_hash),
+                    },
+                    QueryKind::AnnouncePeer {
+                        info_hash,
+                        port,
+                        token,
+                        implied_port,
+                    } => Query::AnnouncePeer {
+                        id,
+                        info_hash: Id(*info_hash),
+                        port: *port,
+                        token,
+                        implied_port: *implied_port,
+                    },
+                    QueryKind::Unknown(method) => Query::Unknown {
+                        method,
+                        id: Some(id),
+                    },
                 };
                 let message = Message {
                     transaction_id: &tid,
@@ -145,7 +196,13 @@ impl Harness {
                 };
                 self.deliver(source(from), &message);
             }
-            Step::Reply { pick, from_elsewhere, id, answer, tag } => {
+            Step::Reply {
+                pick,
+                from_elsewhere,
+                id,
+                answer,
+                tag,
+            } => {
                 if self.sent.is_empty() {
                     return;
                 }
@@ -166,19 +223,30 @@ impl Harness {
                     Answer::Error { .. } => Vec::new(),
                 };
                 let values: Vec<SocketAddrV4> = match &answer {
-                    Answer::Response { values, .. } => {
-                        values.iter().take(100).map(|(host, port)| peer(*host, *port)).collect()
-                    }
+                    Answer::Response { values, .. } => values
+                        .iter()
+                        .take(100)
+                        .map(|(host, port)| peer(*host, *port))
+                        .collect(),
                     Answer::Error { .. } => Vec::new(),
                 };
                 let body = match &answer {
-                    Answer::Response { nodes, values: v, token } => Body::Response(Response {
+                    Answer::Response {
+                        nodes,
+                        values: v,
+                        token,
+                    } => Body::Response(Response {
                         id: Id(id),
-                        nodes: (!nodes.is_empty()).then(|| CompactNodes::new(&compact)).flatten(),
+                        nodes: (!nodes.is_empty())
+                            .then(|| CompactNodes::new(&compact))
+                            .flatten(),
                         values: (!v.is_empty()).then_some(PeerList::Addrs(&values)),
                         token: token.as_deref(),
                     }),
-                    Answer::Error { code, message } => Body::Error(ErrorBody { code: *code, message }),
+                    Answer::Error { code, message } => Body::Error(ErrorBody {
+                        code: *code,
+                        message,
+                    }),
                 };
                 let message = Message {
                     transaction_id: &tid,
@@ -192,7 +260,11 @@ impl Harness {
             }
             Step::Advance { ms } => {
                 self.now += Duration::from_millis(u64::from(ms % MAX_STEP_MS));
-                if self.node.poll_timeout().is_some_and(|deadline| deadline <= self.now) {
+                if self
+                    .node
+                    .poll_timeout()
+                    .is_some_and(|deadline| deadline <= self.now)
+                {
                     self.node.handle_timeout(self.now);
                 }
             }
@@ -209,7 +281,11 @@ impl Harness {
                     Command::GetPeers(info_hash) => {
                         self.node.get_peers(now, Id(info_hash));
                     }
-                    Command::Announce { info_hash, port, keep } => {
+                    Command::Announce {
+                        info_hash,
+                        port,
+                        keep,
+                    } => {
                         self.node.announce(now, Id(info_hash), port, keep);
                     }
                     Command::StopAnnounce(info_hash) => self.node.stop_announce(Id(info_hash)),
@@ -217,7 +293,13 @@ impl Harness {
                         self.node.ping(now, source(n));
                     }
                     Command::AddContact(id, host) => {
-                        self.node.add_contact(now, NodeInfo { id: Id(id), addr: peer(host, 6881) });
+                        self.node.add_contact(
+                            now,
+                            NodeInfo {
+                                id: Id(id),
+                                addr: peer(host, 6881),
+                            },
+                        );
                     }
                 }
             }
@@ -233,23 +315,37 @@ impl Harness {
                 transmit.payload.len()
             );
             let message = decode(&transmit.payload).unwrap_or_else(|e| {
-                panic!("the node sent what we cannot decode ({e}): {}", transmit.payload.escape_ascii())
+                panic!(
+                    "the node sent what we cannot decode ({e}): {}",
+                    transmit.payload.escape_ascii()
+                )
             });
-            assert_eq!(message.network, self.config.network.tag(), "sent with the wrong tag");
+            assert_eq!(
+                message.network,
+                self.config.network.tag(),
+                "sent with the wrong tag"
+            );
             if let Body::Query(_) = message.body {
                 if self.sent.len() == REMEMBERED_QUERIES {
                     self.sent.remove(0);
                 }
-                self.sent.push((transmit.to, message.transaction_id.to_vec()));
+                self.sent
+                    .push((transmit.to, message.transaction_id.to_vec()));
             }
         }
         while self.node.poll_event().is_some() {}
         let stats = self.node.stats();
         let c = &self.config;
-        assert!(stats.transactions_in_flight <= c.max_transactions, "{stats:?}");
+        assert!(
+            stats.transactions_in_flight <= c.max_transactions,
+            "{stats:?}"
+        );
         assert!(stats.stored_keys <= c.max_stored_keys, "{stats:?}");
         assert!(stats.active_lookups <= c.max_lookups, "{stats:?}");
-        assert!(stats.stored_peers <= c.max_stored_keys * c.max_peers_per_key, "{stats:?}");
+        assert!(
+            stats.stored_peers <= c.max_stored_keys * c.max_peers_per_key,
+            "{stats:?}"
+        );
     }
 }
 
@@ -257,7 +353,11 @@ fuzz_target!(|input: Input| {
     // Small bounds, so that inputs reach them.
     let config = Config {
         seed: input.seed,
-        network: if input.mainline { Network::Mainline } else { Network::tokengo() },
+        network: if input.mainline {
+            Network::Mainline
+        } else {
+            Network::tokengo()
+        },
         read_only: input.read_only,
         max_transactions: 16,
         max_stored_keys: 4,
@@ -268,7 +368,12 @@ fuzz_target!(|input: Input| {
     };
     let now = Instant::now();
     let node = Node::new(config.clone(), now);
-    let mut harness = Harness { node, config, now, sent: Vec::new() };
+    let mut harness = Harness {
+        node,
+        config,
+        now,
+        sent: Vec::new(),
+    };
     for step in input.steps.into_iter().take(256) {
         harness.step(step);
     }
