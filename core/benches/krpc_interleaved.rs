@@ -3,6 +3,10 @@
 //! the minimum is far steadier than a mean, because interference only ever adds time.
 //!
 //! Run: `cargo bench -p tokengo-core --bench krpc_interleaved`. Prints a markdown table.
+//!
+//! `KRPC_ONLY=<parser>:<message>:<count>` instead decodes one message `count` times with one
+//! parser and prints nothing, for instruction counting under
+//! `valgrind --tool=cachegrind` (see docs/BENCHMARKS.md).
 
 mod krpc_serde;
 #[path = "../tests/krpc_support/mod.rs"]
@@ -44,6 +48,9 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
+    if let Ok(only) = std::env::var("KRPC_ONLY") {
+        return decode_only(&only);
+    }
     println!(
         "| message | bytes | {} | fastest other / tokengo |",
         PARSERS.join(" | ")
@@ -72,5 +79,26 @@ fn main() {
             cells.join(" | "),
             fastest_other / best[0]
         );
+    }
+}
+
+/// Decodes one message with one parser `count` times (`<parser>:<message>:<count>`).
+fn decode_only(spec: &str) {
+    let mut parts = spec.split(':');
+    let (Some(parser), Some(message), Some(count)) = (parts.next(), parts.next(), parts.next())
+    else {
+        panic!("KRPC_ONLY=<parser>:<message>:<count>");
+    };
+    let parser = PARSERS
+        .iter()
+        .position(|p| *p == parser)
+        .expect("known parser");
+    let count: usize = count.parse().expect("count");
+    let (_, datagram) = krpc_support::benchmark_messages()
+        .into_iter()
+        .find(|(name, _)| *name == message)
+        .expect("known message");
+    for _ in 0..count {
+        assert!(decode_with(parser, &datagram));
     }
 }

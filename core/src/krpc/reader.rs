@@ -83,12 +83,12 @@ impl<'a> Reader<'a> {
             }
             _ => return self.long_bytes(),
         };
-        let (value, tail) = rest
-            .get(header..)
-            .and_then(|body| body.split_at_checked(len))
-            .ok_or(DecodeError::Truncated)?;
-        self.rest = tail;
-        Ok(value)
+        let end = header + len;
+        if end > rest.len() {
+            return Err(DecodeError::Truncated);
+        }
+        self.rest = &rest[end..];
+        Ok(&rest[header..end])
     }
 
     /// [`bytes`](Self::bytes) for lengths of three digits or more, and for every error. The
