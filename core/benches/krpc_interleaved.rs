@@ -17,8 +17,8 @@ use std::hint::black_box;
 use std::time::Instant;
 use tokengo_core::krpc::decode;
 
-const ROUNDS: usize = 300;
-const BATCH: usize = 1000;
+const ROUNDS: usize = 1000;
+const BATCH: usize = 500;
 const PARSERS: [&str; 4] = [
     "tokengo",
     "bt_bencode",

@@ -6,7 +6,8 @@
 //! unexpected type or size are ignored. Strict where safety needs it: canonical integers and
 //! string lengths, bounded nesting, no duplicate keys the codec reads, no trailing bytes.
 //!
-//! A query for a known method whose arguments are missing or malformed decodes to
+//! A message carries one body dictionary: `a` and `r` together count as a duplicate key. A query
+//! for a known method whose arguments are missing or malformed decodes to
 //! [`Query::Malformed`] rather than failing, so the node can answer error 203 with the right `t`.
 
 use super::error::DecodeError;

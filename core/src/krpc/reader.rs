@@ -133,6 +133,11 @@ impl<'a> Reader<'a> {
     #[inline(always)]
     pub(crate) fn int(&mut self) -> Result<i64, DecodeError> {
         let rest = self.rest;
+        // Flags (`implied_port`, `ro`) are one digit.
+        if let [b'i', d @ b'0'..=b'9', b'e', ..] = *rest {
+            self.rest = &rest[3..];
+            return Ok(i64::from(d - b'0'));
+        }
         if rest.first() != Some(&b'i') {
             return Err(DecodeError::InvalidSyntax);
         }
