@@ -1,7 +1,9 @@
 //! The `tokengo` binary: argument parsing and dispatch.
 
-use clap::{Parser, Subcommand};
 use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tokengo::commands;
 
 /// tokengo: a decentralized, privacy-preserving gateway to AI APIs.
 #[derive(Debug, Parser)]
@@ -13,12 +15,54 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a relay (QUIC server that exits and clients connect to).
+    Relay(commands::RelayArgs),
+    /// Run an exit (dials a relay and serves its backend).
+    Exit(commands::ExitArgs),
+    /// Run the local client proxy.
+    Client(commands::ClientArgs),
+    /// Run relay, exit and client proxy in one process on loopback.
+    Serve(commands::ServeArgs),
+    /// Generate an OHTTP key pair or an identity key.
+    Keygen(commands::KeygenArgs),
     /// Use the DHT directly: run a node, look up, announce, find, ping.
     Dht(tokengo::dht::DhtArgs),
 }
 
 fn main() -> ExitCode {
-    match Cli::parse().command {
-        Command::Dht(args) => tokengo::dht::run(args),
+    let command = Cli::parse().command;
+    if let Command::Dht(args) = command {
+        return tokengo::dht::run(args);
     }
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    match gateway(command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn gateway(command: Command) -> anyhow::Result<()> {
+    if let Command::Keygen(args) = command {
+        return commands::keygen(args);
+    }
+    tokengo::crypto::install_default_provider();
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        match command {
+            Command::Relay(a) => commands::relay(a).await,
+            Command::Exit(a) => commands::exit(a).await,
+            Command::Client(a) => commands::client(a).await,
+            Command::Serve(a) => commands::serve(a).await,
+            Command::Keygen(_) | Command::Dht(_) => Ok(()),
+        }
+    })
 }

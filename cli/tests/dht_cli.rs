@@ -66,6 +66,16 @@ impl Drop for NodeProcess {
     }
 }
 
+/// A `tokengo dht announce --keep` process, killed if a test fails before stopping it.
+struct KeptAnnounce(Child);
+
+impl Drop for KeptAnnounce {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[test]
 fn bad_input_exits_2_with_a_clear_error() {
     let cases: [&[&str]; 6] = [
@@ -107,6 +117,19 @@ fn state_file_keeps_the_node_id_across_runs() {
         assert!(second.stop());
         std::fs::remove_file(&path).expect("reset the state");
     }
+    // A running node saves its state periodically, not only at exit.
+    let running = NodeProcess::start(&["--state", path_text, "--save-every", "1"]);
+    let saved = (0..100).find_map(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let bytes = std::fs::read(&path).ok()?;
+        serde_json::from_slice::<serde_json::Value>(&bytes).ok()
+    });
+    assert_eq!(
+        saved.expect("saved while running")["id"],
+        running.id.as_str()
+    );
+    assert!(running.stop());
+
     // A state saved on one network is refused on another.
     let node = NodeProcess::start(&["--state", path_text]);
     assert!(node.stop());
@@ -167,6 +190,42 @@ fn announce_then_get_peers_through_processes() {
     assert_eq!(json["peers"], serde_json::json!(["127.0.0.1:4321"]));
     assert_eq!(json["complete"], true);
     assert!(json["stats"]["answered"].as_u64().unwrap_or(0) >= 1);
+
+    // --keep stays up (re-announcing) until SIGINT, then exits 0.
+    let kept = "6b".repeat(20);
+    let keeper = Command::new(BIN)
+        .args([
+            "dht",
+            "announce",
+            &kept,
+            "--port",
+            "4400",
+            "--keep",
+            "--bootstrap",
+            &seed_addr,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn announce --keep");
+    let mut keeper = KeptAnnounce(keeper);
+    let mut line = String::new();
+    let stdout = keeper.0.stdout.take().expect("stdout");
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("first report");
+    assert!(line.contains("accepted by"), "{line}");
+    let out = dht(&["get-peers", &kept, "--bootstrap", &seed_addr]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "127.0.0.1:4400\n");
+    let pid = keeper.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    assert!(keeper.0.wait().expect("wait").success());
 
     let out = dht(&["get-peers", &"00".repeat(20), "--bootstrap", &seed_addr]);
     assert_eq!(out.status.code(), Some(1), "no peers: exit 1");

@@ -108,7 +108,7 @@ impl Default for Config {
             alpha: 3,
             short_timeout: Duration::from_secs(1),
             full_timeout: Duration::from_secs(2),
-            retries: 1,
+            retries: 0,
             max_rounds: 20,
             announce_interval: Duration::from_secs(30 * 60),
             bucket_refresh: Duration::from_secs(15 * 60),

@@ -153,11 +153,14 @@ impl Lookup {
         }
     }
 
+    /// Whether a candidate counts among the k closest: not failed, not past the short timeout
+    /// (a slow node's late answer is still taken, but nobody waits for it), and, if not asked
+    /// yet, within the round limit.
     fn is_live(&self, c: &Candidate) -> bool {
         match c.state {
-            State::Failed => false,
+            State::Failed | State::InFlight { slow: true } => false,
             State::Fresh => c.depth < self.config.max_rounds,
-            State::InFlight { .. } | State::Answered => true,
+            State::InFlight { slow: false } | State::Answered => true,
         }
     }
 

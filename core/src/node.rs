@@ -59,6 +59,8 @@ pub struct Node {
     pub(crate) external: Option<SocketAddrV4>,
     pub(crate) routers: Vec<SocketAddrV4>,
     bootstrap_running: Option<QueryId>,
+    /// Far-bucket lookups a bootstrap waits for, with the bootstrap they belong to.
+    join_refreshes: BTreeMap<QueryId, QueryId>,
     rebootstrap_at: Option<Instant>,
     rebootstrap_delay: Duration,
     next_maintenance: Instant,
@@ -115,6 +117,7 @@ impl Node {
             announced: BTreeMap::new(),
             routers,
             bootstrap_running: None,
+            join_refreshes: BTreeMap::new(),
             rebootstrap_at: None,
             next_query: 0,
             last_now: now,
@@ -558,19 +561,19 @@ impl Node {
         let query = lookup.query;
         match lookup.kind {
             LookupKind::Bootstrap => {
-                if self.bootstrap_running == Some(query) {
-                    self.bootstrap_running = None;
-                }
-                let table_size = self.table.len();
-                if table_size > 0 {
-                    self.rebootstrap_delay = self.config.rebootstrap_min;
+                if self.table.is_empty() {
+                    self.bootstrap_done(now, query);
                 } else {
-                    self.schedule_rebootstrap_if_empty(now);
+                    self.refresh_far_buckets(now, query);
                 }
-                self.events
-                    .push_back(Event::Bootstrapped { query, table_size });
             }
-            LookupKind::Refresh => {}
+            LookupKind::Refresh => {
+                if let Some(bootstrap) = self.join_refreshes.remove(&query)
+                    && !self.join_refreshes.values().any(|b| *b == bootstrap)
+                {
+                    self.bootstrap_done(now, bootstrap);
+                }
+            }
             LookupKind::Announce => {
                 let accepted = lookup.announce.map_or(0, |a| a.accepted);
                 self.events.push_back(Event::AnnounceDone {
@@ -590,6 +593,44 @@ impl Node {
                 });
             }
         }
+    }
+
+    /// Second step of a bootstrap: lookups into the far buckets the self-lookup left unfilled.
+    /// The bootstrap ends when they all have.
+    fn refresh_far_buckets(&mut self, now: Instant, bootstrap: QueryId) {
+        let rng = &mut self.rng;
+        let targets = self.table.unfilled_buckets(&mut || rng.bytes20());
+        let room = self.config.max_lookups.saturating_sub(self.lookups.len());
+        let queries: Vec<(QueryId, Id)> = targets
+            .into_iter()
+            .take(room)
+            .map(|target| (self.next_query_id(), target))
+            .collect();
+        if queries.is_empty() {
+            self.bootstrap_done(now, bootstrap);
+            return;
+        }
+        for (query, _) in &queries {
+            self.join_refreshes.insert(*query, bootstrap);
+        }
+        for (query, target) in queries {
+            self.table.touch_bucket(&target, now);
+            self.start_lookup(now, query, LookupKind::Refresh, target, &[]);
+        }
+    }
+
+    fn bootstrap_done(&mut self, now: Instant, query: QueryId) {
+        if self.bootstrap_running == Some(query) {
+            self.bootstrap_running = None;
+        }
+        let table_size = self.table.len();
+        if table_size > 0 {
+            self.rebootstrap_delay = self.config.rebootstrap_min;
+        } else {
+            self.schedule_rebootstrap_if_empty(now);
+        }
+        self.events
+            .push_back(Event::Bootstrapped { query, table_size });
     }
 
     /// Peers we can vouch for locally: those announced to us, and ourselves for what we announce.

@@ -378,11 +378,27 @@ impl RoutingTable {
 
     /// Buckets unchanged since `before`: a random id in each one's range, to refresh it.
     pub fn stale_buckets(&self, before: Instant, random: &mut dyn FnMut() -> [u8; 20]) -> Vec<Id> {
+        self.bucket_targets(|_, b| b.last_changed < before, random)
+    }
+
+    /// Buckets farther than our own that are not full: a random id in each one's range. A
+    /// self-lookup only fills the buckets near us; these lookups fill the far ones, so that
+    /// every part of the keyspace can be reached from this table.
+    pub fn unfilled_buckets(&self, random: &mut dyn FnMut() -> [u8; 20]) -> Vec<Id> {
+        let (last, k) = (self.buckets.len() - 1, self.config.k);
+        self.bucket_targets(|i, b| i < last && b.nodes.len() < k, random)
+    }
+
+    fn bucket_targets(
+        &self,
+        select: impl Fn(usize, &Bucket) -> bool,
+        random: &mut dyn FnMut() -> [u8; 20],
+    ) -> Vec<Id> {
         let last = self.buckets.len() - 1;
         self.buckets
             .iter()
             .enumerate()
-            .filter(|(_, b)| b.last_changed < before)
+            .filter(|(i, b)| select(*i, b))
             .map(|(i, _)| {
                 let mut id = self.own.random_with_prefix(i as u32, random());
                 if i < last {

@@ -1,8 +1,8 @@
 //! The scale run: 10,000 nodes, 20-200 ms RTT, 5 % loss, 10 % dead nodes. Prints the median and
 //! p99 virtual lookup time and the messages per lookup; asserts only the success rate.
 //!
-//! Slow in debug builds, so ignored by default; run it in release:
-//! `cargo test --release -p tokengo-core --test sim_scale -- --ignored --nocapture`
+//! It runs with the other tests (the core is optimised even in dev builds, see the workspace
+//! profile); to see the figures: `cargo test -p tokengo-core --test sim_scale -- --nocapture`.
 //! `SIM_NODES=<n>`, `SIM_LOSS_PERCENT=<p>` and `SIM_DEAD_PERCENT=<p>` change the network's
 //! size, loss and share of dead nodes (to see how the cost grows).
 
@@ -28,7 +28,6 @@ fn ms(d: Duration) -> String {
 }
 
 #[test]
-#[ignore = "scale run; in release: cargo test --release -p tokengo-core --test sim_scale -- --ignored --nocapture"]
 fn ten_thousand_nodes_lossy_with_dead_nodes() {
     let nodes_count: usize = env_or("SIM_NODES", DEFAULT_NODES);
     let loss_percent: u32 = env_or("SIM_LOSS_PERCENT", 5);

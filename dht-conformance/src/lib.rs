@@ -37,6 +37,16 @@ pub trait Runtime: Sized {
     fn shutdown(&self) -> Result<Final, String>;
     /// Another handle to the same node.
     fn handle(&self) -> Self;
+    /// Starts a get_peers lookup without waiting for it.
+    fn start_get_peers(&self, info_hash: Id) -> Result<Box<dyn StartedLookup>, String>;
+    /// The adapter's bound on commands waiting for the node.
+    fn max_pending() -> usize;
+}
+
+/// A get_peers lookup started by [`Runtime::start_get_peers`].
+pub trait StartedLookup {
+    /// Waits for the lookup's end; returns the peers it found.
+    fn finish(self: Box<Self>) -> Result<Vec<SocketAddr>, String>;
 }
 
 /// A private-network config for loopback tests: short timeouts so silent peers fail fast.
@@ -64,8 +74,13 @@ macro_rules! conformance_tests {
             ping_answers_with_the_id,
             silent_address_times_out,
             restored_contacts_start_questionable,
+            commands_beyond_the_pending_bound_are_refused,
             burst_of_queries_is_fully_answered,
         );
+        #[test]
+        fn announced_keys_are_found_in_a_large_network() {
+            $crate::scenarios::announced_keys_are_found_in_a_large_network::<$runtime>();
+        }
         #[test]
         fn shutdown_returns_state_and_frees_the_socket() {
             $crate::scenarios::shutdown_returns_state_and_frees_the_socket::<$runtime>();

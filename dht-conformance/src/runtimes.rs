@@ -1,6 +1,6 @@
 //! [`Runtime`](crate::Runtime) for the tokio and the mio adapters.
 
-use crate::{Final, Runtime};
+use crate::{Final, Runtime, StartedLookup};
 use std::net::SocketAddr;
 use std::sync::OnceLock;
 use tokengo_core::{Config, Id, LookupStats, NodeInfo, Stats};
@@ -94,6 +94,19 @@ impl Runtime for TokioRuntime {
     fn handle(&self) -> Self {
         TokioRuntime(self.0.clone())
     }
+    fn start_get_peers(&self, info_hash: Id) -> Result<Box<dyn StartedLookup>, String> {
+        let lookup = block_on(self.0.get_peers(info_hash)).map_err(text)?;
+        Ok(Box::new(lookup))
+    }
+    fn max_pending() -> usize {
+        tokengo_tokio::MAX_PENDING
+    }
+}
+
+impl StartedLookup for tokengo_tokio::PeerLookup {
+    fn finish(self: Box<Self>) -> Result<Vec<SocketAddr>, String> {
+        block_on((*self).finish()).map(|r| r.peers).map_err(text)
+    }
 }
 
 /// The mio adapter; its API is blocking already.
@@ -159,5 +172,17 @@ impl Runtime for MioRuntime {
     }
     fn handle(&self) -> Self {
         MioRuntime(self.0.clone())
+    }
+    fn start_get_peers(&self, info_hash: Id) -> Result<Box<dyn StartedLookup>, String> {
+        Ok(Box::new(self.0.get_peers(info_hash).map_err(text)?))
+    }
+    fn max_pending() -> usize {
+        tokengo_mio::MAX_PENDING
+    }
+}
+
+impl StartedLookup for tokengo_mio::PeerLookup {
+    fn finish(self: Box<Self>) -> Result<Vec<SocketAddr>, String> {
+        (*self).finish().map(|r| r.peers).map_err(text)
     }
 }

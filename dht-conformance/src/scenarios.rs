@@ -4,7 +4,7 @@ use crate::{Runtime, test_config};
 use std::collections::HashSet;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
-use tokengo_core::{Id, NodeInfo};
+use tokengo_core::{Config, Id, NodeInfo};
 
 /// A network of `size` nodes: node 0 is the seed, every other node bootstraps from it.
 fn network<R: Runtime>(size: usize, seed_base: u64) -> Vec<R> {
@@ -217,6 +217,54 @@ fn transaction_of(datagram: &[u8]) -> Option<[u8; 4]> {
     datagram.get(at..at + 4)?.try_into().ok()
 }
 
+/// More commands than the adapter's bound: the excess is refused at once with a clear error,
+/// not queued without limit; the rest end (unfinished) when the node stops.
+pub fn commands_beyond_the_pending_bound_are_refused<R: Runtime>() {
+    let silent = silent_socket();
+    let SocketAddr::V4(silent_addr) = silent.local_addr().expect("silent address") else {
+        panic!("IPv4 loopback");
+    };
+    // Lookups that wait (on a silent contact) far longer than the test runs, and a core that
+    // accepts them all, so only the adapter's bound decides.
+    let config = Config {
+        short_timeout: Duration::from_secs(600),
+        full_timeout: Duration::from_secs(600),
+        max_lookups: 4 * R::max_pending(),
+        max_transactions: 4 * R::max_pending(),
+        ..test_config(1100)
+    };
+    let node = R::start(config);
+    node.add_contacts(vec![NodeInfo {
+        id: Id([0x99; 20]),
+        addr: silent_addr,
+    }])
+    .expect("add a silent contact");
+    let extra = 20;
+    let lookups: Vec<_> = (0..R::max_pending() + extra)
+        .map(|i| {
+            let mut key = [0u8; 20];
+            key[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            node.start_get_peers(Id(key)).expect("start a lookup")
+        })
+        .collect();
+    // Commands reach the node in order: every lookup was accepted or refused before this.
+    node.shutdown().expect("shutdown");
+    let errors: Vec<String> = lookups
+        .into_iter()
+        .filter_map(|l| l.finish().err())
+        .collect();
+    let refused = errors.iter().filter(|e| e.contains("too many")).count();
+    assert_eq!(
+        refused, extra,
+        "exactly the lookups beyond the bound are refused"
+    );
+    assert_eq!(
+        errors.len(),
+        R::max_pending() + extra,
+        "the others end when the node stops"
+    );
+}
+
 pub fn shutdown_returns_state_and_frees_the_socket<R: Runtime>() {
     let node = R::start(test_config(1000));
     let other = node.handle();
@@ -227,4 +275,37 @@ pub fn shutdown_returns_state_and_frees_the_socket<R: Runtime>() {
     assert!(other.ping(addr).is_err(), "a stopped node refuses commands");
     assert!(other.stats().is_err());
     UdpSocket::bind(addr).expect("the node's address is free again after shutdown");
+}
+
+/// 256 nodes joined by bootstrap alone, 16 keys announced from different nodes, each looked
+/// up from a fresh node: every lookup finds its peer. (A join that only looks up its own id
+/// can leave a node without contacts in the far half of the keyspace; the bootstrap's
+/// far-bucket lookups are what makes this pass.)
+pub fn announced_keys_are_found_in_a_large_network<R: Runtime>() {
+    let nodes = network::<R>(256, 1000);
+    for node in &nodes {
+        node.bootstrap(Vec::new()).expect("second bootstrap");
+    }
+    let mut missed = Vec::new();
+    for i in 0..16u8 {
+        let info_hash = Id([0x60 + i; 20]);
+        let port = 20000 + u16::from(i);
+        let announcer = &nodes[(usize::from(i) * 7 + 3) % nodes.len()];
+        assert!(announcer.announce(info_hash, Some(port)).expect("announce") >= 1);
+        let searcher = R::start(Config {
+            read_only: true,
+            ..test_config(3000 + u64::from(i))
+        });
+        searcher
+            .bootstrap(vec![nodes[0].addr()])
+            .expect("bootstrap");
+        let (peers, _) = searcher.get_peers(info_hash).expect("get_peers");
+        if !peers.contains(&SocketAddr::from(([127, 0, 0, 1], port))) {
+            missed.push(info_hash);
+        }
+    }
+    assert!(
+        missed.is_empty(),
+        "lookups that missed their announced peer: {missed:?}"
+    );
 }

@@ -29,6 +29,7 @@ mod handle;
 mod lookup;
 mod outbound;
 
+pub use driver::MAX_PENDING;
 pub use error::Error;
 pub use handle::{AnnounceReport, Dht, FindNodeReport, Snapshot, resolve_ipv4};
 pub use lookup::{PeerLookup, PeerLookupReport};

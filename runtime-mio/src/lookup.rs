@@ -10,6 +10,10 @@ use tokengo_core::LookupStats;
 pub(crate) enum LookupUpdate {
     Peer(SocketAddr),
     Done(LookupStats),
+    /// The node had too many commands in flight to start the lookup.
+    Refused {
+        limit: usize,
+    },
 }
 
 /// The final report of a get_peers lookup.
@@ -27,6 +31,7 @@ pub struct PeerLookup {
     updates: mpsc::Receiver<LookupUpdate>,
     peers: Vec<SocketAddr>,
     done: Option<LookupStats>,
+    refused: Option<usize>,
 }
 
 impl PeerLookup {
@@ -35,6 +40,7 @@ impl PeerLookup {
             updates,
             peers: Vec::new(),
             done: None,
+            refused: None,
         }
     }
 
@@ -51,12 +57,13 @@ impl PeerLookup {
     /// Waits for the lookup to finish and returns every peer it found with its stats.
     pub fn finish(mut self) -> Result<PeerLookupReport, Error> {
         while self.next().is_some() {}
-        match self.done {
-            Some(stats) => Ok(PeerLookupReport {
+        match (self.done, self.refused) {
+            (Some(stats), _) => Ok(PeerLookupReport {
                 peers: self.peers,
                 stats,
             }),
-            None => Err(Error::Stopped),
+            (None, Some(limit)) => Err(Error::Busy { limit }),
+            (None, None) => Err(Error::Stopped),
         }
     }
 }
@@ -66,7 +73,7 @@ impl Iterator for PeerLookup {
 
     /// Blocks for the next peer; `None` once the lookup has finished (or the node stopped).
     fn next(&mut self) -> Option<SocketAddr> {
-        if self.done.is_some() {
+        if self.done.is_some() || self.refused.is_some() {
             return None;
         }
         match self.updates.recv().ok()? {
@@ -76,6 +83,10 @@ impl Iterator for PeerLookup {
             }
             LookupUpdate::Done(stats) => {
                 self.done = Some(stats);
+                None
+            }
+            LookupUpdate::Refused { limit } => {
+                self.refused = Some(limit);
                 None
             }
         }

@@ -13,7 +13,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
 /// Bound: commands waiting for the node's answer (lookups, pings, announces).
-pub(crate) const MAX_PENDING: usize = 1024;
+pub const MAX_PENDING: usize = 1024;
 /// Bound: peers forwarded to one get_peers caller (more are counted by the node, not sent).
 pub(crate) const MAX_PEERS_PER_LOOKUP: usize = 4096;
 /// Datagrams read in one go before timers and commands get a turn.
@@ -176,7 +176,6 @@ impl Driver {
                 }
             }
             Command::GetPeers { info_hash, updates } => {
-                // A caller that finds no room sees its stream end without a report.
                 if self.pending.len() < MAX_PENDING {
                     let query = self.node.get_peers(now, info_hash);
                     self.pending.insert(
@@ -186,6 +185,8 @@ impl Driver {
                             forwarded: 0,
                         },
                     );
+                } else {
+                    let _ = updates.send(LookupUpdate::Refused { limit: MAX_PENDING });
                 }
             }
             Command::Announce {

@@ -29,6 +29,7 @@ mod handle;
 mod lookup;
 mod resolve;
 
+pub use driver::MAX_PENDING;
 pub use error::Error;
 pub use handle::{AnnounceReport, Dht, FindNodeReport, Snapshot};
 pub use lookup::{PeerLookup, PeerLookupReport};

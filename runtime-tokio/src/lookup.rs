@@ -10,6 +10,10 @@ use tokio::sync::mpsc;
 pub(crate) enum LookupUpdate {
     Peer(SocketAddr),
     Done(LookupStats),
+    /// The node had too many commands in flight to start the lookup.
+    Refused {
+        limit: usize,
+    },
 }
 
 /// The final report of a get_peers lookup.
@@ -27,6 +31,7 @@ pub struct PeerLookup {
     updates: mpsc::UnboundedReceiver<LookupUpdate>,
     peers: Vec<SocketAddr>,
     done: Option<LookupStats>,
+    refused: Option<usize>,
 }
 
 impl PeerLookup {
@@ -35,12 +40,13 @@ impl PeerLookup {
             updates,
             peers: Vec::new(),
             done: None,
+            refused: None,
         }
     }
 
     /// The next peer found, or `None` once the lookup has finished (or the node stopped).
     pub async fn next_peer(&mut self) -> Option<SocketAddr> {
-        if self.done.is_some() {
+        if self.done.is_some() || self.refused.is_some() {
             return None;
         }
         match self.updates.recv().await? {
@@ -50,6 +56,10 @@ impl PeerLookup {
             }
             LookupUpdate::Done(stats) => {
                 self.done = Some(stats);
+                None
+            }
+            LookupUpdate::Refused { limit } => {
+                self.refused = Some(limit);
                 None
             }
         }
@@ -68,12 +78,13 @@ impl PeerLookup {
     /// Waits for the lookup to finish and returns every peer it found with its stats.
     pub async fn finish(mut self) -> Result<PeerLookupReport, Error> {
         while self.next_peer().await.is_some() {}
-        match self.done {
-            Some(stats) => Ok(PeerLookupReport {
+        match (self.done, self.refused) {
+            (Some(stats), _) => Ok(PeerLookupReport {
                 peers: self.peers,
                 stats,
             }),
-            None => Err(Error::Stopped),
+            (None, Some(limit)) => Err(Error::Busy { limit }),
+            (None, None) => Err(Error::Stopped),
         }
     }
 }

@@ -59,6 +59,9 @@ pub struct NodeArgs {
     /// Keep the node id and good contacts in FILE across runs (saved periodically and at exit).
     #[arg(long, value_name = "FILE")]
     pub state: Option<std::path::PathBuf>,
+    /// How often to save the state file while running, in seconds.
+    #[arg(long, value_name = "SECS", default_value = "60", value_parser = args::parse_seconds, requires = "state")]
+    pub save_every: Duration,
     /// BEP 43 read-only: query others but answer no queries and stay out of their tables.
     #[arg(long)]
     pub read_only: bool,

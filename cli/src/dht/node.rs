@@ -8,10 +8,6 @@ use anyhow::anyhow;
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::Duration;
-
-/// How often a node with `--state` saves its contacts while it runs.
-const SAVE_INTERVAL: Duration = Duration::from_secs(60);
 
 pub(crate) async fn run(args: NodeArgs) -> Result<ExitCode, Failure> {
     let network = args.network.network;
@@ -69,8 +65,10 @@ pub(crate) async fn run(args: NodeArgs) -> Result<ExitCode, Failure> {
     } else {
         tracing::info!("no bootstrap node: serving as a seed node");
     }
-    let mut saves =
-        tokio::time::interval_at(tokio::time::Instant::now() + SAVE_INTERVAL, SAVE_INTERVAL);
+    let mut saves = tokio::time::interval_at(
+        tokio::time::Instant::now() + args.save_every,
+        args.save_every,
+    );
     loop {
         tokio::select! {
             () = signals.recv() => break,

@@ -66,6 +66,13 @@ impl Sim<Node> {
         })
     }
 
+    /// Like [`Sim::add_node`], at a chosen address (for example several ports of one IP, as
+    /// behind a NAT). Panics if the address was ever taken.
+    pub fn add_node_at(&mut self, addr: SocketAddr, config: Config) -> NodeHandle {
+        let seed = mix(mix(self.seed(), self.len() as u64), config.seed);
+        self.add_endpoint_at(addr, |_, now| Node::new(Config { seed, ..config }, now))
+    }
+
     /// Bootstraps `node` from the addresses of `contacts`.
     pub fn bootstrap(&mut self, node: NodeHandle, contacts: &[NodeHandle]) -> Option<QueryId> {
         let addrs: Vec<SocketAddr> = contacts.iter().map(|&c| self.addr(c)).collect();

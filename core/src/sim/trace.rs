@@ -110,15 +110,30 @@ impl<E: fmt::Debug> Trace<E> {
         payload: &[u8],
         fate: u8,
     ) {
-        use fmt::Write;
-        let _ = write!(self.digest, "{} {from} {to} {fate} ", at.as_nanos());
+        // Raw bytes rather than text: this runs for every datagram of a large run.
+        self.digest.bytes(&nanos(at).to_le_bytes());
+        self.digest.addr(from);
+        self.digest.addr(to);
+        self.digest.bytes(&[fate]);
+        self.digest.bytes(&(payload.len() as u64).to_le_bytes());
         self.digest.bytes(payload);
     }
 
     /// Mixes a timer firing into the digest (not kept as a record).
     pub(crate) fn timer(&mut self, at: Duration, node: NodeHandle) {
-        use fmt::Write;
-        let _ = write!(self.digest, "{} {node} timer ", at.as_nanos());
+        self.digest.bytes(&nanos(at).to_le_bytes());
+        self.digest.bytes(&(node.0 as u64).to_le_bytes());
+    }
+}
+
+fn nanos(at: Duration) -> u64 {
+    at.as_nanos().min(u128::from(u64::MAX)) as u64
+}
+
+impl<E> std::hash::Hash for Trace<E> {
+    /// Hashes the digest, which stands for the whole run.
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.digest.0);
     }
 }
 
@@ -156,6 +171,16 @@ impl Fnv {
         for &b in words.remainder() {
             self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
         }
+    }
+}
+
+impl Fnv {
+    fn addr(&mut self, addr: SocketAddr) {
+        match addr {
+            SocketAddr::V4(v4) => self.bytes(&v4.ip().octets()),
+            SocketAddr::V6(v6) => self.bytes(&v6.ip().octets()),
+        }
+        self.bytes(&addr.port().to_le_bytes());
     }
 }
 

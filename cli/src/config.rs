@@ -1,0 +1,273 @@
+//! YAML configuration files for relay, exit and client, and the small parsers they share.
+//!
+//! Unknown keys are ignored, so the Go TokenGo's `configs/*.yaml` load (their DHT settings are
+//! read by the discovery code, not here). Command-line flags override file values.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Why a config could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The YAML is invalid.
+    #[error("{path}: {message}")]
+    Yaml {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said.
+        message: String,
+    },
+    /// A value is invalid.
+    #[error("invalid {what}: {value}")]
+    Value {
+        /// Which setting.
+        what: &'static str,
+        /// The offending value.
+        value: String,
+    },
+}
+
+/// The `dht` section shared by relay and exit files (only what the gateway reads).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct DhtSection {
+    /// The node's identity key file.
+    pub private_key_file: Option<PathBuf>,
+}
+
+/// `configs/relay-dht.yaml`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RelayFile {
+    /// QUIC listen address (`host:port`, or `:port` for all interfaces).
+    pub listen: Option<String>,
+    /// Identity key file behind the TLS certificate (falls back to `dht.private_key_file`).
+    pub identity_key_file: Option<PathBuf>,
+    /// DHT settings.
+    pub dht: DhtSection,
+}
+
+/// The `ai_backend` section of an exit file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct BackendSection {
+    /// Backend base URL.
+    pub url: Option<String>,
+    /// Bearer credential.
+    pub api_key: Option<String>,
+    /// Headers set on every backend request (override `api_key`'s Authorization).
+    pub headers: BTreeMap<String, String>,
+    /// Time allowed for the backend's response head, e.g. `120s`.
+    pub timeout: Option<String>,
+}
+
+/// `configs/exit-dht.yaml`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ExitFile {
+    /// Relay to register with, `host:port` (static addressing).
+    pub relay: Option<String>,
+    /// The relay's id (hex Ed25519 key) to pin.
+    pub relay_id: Option<String>,
+    /// OHTTP private key file.
+    pub ohttp_private_key_file: Option<PathBuf>,
+    /// Public key config file (defaults to `<private>.pub`).
+    pub ohttp_public_key_file: Option<PathBuf>,
+    /// The backend.
+    pub ai_backend: BackendSection,
+    /// DHT settings.
+    pub dht: DhtSection,
+}
+
+/// `configs/client.yaml`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ClientFile {
+    /// Local proxy address.
+    pub listen: Option<String>,
+    /// Non-stream request timeout, e.g. `120s`.
+    pub timeout: Option<String>,
+    /// Relay, `host:port` (static addressing).
+    pub relay: Option<String>,
+    /// The relay's id to pin.
+    pub relay_id: Option<String>,
+    /// Use only the exit with this pubKeyHash.
+    pub exit_pub_key_hash: Option<String>,
+}
+
+/// Reads a YAML file into `T`, ignoring unknown keys.
+pub fn load<T: for<'de> Deserialize<'de> + Default>(path: &Path) -> Result<T, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(&text, path)
+}
+
+/// Parses YAML text into `T`; an empty document gives the defaults.
+pub fn parse<T: for<'de> Deserialize<'de> + Default>(
+    text: &str,
+    path: &Path,
+) -> Result<T, ConfigError> {
+    if text.trim().is_empty() {
+        return Ok(T::default());
+    }
+    serde_saphyr::from_str(text).map_err(|e| ConfigError::Yaml {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+/// Parses `30s`, `2m`, `1h`, `500ms` or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, ConfigError> {
+    let t = text.trim();
+    let bad = || ConfigError::Value {
+        what: "duration",
+        value: text.to_string(),
+    };
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| bad())?;
+    let d = match unit {
+        "" | "s" => Duration::from_secs(n),
+        "ms" => Duration::from_millis(n),
+        "m" => Duration::from_secs(n.checked_mul(60).ok_or_else(bad)?),
+        "h" => Duration::from_secs(n.checked_mul(3600).ok_or_else(bad)?),
+        _ => return Err(bad()),
+    };
+    Ok(d)
+}
+
+/// Parses a listen address; `:4433` means all IPv4 interfaces, as in the Go configs.
+pub fn parse_listen(text: &str) -> Result<SocketAddr, ConfigError> {
+    let t = text.trim();
+    let full = if t.starts_with(':') {
+        format!("0.0.0.0{t}")
+    } else {
+        t.to_string()
+    };
+    full.parse().map_err(|_| ConfigError::Value {
+        what: "listen address",
+        value: text.to_string(),
+    })
+}
+
+/// Parses `Name: value` (split at the first colon, both sides trimmed).
+pub fn parse_header(text: &str) -> Result<(String, String), ConfigError> {
+    let (k, v) = text.split_once(':').ok_or_else(|| ConfigError::Value {
+        what: "header (expected Name:value)",
+        value: text.to_string(),
+    })?;
+    let k = k.trim();
+    if k.is_empty() {
+        return Err(ConfigError::Value {
+            what: "header name",
+            value: text.to_string(),
+        });
+    }
+    Ok((k.to_string(), v.trim().to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GO_RELAY: &str = r#"
+listen: ":4433"
+dht:
+  enabled: true
+  listen_addrs:
+    - /ip4/0.0.0.0/tcp/4003
+  external_addrs:
+    - /ip4/43.156.60.67/udp/4433
+  private_key_file: ./keys/relay_identity.key/identity.key
+  mode: server
+insecure_skip_verify: false
+"#;
+
+    const GO_EXIT: &str = r#"
+ohttp_private_key_file: ./keys/ohttp_private.key
+ai_backend:
+  url: http://localhost:11434
+  api_key: ""
+  headers:
+    x-api-key: abc
+dht:
+  enabled: true
+  bootstrap_peers:
+    - /ip4/127.0.0.1/tcp/4003/p2p/12D3KooWCjYH5
+"#;
+
+    #[test]
+    fn go_configs_load_with_unknown_keys_ignored() {
+        let r: RelayFile = parse(GO_RELAY, Path::new("relay.yaml")).expect("relay");
+        assert_eq!(r.listen.as_deref(), Some(":4433"));
+        assert_eq!(
+            r.dht.private_key_file.as_deref(),
+            Some(Path::new("./keys/relay_identity.key/identity.key"))
+        );
+        let e: ExitFile = parse(GO_EXIT, Path::new("exit.yaml")).expect("exit");
+        assert_eq!(e.ai_backend.url.as_deref(), Some("http://localhost:11434"));
+        assert_eq!(
+            e.ai_backend.headers.get("x-api-key").map(String::as_str),
+            Some("abc")
+        );
+        let c: ClientFile =
+            parse("listen: \"127.0.0.1:8080\"\ntimeout: 30s\n", Path::new("c")).expect("client");
+        assert_eq!(
+            parse_duration(c.timeout.as_deref().unwrap_or("")).expect("dur"),
+            Duration::from_secs(30)
+        );
+    }
+
+    #[test]
+    fn shipped_configs_load() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs");
+        let r: RelayFile = load(&dir.join("relay-dht.yaml")).expect("relay");
+        assert_eq!(
+            parse_listen(r.listen.as_deref().unwrap_or(""))
+                .expect("listen")
+                .port(),
+            4433
+        );
+        let e: ExitFile = load(&dir.join("exit-dht.yaml")).expect("exit");
+        assert_eq!(e.relay.as_deref(), Some("127.0.0.1:4433"));
+        assert_eq!(
+            parse_duration(e.ai_backend.timeout.as_deref().unwrap_or("")).expect("timeout"),
+            Duration::from_secs(120)
+        );
+    }
+
+    #[test]
+    fn small_parsers() {
+        assert_eq!(
+            parse_listen(":4433").expect("l"),
+            "0.0.0.0:4433".parse().expect("a")
+        );
+        assert!(parse_listen("nope").is_err());
+        assert_eq!(parse_duration("2m").expect("d"), Duration::from_secs(120));
+        assert_eq!(
+            parse_duration("500ms").expect("d"),
+            Duration::from_millis(500)
+        );
+        assert!(parse_duration("5x").is_err());
+        assert_eq!(
+            parse_header(" X-Key : a:b ").expect("h"),
+            ("X-Key".to_string(), "a:b".to_string())
+        );
+        assert!(parse_header(":v").is_err());
+        assert!(parse_header("novalue").is_err());
+    }
+}

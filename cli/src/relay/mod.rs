@@ -1,0 +1,481 @@
+//! The relay: a QUIC server that routes sealed requests from clients to registered exits.
+//!
+//! Exits dial in with ALPN `tokengo-exit`, register their OHTTP key config under its
+//! pubKeyHash (checked) and heartbeat; clients dial in with ALPN `tokengo-relay`, ask for the
+//! exits' keys and send requests addressed to a pubKeyHash. The relay never sees plaintext: it
+//! copies frames between a client stream and a stream it opens on the exit's connection, and
+//! resets the exit's stream when the client goes away.
+
+pub mod registry;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use quinn::{RecvStream, SendStream, VarInt};
+use tokio::sync::Semaphore;
+use tokio::time::timeout;
+use tracing::{debug, info, warn};
+
+use crate::identity::Identity;
+use crate::keys::PublicKeyConfig;
+use crate::tls::{self, ALPN_EXIT, TlsError, TransportLimits};
+use crate::wire::{
+    CopyError, Frame, FrameHeader, MAX_PAYLOAD_LEN, MessageType, copy_payload, read_frame,
+    read_header, write_frame, write_header,
+};
+pub use registry::{ExitKeyEntry, Registry};
+
+/// Largest Register/Heartbeat payload accepted (a key config is about 43 bytes).
+const MAX_CONTROL_PAYLOAD: usize = 4096;
+/// Application error code used to reset or stop streams.
+const CANCELLED: VarInt = VarInt::from_u32(1);
+
+/// Relay settings.
+#[derive(Debug, Clone)]
+pub struct RelayOptions {
+    /// UDP address to listen on.
+    pub listen: SocketAddr,
+    /// The key behind the TLS certificate (clients and exits pin its id).
+    pub identity: Identity,
+    /// Evict an exit after this long without a heartbeat.
+    pub heartbeat_timeout: Duration,
+    /// How often to look for silent exits.
+    pub sweep_interval: Duration,
+    /// Deadline for the first frame on any stream.
+    pub read_timeout: Duration,
+    /// Deadline for an exit's answer to a non-streamed request, and between streamed frames.
+    pub exit_timeout: Duration,
+    /// Most simultaneous connections.
+    pub max_connections: usize,
+    /// Most concurrent streams a peer may open on one connection.
+    pub max_streams_per_connection: u32,
+}
+
+impl RelayOptions {
+    /// Defaults for `listen` and `identity`.
+    pub fn new(listen: SocketAddr, identity: Identity) -> Self {
+        Self {
+            listen,
+            identity,
+            heartbeat_timeout: Duration::from_secs(90),
+            sweep_interval: Duration::from_secs(15),
+            read_timeout: Duration::from_secs(30),
+            exit_timeout: Duration::from_secs(300),
+            max_connections: 4096,
+            max_streams_per_connection: 256,
+        }
+    }
+}
+
+/// A bound relay, ready to run.
+#[derive(Debug)]
+pub struct Relay {
+    endpoint: quinn::Endpoint,
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    registry: Registry,
+    options: RelayOptions,
+    connections: Arc<Semaphore>,
+}
+
+impl Relay {
+    /// Binds the QUIC endpoint.
+    pub fn bind(options: RelayOptions) -> Result<Self, TlsError> {
+        let limits = TransportLimits {
+            max_streams: options.max_streams_per_connection,
+            idle_timeout: Duration::from_secs(120),
+            keep_alive: None,
+        };
+        let endpoint = tls::relay_endpoint(&options.identity, options.listen, limits)?;
+        let connections = Arc::new(Semaphore::new(options.max_connections));
+        Ok(Self {
+            endpoint,
+            shared: Arc::new(Shared {
+                registry: Registry::default(),
+                options,
+                connections,
+            }),
+        })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.endpoint.local_addr()
+    }
+
+    /// The id clients and exits pin.
+    pub fn id(&self) -> String {
+        self.shared.options.identity.id()
+    }
+
+    /// The public key clients and exits pin.
+    pub fn public_key(&self) -> [u8; 32] {
+        self.shared.options.identity.public_key()
+    }
+
+    /// How many exits are registered now.
+    pub fn exit_count(&self) -> usize {
+        self.shared.registry.len()
+    }
+
+    /// Serves until `shutdown` completes, then closes every connection.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut sweep = tokio::time::interval(self.shared.options.sweep_interval);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                _ = sweep.tick() => self.shared.sweep(),
+                incoming = self.endpoint.accept() => {
+                    let Some(incoming) = incoming else { break };
+                    let Ok(permit) = self.shared.connections.clone().try_acquire_owned() else {
+                        debug!(peer = %incoming.remote_address(), "connection limit reached");
+                        incoming.refuse();
+                        continue;
+                    };
+                    let shared = self.shared.clone();
+                    tokio::spawn(async move {
+                        let _permit = permit;
+                        match incoming.await {
+                            Ok(conn) => shared.serve_connection(conn).await,
+                            Err(e) => debug!("handshake failed: {e}"),
+                        }
+                    });
+                }
+            }
+        }
+        self.endpoint.close(0u32.into(), b"relay shutting down");
+        let _ = timeout(Duration::from_secs(1), self.endpoint.wait_idle()).await;
+    }
+
+    /// The registry of exits (for inspection).
+    pub fn registry_keys(&self) -> Vec<ExitKeyEntry> {
+        self.shared.registry.keys()
+    }
+}
+
+impl Shared {
+    fn sweep(&self) {
+        for (hash, conn) in self
+            .registry
+            .evict_stale(Instant::now(), self.options.heartbeat_timeout)
+        {
+            info!(exit = %hash, "exit evicted after heartbeat timeout");
+            conn.close(0u32.into(), b"heartbeat timeout");
+        }
+    }
+
+    async fn serve_connection(self: Arc<Self>, conn: quinn::Connection) {
+        let alpn = tls::alpn_of(&conn);
+        debug!(peer = %conn.remote_address(), alpn = ?alpn.as_deref().map(String::from_utf8_lossy), "connection");
+        if alpn.as_deref() == Some(ALPN_EXIT) {
+            self.serve_exit(conn).await;
+        } else {
+            self.serve_client(conn).await;
+        }
+    }
+
+    async fn serve_exit(self: Arc<Self>, conn: quinn::Connection) {
+        let Some(hash) = self.register_exit(&conn).await else {
+            return;
+        };
+        loop {
+            let (send, recv) = match conn.accept_bi().await {
+                Ok(s) => s,
+                Err(e) => {
+                    debug!(exit = %hash, "exit connection ended: {e}");
+                    break;
+                }
+            };
+            let shared = self.clone();
+            let hash = hash.clone();
+            let conn_id = conn.stable_id();
+            tokio::spawn(async move { shared.heartbeat(&hash, conn_id, send, recv).await });
+        }
+        if self.registry.remove_if(&hash, conn.stable_id()) {
+            info!(exit = %hash, "exit disconnected");
+        }
+    }
+
+    /// Reads and checks the Register message; returns the exit's hash once registered.
+    async fn register_exit(&self, conn: &quinn::Connection) -> Option<String> {
+        let t = self.options.read_timeout;
+        let (mut send, mut recv) = timeout(t, conn.accept_bi()).await.ok()?.ok()?;
+        let frame = match timeout(t, read_frame(&mut recv, MAX_CONTROL_PAYLOAD)).await {
+            Ok(Ok(f)) => f,
+            _ => {
+                conn.close(1u32.into(), b"read register message failed");
+                return None;
+            }
+        };
+        let refuse = |text: &str| Frame::error(text);
+        let reply = if frame.kind != MessageType::Register {
+            Err(refuse("expected register message"))
+        } else if frame.target.is_empty() {
+            Err(refuse("missing pubKeyHash"))
+        } else {
+            match PublicKeyConfig::parse(&frame.payload) {
+                Err(_) => Err(refuse("invalid key config")),
+                Ok(key) if key.hash() != frame.target => {
+                    Err(refuse("pubKeyHash does not match the key config"))
+                }
+                Ok(key) => match self.registry.register(key, conn.clone(), Instant::now()) {
+                    Err(_) => Err(refuse("relay is full")),
+                    Ok(old) => {
+                        if let Some(old) = old {
+                            info!(exit = %frame.target, "exit re-registered; closing its older connection");
+                            old.close(0u32.into(), b"replaced by new connection");
+                        }
+                        Ok(())
+                    }
+                },
+            }
+        };
+        match reply {
+            Ok(()) => {
+                let ack = Frame::new(MessageType::RegisterAck, Vec::new());
+                if write_frame(&mut send, &ack).await.is_err() {
+                    self.registry.remove_if(&frame.target, conn.stable_id());
+                    return None;
+                }
+                let _ = send.finish();
+                info!(exit = %frame.target, peer = %conn.remote_address(), exits = self.registry.len(), "exit registered");
+                Some(frame.target)
+            }
+            Err(err) => {
+                warn!(peer = %conn.remote_address(), reason = %String::from_utf8_lossy(&err.payload), "exit registration refused");
+                let _ = write_frame(&mut send, &err).await;
+                let _ = send.finish();
+                // Let the error reach the exit before the close.
+                let _ = timeout(Duration::from_secs(1), send.stopped()).await;
+                conn.close(1u32.into(), b"registration refused");
+                None
+            }
+        }
+    }
+
+    async fn heartbeat(
+        &self,
+        hash: &str,
+        conn_id: usize,
+        mut send: SendStream,
+        mut recv: RecvStream,
+    ) {
+        let frame = timeout(
+            self.options.read_timeout,
+            read_frame(&mut recv, MAX_CONTROL_PAYLOAD),
+        )
+        .await;
+        let reply = match frame {
+            Ok(Ok(f)) if f.kind == MessageType::Heartbeat => {
+                if self.registry.touch(hash, conn_id, Instant::now()) {
+                    Frame::new(MessageType::HeartbeatAck, Vec::new())
+                } else {
+                    Frame::error("exit not registered")
+                }
+            }
+            Ok(Ok(_)) => Frame::error("invalid message type"),
+            _ => return,
+        };
+        let _ = write_frame(&mut send, &reply).await;
+        let _ = send.finish();
+    }
+
+    async fn serve_client(self: Arc<Self>, conn: quinn::Connection) {
+        loop {
+            let (send, recv) = match conn.accept_bi().await {
+                Ok(s) => s,
+                Err(e) => {
+                    debug!(peer = %conn.remote_address(), "client connection ended: {e}");
+                    return;
+                }
+            };
+            let shared = self.clone();
+            tokio::spawn(async move { shared.client_stream(send, recv).await });
+        }
+    }
+
+    async fn client_stream(&self, mut send: SendStream, mut recv: RecvStream) {
+        let header = timeout(
+            self.options.read_timeout,
+            read_header(&mut recv, MAX_PAYLOAD_LEN),
+        )
+        .await;
+        let header = match header {
+            Ok(Ok(h)) => h,
+            Ok(Err(e)) => {
+                debug!("bad client frame: {e}");
+                let _ = recv.stop(CANCELLED);
+                return;
+            }
+            Err(_) => {
+                debug!("client stream read timed out");
+                let _ = recv.stop(CANCELLED);
+                return;
+            }
+        };
+        match header.kind {
+            MessageType::QueryExitKeys => {
+                let _ = recv.stop(0u32.into());
+                let keys = self.registry.keys();
+                let reply = match serde_json::to_vec(&keys) {
+                    Ok(json) => Frame::new(MessageType::ExitKeysResponse, json),
+                    Err(_) => Frame::error("failed to serialize exit keys"),
+                };
+                let _ = write_frame(&mut send, &reply).await;
+                let _ = send.finish();
+            }
+            MessageType::Request | MessageType::StreamRequest => {
+                self.forward(header, recv, send).await;
+            }
+            _ => {
+                let _ = recv.stop(CANCELLED);
+                let _ = write_frame(&mut send, &Frame::error("invalid message type")).await;
+                let _ = send.finish();
+            }
+        }
+    }
+
+    /// Forwards one request to its exit and copies the answer back, frame by frame and in
+    /// bounded pieces (the relay never holds a whole payload); cancels the exit's stream when the
+    /// client stops reading or goes away.
+    async fn forward(
+        &self,
+        header: FrameHeader,
+        mut client_recv: RecvStream,
+        mut client: SendStream,
+    ) {
+        let streamed = header.kind == MessageType::StreamRequest;
+        let refuse = |text: &'static str| Frame::error(text);
+        let exit_conn = if header.target.is_empty() {
+            Err(refuse("missing target address"))
+        } else {
+            self.registry
+                .lookup(&header.target)
+                .ok_or_else(|| refuse("exit not found"))
+        };
+        let opened = match exit_conn {
+            Ok(conn) => match timeout(self.options.read_timeout, conn.open_bi()).await {
+                Ok(Ok(streams)) => Ok(streams),
+                _ => {
+                    self.registry.remove_if(&header.target, conn.stable_id());
+                    Err(refuse("exit connection failed"))
+                }
+            },
+            Err(e) => Err(e),
+        };
+        let (mut exit_send, mut exit_recv) = match opened {
+            Ok(s) => s,
+            Err(reply) => {
+                debug!(exit = %header.target, "cannot forward: {}", String::from_utf8_lossy(&reply.payload));
+                let _ = client_recv.stop(0u32.into());
+                let _ = write_frame(&mut client, &reply).await;
+                let _ = client.finish();
+                return;
+            }
+        };
+        let upload = async {
+            write_header(&mut exit_send, header.kind, "", header.payload_len)
+                .await
+                .map_err(|e| CopyError::Destination(std::io::Error::other(e.to_string())))?;
+            copy_payload(&mut client_recv, &mut exit_send, header.payload_len).await
+        };
+        match timeout(self.options.exit_timeout, upload).await {
+            Ok(Ok(())) => {
+                let _ = exit_send.finish();
+            }
+            Ok(Err(CopyError::Destination(e))) => {
+                debug!("writing to exit failed: {e}");
+                let _ = write_frame(&mut client, &Frame::error("write to exit failed")).await;
+                let _ = client.finish();
+                return;
+            }
+            Ok(Err(CopyError::Source(_))) | Err(_) => {
+                debug!("client request did not arrive whole");
+                let _ = exit_send.reset(CANCELLED);
+                let _ = exit_recv.stop(CANCELLED);
+                let _ = client.reset(CANCELLED);
+                return;
+            }
+        }
+
+        let client_gone = client.stopped();
+        let copy = async {
+            loop {
+                let next = timeout(
+                    self.options.exit_timeout,
+                    read_header(&mut exit_recv, MAX_PAYLOAD_LEN),
+                )
+                .await;
+                let h = match next {
+                    Ok(Ok(h)) if answer_allowed(h.kind, streamed) => h,
+                    Ok(Ok(_)) => {
+                        return write_frame(&mut client, &Frame::error("invalid reply from exit"))
+                            .await
+                            .is_ok();
+                    }
+                    Ok(Err(e)) => {
+                        debug!("reading from exit failed: {e}");
+                        return write_frame(
+                            &mut client,
+                            &Frame::error("read exit response failed"),
+                        )
+                        .await
+                        .is_ok();
+                    }
+                    Err(_) => {
+                        return write_frame(&mut client, &Frame::error("exit timed out"))
+                            .await
+                            .is_ok();
+                    }
+                };
+                if write_header(&mut client, h.kind, "", h.payload_len)
+                    .await
+                    .is_err()
+                {
+                    return false;
+                }
+                let copied = timeout(
+                    self.options.exit_timeout,
+                    copy_payload(&mut exit_recv, &mut client, h.payload_len),
+                )
+                .await;
+                if !matches!(copied, Ok(Ok(()))) {
+                    // A frame cut in the middle cannot be repaired: fail the client's stream.
+                    return false;
+                }
+                if !streamed || matches!(h.kind, MessageType::StreamEnd | MessageType::Error) {
+                    return true;
+                }
+            }
+        };
+        let completed = tokio::select! {
+            done = copy => done,
+            _ = client_gone => false,
+        };
+        if completed {
+            let _ = client.finish();
+        } else {
+            debug!("client went away or the answer broke; cancelling the exit's stream");
+            let _ = exit_recv.stop(CANCELLED);
+            let _ = exit_send.reset(CANCELLED);
+            let _ = client.reset(CANCELLED);
+        }
+    }
+}
+
+/// The frame types an exit may answer with.
+fn answer_allowed(kind: MessageType, streamed: bool) -> bool {
+    if streamed {
+        matches!(
+            kind,
+            MessageType::StreamChunk | MessageType::StreamEnd | MessageType::Error
+        )
+    } else {
+        matches!(kind, MessageType::Response | MessageType::Error)
+    }
+}

@@ -1,0 +1,206 @@
+//! Restarts, cancellation, error mapping and registration checks, over real QUIC on loopback.
+
+mod common;
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use futures_util::StreamExt as _;
+use tokengo::exit::backend::BackendOptions;
+use tokengo::keys::OhttpKeyPair;
+use tokengo::tls::{self, ALPN_EXIT, SERVER_NAME, TransportLimits};
+use tokengo::wire::{Frame, MessageType, read_frame, write_frame};
+
+const CHAT: &str = "/v1/chat/completions";
+
+async fn chat_ok(url: &str) {
+    let resp = common::http()
+        .post(format!("{url}{CHAT}"))
+        .body(r#"{"model":"m"}"#)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 200, "{:?}", resp.text().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exit_restart_reregisters_and_requests_succeed_again() {
+    let net = common::net().await;
+    chat_ok(&net.url).await;
+    net.exit.stop().await;
+    let resp = common::http()
+        .post(format!("{}{CHAT}", net.url))
+        .body("{}")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 503, "no exit while it is down");
+    let body: serde_json::Value = resp.json().await.expect("json error");
+    assert_eq!(body["error"]["code"], 503);
+    let _exit = common::exit(
+        &net.relay,
+        net.key.clone(),
+        BackendOptions::new(net.backend.url.clone()),
+    )
+    .await;
+    chat_ok(&net.url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_restart_exit_reconnects_and_client_recovers() {
+    let mut net = common::net().await;
+    chat_ok(&net.url).await;
+    let addr = net.relay.addr;
+    let identity = net.relay.identity.clone();
+    net.relay.stop().await;
+    let resp = common::http()
+        .post(format!("{}{CHAT}", net.url))
+        .body("{}")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 502, "relay down");
+    let relay = common::relay_at(addr, identity).await;
+    net.exit.registered(2).await;
+    chat_ok(&net.url).await;
+    relay.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_going_away_cancels_the_backend_stream() {
+    let mut net = common::net().await;
+    let resp_task = {
+        let url = format!("{}{CHAT}", net.url);
+        tokio::spawn(async move {
+            common::http()
+                .post(url)
+                .body(r#"{"stream":true}"#)
+                .send()
+                .await
+                .expect("send")
+        })
+    };
+    let events = tokio::time::timeout(Duration::from_secs(30), net.backend.streams.recv())
+        .await
+        .expect("request reached the backend")
+        .expect("sender");
+    events
+        .send(Ok(Bytes::from_static(b"data: first\n\n")))
+        .await
+        .expect("send");
+    let resp = resp_task.await.expect("join");
+    let mut body = resp.bytes_stream();
+    let first = body.next().await.expect("piece").expect("ok");
+    assert!(String::from_utf8_lossy(&first).contains("first"));
+    drop(body);
+    // The backend's body channel closes only when the exit drops its backend response.
+    tokio::time::timeout(Duration::from_secs(30), events.closed())
+        .await
+        .expect("cancellation reached the backend");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_relay_is_502_and_no_exit_is_503() {
+    tokengo::tls::install_crypto_provider();
+    let relay = common::relay().await;
+    let url = common::proxy(common::client(&relay)).await;
+    let resp = common::http()
+        .post(format!("{url}{CHAT}"))
+        .body("{}")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 503);
+    relay.stop().await;
+    let resp = common::http()
+        .post(format!("{url}{CHAT}"))
+        .body("{}")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 502);
+    let body: serde_json::Value = resp.json().await.expect("json error");
+    assert_eq!(body["error"]["code"], 502);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_with_wrong_relay_pin_does_not_connect() {
+    tokengo::tls::install_crypto_provider();
+    let relay = common::relay().await;
+    let client = tokengo::client::GatewayClient::new(
+        std::sync::Arc::new(tokengo::client::StaticRelays(vec![
+            tokengo::client::RelayCandidate {
+                addr: relay.addr.to_string(),
+                pin: Some([7u8; 32]),
+            },
+        ])),
+        tokengo::client::ClientOptions::default(),
+    );
+    assert!(matches!(
+        client.ready().await,
+        Err(tokengo::client::ClientError::RelayUnreachable(_))
+    ));
+}
+
+async fn raw_register(relay: &common::RunningRelay, target: &str, payload: Vec<u8>) -> Frame {
+    let limits = TransportLimits {
+        max_streams: 16,
+        idle_timeout: Duration::from_secs(10),
+        keep_alive: None,
+    };
+    let endpoint = tls::dialer_endpoint(ALPN_EXIT, Some(relay.pin), limits, false).expect("ep");
+    let conn = endpoint
+        .connect(relay.addr, SERVER_NAME)
+        .expect("connect")
+        .await
+        .expect("handshake");
+    let (mut send, mut recv) = conn.open_bi().await.expect("stream");
+    write_frame(
+        &mut send,
+        &Frame::to_target(MessageType::Register, target, payload),
+    )
+    .await
+    .expect("write");
+    send.finish().expect("finish");
+    read_frame(&mut recv, 4096).await.expect("reply")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_checks_that_the_key_config_matches_the_claimed_hash() {
+    tokengo::tls::install_crypto_provider();
+    let relay = common::relay().await;
+    let key = OhttpKeyPair::generate().expect("key");
+    let other = OhttpKeyPair::generate().expect("key");
+    let reply = raw_register(&relay, &other.public().hash(), key.public().encoded.clone()).await;
+    assert_eq!(reply.kind, MessageType::Error);
+    assert_eq!(reply.payload, b"pubKeyHash does not match the key config");
+    let reply = raw_register(&relay, &key.public().hash(), vec![1, 2, 3]).await;
+    assert_eq!(reply.payload, b"invalid key config");
+    let reply = raw_register(&relay, &key.public().hash(), key.public().encoded.clone()).await;
+    assert_eq!(reply.kind, MessageType::RegisterAck);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_exit_is_evicted_and_reconnects() {
+    tokengo::tls::install_crypto_provider();
+    let backend = common::backend().await;
+    let relay = common::relay_with(
+        "127.0.0.1:0".parse().expect("addr"),
+        tokengo::identity::Identity::generate().expect("id"),
+        |o| {
+            o.heartbeat_timeout = Duration::from_millis(300);
+            o.sweep_interval = Duration::from_millis(100);
+        },
+    )
+    .await;
+    // This exit never heartbeats within the relay's timeout.
+    let mut exit = common::exit_with(
+        &relay,
+        OhttpKeyPair::generate().expect("key"),
+        BackendOptions::new(backend.url.clone()),
+        |o| o.heartbeat_interval = Duration::from_secs(3600),
+    )
+    .await;
+    // Evicted, its connection closed by the relay, it registers again on its own.
+    exit.registered(3).await;
+}

@@ -1,0 +1,120 @@
+//! The `tokengo serve` binary against the mock backend, driven by curl and the OpenAI Python SDK.
+
+mod common;
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Stdio};
+
+struct Serve {
+    child: Child,
+    api: String,
+}
+
+fn start_serve(backend: &str) -> Serve {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tokengo"))
+        .args([
+            "serve",
+            "--backend",
+            backend,
+            "--listen",
+            "127.0.0.1:0",
+            "--api-key",
+            "sk-exit",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn tokengo serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).expect("banner");
+    let api = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"))
+        .to_string();
+    Serve { child, api }
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("run");
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf8")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_works_for_curl_and_the_openai_sdk_and_exits_cleanly() {
+    let backend = common::backend_with(false).await;
+    let mut serve = tokio::task::spawn_blocking({
+        let url = backend.url.clone();
+        move || start_serve(&url)
+    })
+    .await
+    .expect("start");
+    let api = serve.api.clone();
+
+    let plain = tokio::task::spawn_blocking({
+        let api = api.clone();
+        move || {
+            run(Command::new("curl").args([
+                "-sS",
+                "-X",
+                "POST",
+                &format!("{api}/chat/completions?trace=1"),
+                "-H",
+                "content-type: application/json",
+                "-d",
+                r#"{"model":"curl-model","messages":[]}"#,
+            ]))
+        }
+    })
+    .await
+    .expect("curl");
+    let body: serde_json::Value = serde_json::from_str(&plain).expect("json");
+    assert_eq!(body["model"], "curl-model");
+    assert_eq!(body["path"], "/v1/chat/completions?trace=1");
+
+    let streamed = tokio::task::spawn_blocking({
+        let api = api.clone();
+        move || {
+            run(Command::new("curl").args([
+                "-sSN",
+                "-X",
+                "POST",
+                &format!("{api}/chat/completions"),
+                "-d",
+                r#"{"model":"m","stream":true}"#,
+            ]))
+        }
+    })
+    .await
+    .expect("curl stream");
+    assert_eq!(streamed.matches("chat.completion.chunk").count(), 4);
+    assert!(streamed.ends_with("data: [DONE]\n\n"));
+
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk/openai_smoke.py");
+    let sdk = tokio::task::spawn_blocking({
+        let api = api.clone();
+        move || run(Command::new("python3").args([script, &api]))
+    })
+    .await
+    .expect("sdk");
+    assert_eq!(sdk, "plain:Hello from AI!\nstream:Hello| from| AI!\n");
+    let seen = backend.mock.seen.lock().expect("lock").clone();
+    assert!(
+        seen.iter()
+            .all(|s| s.headers["authorization"] == "Bearer sk-exit")
+    );
+
+    let pid = serve.child.id().to_string();
+    run(Command::new("kill").args(["-INT", &pid]));
+    let status = tokio::task::spawn_blocking(move || serve.child.wait())
+        .await
+        .expect("join")
+        .expect("wait");
+    assert_eq!(status.code(), Some(0), "Ctrl-C must exit 0");
+}
