@@ -102,6 +102,16 @@ fn duplicate_known_keys_are_rejected() {
     twice_id.extend_from_slice(&id(2));
     twice_id.extend_from_slice(b"e1:q4:ping1:t2:aa1:y1:qe");
     assert_eq!(decode(&twice_id), Err(DecodeError::DuplicateKey));
+    // One body dictionary per message: `a` and `r` together are a duplicate.
+    let mut both = b"d1:ad2:id20:".to_vec();
+    both.extend_from_slice(&id(1));
+    both.extend_from_slice(b"e1:q4:ping1:rde1:t2:aa1:y1:qe");
+    assert_eq!(decode(&both), Err(DecodeError::DuplicateKey));
+    // Duplicate unknown keys are skipped like any unknown key.
+    let mut unknown_twice = b"d2:zzi1e2:zzi2e1:ad2:id20:".to_vec();
+    unknown_twice.extend_from_slice(&id(1));
+    unknown_twice.extend_from_slice(b"e1:q4:ping1:t2:aa1:y1:qe");
+    assert!(decode(&unknown_twice).is_ok());
 }
 
 #[test]

@@ -6,7 +6,8 @@
 //! unexpected type or size are ignored. Strict where safety needs it: canonical integers and
 //! string lengths, bounded nesting, no duplicate keys the codec reads, no trailing bytes.
 //!
-//! A query for a known method whose arguments are missing or malformed decodes to
+//! A message carries one body dictionary: `a` and `r` together count as a duplicate key. A query
+//! for a known method whose arguments are missing or malformed decodes to
 //! [`Query::Malformed`] rather than failing, so the node can answer error 203 with the right `t`.
 
 use super::error::DecodeError;
@@ -24,52 +25,9 @@ pub fn decode(datagram: &[u8]) -> Result<Message<'_>, DecodeError> {
     }
     r.bump();
     let mut top = TopLevel::default();
-    let mut seen = Seen(0);
     while !r.close()? {
         let key = r.bytes()?;
-        match key {
-            b"t" => {
-                seen.mark(0)?;
-                top.t = slot_bytes(&mut r)?;
-            }
-            b"y" => {
-                seen.mark(1)?;
-                top.y = slot_bytes(&mut r)?;
-            }
-            b"q" => {
-                seen.mark(2)?;
-                top.q = slot_bytes(&mut r)?;
-            }
-            b"a" => {
-                seen.mark(3)?;
-                top.a = slot_fields(&mut r)?;
-            }
-            b"r" => {
-                seen.mark(4)?;
-                top.r = slot_fields(&mut r)?;
-            }
-            b"e" => {
-                seen.mark(5)?;
-                top.e = slot_error(&mut r)?;
-            }
-            b"v" => {
-                seen.mark(6)?;
-                top.v = slot_bytes(&mut r)?;
-            }
-            b"ip" => {
-                seen.mark(7)?;
-                top.ip = slot_bytes(&mut r)?;
-            }
-            b"ro" => {
-                seen.mark(8)?;
-                top.ro = slot_int(&mut r, 1)?;
-            }
-            b"net" => {
-                seen.mark(9)?;
-                top.net = slot_bytes(&mut r)?;
-            }
-            _ => r.skip_value(1)?,
-        }
+        top.read_value(&mut r, key)?;
     }
     if !r.at_end() {
         return Err(DecodeError::TrailingBytes);
@@ -85,149 +43,382 @@ impl<'a> Message<'a> {
     }
 }
 
-/// A field as found: absent, present with the expected bencode type, or present with another.
-#[derive(Debug, Clone, Copy, Default)]
-enum Slot<T> {
-    #[default]
-    Absent,
-    Present(T),
-    WrongType,
+/// Bits naming the keys of one dictionary, to reject duplicates and remember wrong types.
+type KeySet = u16;
+
+/// Adds `key` to `seen`, failing if it was there.
+#[inline(always)]
+fn mark(seen: &mut KeySet, key: KeySet) -> Result<(), DecodeError> {
+    if *seen & key != 0 {
+        return Err(DecodeError::DuplicateKey);
+    }
+    *seen |= key;
+    Ok(())
 }
 
-impl<T> Slot<T> {
-    fn present(self) -> Option<T> {
-        match self {
-            Slot::Present(v) => Some(v),
-            _ => None,
-        }
+mod top_key {
+    use super::KeySet;
+    pub const T: KeySet = 1;
+    pub const Y: KeySet = 1 << 1;
+    pub const Q: KeySet = 1 << 2;
+    /// `a` or `r`: a message carries one body dictionary.
+    pub const BODY: KeySet = 1 << 3;
+    pub const E: KeySet = 1 << 4;
+    pub const V: KeySet = 1 << 5;
+    pub const IP: KeySet = 1 << 6;
+    pub const RO: KeySet = 1 << 7;
+    pub const NET: KeySet = 1 << 8;
+}
+
+mod field_key {
+    use super::KeySet;
+    pub const ID: KeySet = 1;
+    pub const TARGET: KeySet = 1 << 1;
+    pub const INFO_HASH: KeySet = 1 << 2;
+    pub const TOKEN: KeySet = 1 << 3;
+    pub const PORT: KeySet = 1 << 4;
+    pub const IMPLIED_PORT: KeySet = 1 << 5;
+    pub const NODES: KeySet = 1 << 6;
+    pub const VALUES: KeySet = 1 << 7;
+}
+
+/// Which body dictionary a message carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum BodyKey {
+    #[default]
+    None,
+    /// `a`, a query's arguments.
+    Args,
+    /// `r`, a response's return values.
+    Return,
+}
+
+/// The top-level keys, gathered before `y` says which ones matter. A key in `wrong` was
+/// present with an unexpected bencode type (its value is then `None`).
+#[derive(Default)]
+struct TopLevel<'a> {
+    seen: KeySet,
+    wrong: KeySet,
+    t: Option<&'a [u8]>,
+    y: Option<&'a [u8]>,
+    q: Option<&'a [u8]>,
+    v: Option<&'a [u8]>,
+    ip: Option<&'a [u8]>,
+    net: Option<&'a [u8]>,
+    ro: Option<i64>,
+    e: Option<ErrorBody<'a>>,
+    body_key: BodyKey,
+    fields: Fields<'a>,
+}
+
+/// The keys of a query's `a` or a response's `r` dictionary (one set serves both). A key in
+/// `wrong` was present with an unexpected type or shape.
+#[derive(Default)]
+struct Fields<'a> {
+    seen: KeySet,
+    wrong: KeySet,
+    id: Option<&'a [u8]>,
+    target: Option<&'a [u8]>,
+    info_hash: Option<&'a [u8]>,
+    token: Option<&'a [u8]>,
+    nodes: Option<&'a [u8]>,
+    /// The body of a list whose items are all strings.
+    values: Option<&'a [u8]>,
+    port: Option<i64>,
+    implied_port: Option<i64>,
+}
+
+/// Depth of the top-level dictionary's values' holder.
+const TOP_DEPTH: usize = 1;
+/// Depth of the `a` and `r` dictionaries.
+const FIELDS_DEPTH: usize = 2;
+
+/// Reads a string, or skips a value of another type and flags `key` in `wrong`.
+#[inline(always)]
+fn read_bytes<'a>(
+    r: &mut Reader<'a>,
+    depth: usize,
+    wrong: &mut KeySet,
+    key: KeySet,
+) -> Result<Option<&'a [u8]>, DecodeError> {
+    if let Some(b'0'..=b'9') = r.peek() {
+        Ok(Some(r.bytes()?))
+    } else {
+        r.skip_value(depth)?;
+        *wrong |= key;
+        Ok(None)
     }
 }
 
-/// Which known keys of one dictionary have been read, to reject duplicates.
-struct Seen(u16);
+/// Reads an integer, or skips a value of another type and flags `key` in `wrong`.
+#[inline(always)]
+fn read_int(
+    r: &mut Reader<'_>,
+    depth: usize,
+    wrong: &mut KeySet,
+    key: KeySet,
+) -> Result<Option<i64>, DecodeError> {
+    if r.peek() == Some(b'i') {
+        Ok(Some(r.int()?))
+    } else {
+        r.skip_value(depth)?;
+        *wrong |= key;
+        Ok(None)
+    }
+}
 
-impl Seen {
-    #[inline]
-    fn mark(&mut self, index: u16) -> Result<(), DecodeError> {
-        let bit = 1 << index;
-        if self.0 & bit != 0 {
-            return Err(DecodeError::DuplicateKey);
+impl<'a> TopLevel<'a> {
+    #[inline(always)]
+    fn read_value(&mut self, r: &mut Reader<'a>, key: &[u8]) -> Result<(), DecodeError> {
+        use top_key::*;
+        let d = TOP_DEPTH;
+        let w = &mut self.wrong;
+        match *key {
+            [b't'] => {
+                mark(&mut self.seen, T)?;
+                self.t = read_bytes(r, d, w, T)?;
+            }
+            [b'y'] => {
+                mark(&mut self.seen, Y)?;
+                self.y = read_bytes(r, d, w, Y)?;
+            }
+            [b'q'] => {
+                mark(&mut self.seen, Q)?;
+                self.q = read_bytes(r, d, w, Q)?;
+            }
+            [b'a'] | [b'r'] => {
+                mark(&mut self.seen, BODY)?;
+                self.body_key = if key == b"a" {
+                    BodyKey::Args
+                } else {
+                    BodyKey::Return
+                };
+                if r.peek() == Some(b'd') {
+                    r.bump();
+                    self.fields.read(r)?;
+                } else {
+                    r.skip_value(d)?;
+                    *w |= BODY;
+                }
+            }
+            [b'e'] => {
+                mark(&mut self.seen, E)?;
+                self.e = read_error(r)?;
+                if self.e.is_none() {
+                    *w |= E;
+                }
+            }
+            [b'v'] => {
+                mark(&mut self.seen, V)?;
+                self.v = read_bytes(r, d, w, V)?;
+            }
+            [b'i', b'p'] => {
+                mark(&mut self.seen, IP)?;
+                self.ip = read_bytes(r, d, w, IP)?;
+            }
+            [b'r', b'o'] => {
+                mark(&mut self.seen, RO)?;
+                self.ro = read_int(r, d, w, RO)?;
+            }
+            [b'n', b'e', b't'] => {
+                mark(&mut self.seen, NET)?;
+                self.net = read_bytes(r, d, w, NET)?;
+            }
+            _ => r.skip_value(d)?,
         }
-        self.0 |= bit;
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn build(&self) -> Result<Message<'a>, DecodeError> {
+        use top_key::*;
+        let transaction_id = self.required(self.t, T, "t")?;
+        if self.wrong & NET != 0 {
+            // A tag we cannot read must not pass for "no tag".
+            return Err(DecodeError::InvalidField("net"));
+        }
+        let requester_ip = self.ip.filter(|ip| ip.len() == 6).map(peer_from_compact);
+        let body = match self.required(self.y, Y, "y")? {
+            b"q" => Body::Query(self.query()?),
+            b"r" => Body::Response(self.response()?),
+            b"e" => Body::Error(self.required(self.e.clone(), E, "e")?),
+            _ => return Err(DecodeError::UnknownMessageType),
+        };
+        Ok(Message {
+            transaction_id,
+            version: self.v,
+            requester_ip,
+            read_only: self.ro == Some(1),
+            network: self.net,
+            body,
+        })
+    }
+
+    /// A required top-level field: missing and mistyped are told apart.
+    #[inline(always)]
+    fn required<T>(
+        &self,
+        value: Option<T>,
+        key: KeySet,
+        name: &'static str,
+    ) -> Result<T, DecodeError> {
+        match value {
+            Some(v) => Ok(v),
+            None if self.wrong & key != 0 => Err(DecodeError::InvalidField(name)),
+            None => Err(DecodeError::MissingField(name)),
+        }
+    }
+
+    #[inline(always)]
+    fn query(&self) -> Result<Query<'a>, DecodeError> {
+        let method = self.required(self.q, top_key::Q, "q")?;
+        let empty = Fields::default();
+        let args = if self.body_key == BodyKey::Args {
+            &self.fields
+        } else {
+            &empty
+        };
+        let id = args.id.and_then(Id::from_slice);
+        let malformed = Query::Malformed { method };
+        Ok(match method {
+            b"ping" => match id {
+                Some(id) => Query::Ping { id },
+                None => malformed,
+            },
+            b"find_node" => match (id, args.target.and_then(Id::from_slice)) {
+                (Some(id), Some(target)) => Query::FindNode { id, target },
+                _ => malformed,
+            },
+            b"get_peers" => match (id, args.info_hash.and_then(Id::from_slice)) {
+                (Some(id), Some(info_hash)) => Query::GetPeers { id, info_hash },
+                _ => malformed,
+            },
+            b"announce_peer" => {
+                let implied_port = args.implied_port.is_some_and(|n| n != 0);
+                let port = args.port.and_then(|p| u16::try_from(p).ok());
+                // With implied_port the receiver uses the source port, so `port` may be absent.
+                let port = if implied_port {
+                    Some(port.unwrap_or(0))
+                } else {
+                    port
+                };
+                match (
+                    id,
+                    args.info_hash.and_then(Id::from_slice),
+                    args.token,
+                    port,
+                ) {
+                    (Some(id), Some(info_hash), Some(token), Some(port)) => Query::AnnouncePeer {
+                        id,
+                        info_hash,
+                        port,
+                        token,
+                        implied_port,
+                    },
+                    _ => malformed,
+                }
+            }
+            _ => Query::Unknown { method, id },
+        })
+    }
+
+    #[inline(always)]
+    fn response(&self) -> Result<Response<'a>, DecodeError> {
+        use field_key::*;
+        if self.body_key != BodyKey::Return {
+            return Err(match self.body_key {
+                BodyKey::None if self.wrong & top_key::BODY == 0 => DecodeError::MissingField("r"),
+                _ => DecodeError::InvalidField("r"),
+            });
+        }
+        let f = &self.fields;
+        let id = match f.id {
+            Some(id) => Id::from_slice(id).ok_or(DecodeError::InvalidField("r.id"))?,
+            None if f.wrong & ID != 0 => return Err(DecodeError::InvalidField("r.id")),
+            None => return Err(DecodeError::MissingField("r.id")),
+        };
+        if f.wrong & (NODES | VALUES | TOKEN) != 0 {
+            return Err(DecodeError::InvalidField(if f.wrong & NODES != 0 {
+                "nodes"
+            } else if f.wrong & VALUES != 0 {
+                "values"
+            } else {
+                "token"
+            }));
+        }
+        let nodes = match f.nodes {
+            Some(n) => Some(CompactNodes::new(n).ok_or(DecodeError::InvalidField("nodes"))?),
+            None => None,
+        };
+        Ok(Response {
+            id,
+            nodes,
+            values: f.values.map(PeerList::Raw),
+            token: f.token,
+        })
+    }
+}
+
+impl<'a> Fields<'a> {
+    /// Reads the dictionary's items; the cursor is past its `d`.
+    #[inline(always)]
+    fn read(&mut self, r: &mut Reader<'a>) -> Result<(), DecodeError> {
+        use field_key::*;
+        let d = FIELDS_DEPTH;
+        while !r.close()? {
+            let key = r.bytes()?;
+            let w = &mut self.wrong;
+            // Dispatch on the length first: each comparison is then a fixed-size load.
+            match (key.len(), key) {
+                (2, b"id") => {
+                    mark(&mut self.seen, ID)?;
+                    self.id = read_bytes(r, d, w, ID)?;
+                }
+                (5, b"token") => {
+                    mark(&mut self.seen, TOKEN)?;
+                    self.token = read_bytes(r, d, w, TOKEN)?;
+                }
+                (5, b"nodes") => {
+                    mark(&mut self.seen, NODES)?;
+                    self.nodes = read_bytes(r, d, w, NODES)?;
+                }
+                (6, b"values") => {
+                    mark(&mut self.seen, VALUES)?;
+                    self.values = read_string_list(r)?;
+                    if self.values.is_none() {
+                        *w |= VALUES;
+                    }
+                }
+                (6, b"target") => {
+                    mark(&mut self.seen, TARGET)?;
+                    self.target = read_bytes(r, d, w, TARGET)?;
+                }
+                (9, b"info_hash") => {
+                    mark(&mut self.seen, INFO_HASH)?;
+                    self.info_hash = read_bytes(r, d, w, INFO_HASH)?;
+                }
+                (4, b"port") => {
+                    mark(&mut self.seen, PORT)?;
+                    self.port = read_int(r, d, w, PORT)?;
+                }
+                (12, b"implied_port") => {
+                    mark(&mut self.seen, IMPLIED_PORT)?;
+                    self.implied_port = read_int(r, d, w, IMPLIED_PORT)?;
+                }
+                _ => r.skip_value(d)?,
+            }
+        }
         Ok(())
     }
 }
 
-/// The top-level keys, gathered before `y` says which ones matter.
-#[derive(Default)]
-struct TopLevel<'a> {
-    t: Slot<&'a [u8]>,
-    y: Slot<&'a [u8]>,
-    q: Slot<&'a [u8]>,
-    a: Slot<Fields<'a>>,
-    r: Slot<Fields<'a>>,
-    e: Slot<ErrorBody<'a>>,
-    v: Slot<&'a [u8]>,
-    ip: Slot<&'a [u8]>,
-    ro: Slot<i64>,
-    net: Slot<&'a [u8]>,
-}
-
-/// The keys of a query's `a` or a response's `r` dictionary (one set serves both).
-#[derive(Debug, Clone, Copy, Default)]
-struct Fields<'a> {
-    id: Slot<&'a [u8]>,
-    target: Slot<&'a [u8]>,
-    info_hash: Slot<&'a [u8]>,
-    token: Slot<&'a [u8]>,
-    port: Slot<i64>,
-    implied_port: Slot<i64>,
-    nodes: Slot<&'a [u8]>,
-    /// The body of a list whose items are all strings.
-    values: Slot<&'a [u8]>,
-}
-
-/// Depth of the `a` and `r` dictionaries.
-const FIELDS_DEPTH: usize = 2;
-
-fn slot_bytes<'a>(r: &mut Reader<'a>) -> Result<Slot<&'a [u8]>, DecodeError> {
-    slot_bytes_at(r, 1)
-}
-
-fn slot_bytes_at<'a>(r: &mut Reader<'a>, depth: usize) -> Result<Slot<&'a [u8]>, DecodeError> {
-    if let Some(b'0'..=b'9') = r.peek() {
-        Ok(Slot::Present(r.bytes()?))
-    } else {
-        r.skip_value(depth)?;
-        Ok(Slot::WrongType)
-    }
-}
-
-fn slot_int(r: &mut Reader<'_>, depth: usize) -> Result<Slot<i64>, DecodeError> {
-    if r.peek() == Some(b'i') {
-        Ok(Slot::Present(r.int()?))
-    } else {
-        r.skip_value(depth)?;
-        Ok(Slot::WrongType)
-    }
-}
-
-/// Reads the `a` or `r` dictionary.
-fn slot_fields<'a>(r: &mut Reader<'a>) -> Result<Slot<Fields<'a>>, DecodeError> {
-    if r.peek() != Some(b'd') {
-        r.skip_value(1)?;
-        return Ok(Slot::WrongType);
-    }
-    r.bump();
-    let mut f = Fields::default();
-    let mut seen = Seen(0);
-    let d = FIELDS_DEPTH;
-    while !r.close()? {
-        let key = r.bytes()?;
-        match key {
-            b"id" => {
-                seen.mark(0)?;
-                f.id = slot_bytes_at(r, d)?;
-            }
-            b"target" => {
-                seen.mark(1)?;
-                f.target = slot_bytes_at(r, d)?;
-            }
-            b"info_hash" => {
-                seen.mark(2)?;
-                f.info_hash = slot_bytes_at(r, d)?;
-            }
-            b"token" => {
-                seen.mark(3)?;
-                f.token = slot_bytes_at(r, d)?;
-            }
-            b"port" => {
-                seen.mark(4)?;
-                f.port = slot_int(r, d)?;
-            }
-            b"implied_port" => {
-                seen.mark(5)?;
-                f.implied_port = slot_int(r, d)?;
-            }
-            b"nodes" => {
-                seen.mark(6)?;
-                f.nodes = slot_bytes_at(r, d)?;
-            }
-            b"values" => {
-                seen.mark(7)?;
-                f.values = slot_string_list(r)?;
-            }
-            _ => r.skip_value(d)?,
-        }
-    }
-    Ok(Slot::Present(f))
-}
-
-/// Reads a list that must hold only strings, returning its body (between `l` and `e`).
-fn slot_string_list<'a>(r: &mut Reader<'a>) -> Result<Slot<&'a [u8]>, DecodeError> {
+/// Reads a list that must hold only strings and returns its body (between `l` and `e`);
+/// `None` when the value is not such a list.
+#[inline(always)]
+fn read_string_list<'a>(r: &mut Reader<'a>) -> Result<Option<&'a [u8]>, DecodeError> {
     if r.peek() != Some(b'l') {
         r.skip_value(FIELDS_DEPTH)?;
-        return Ok(Slot::WrongType);
+        return Ok(None);
     }
     r.bump();
     let start = r.position();
@@ -247,164 +438,31 @@ fn slot_string_list<'a>(r: &mut Reader<'a>) -> Result<Slot<&'a [u8]>, DecodeErro
     }
     let body = r.since(start);
     r.bump();
-    Ok(if all_strings {
-        Slot::Present(body)
-    } else {
-        Slot::WrongType
-    })
+    Ok(all_strings.then_some(body))
 }
 
 /// Reads `e`: a list `[code, message]`; a missing message reads as empty, extra items are
-/// skipped.
-fn slot_error<'a>(r: &mut Reader<'a>) -> Result<Slot<ErrorBody<'a>>, DecodeError> {
+/// skipped. `None` when the value has another shape.
+fn read_error<'a>(r: &mut Reader<'a>) -> Result<Option<ErrorBody<'a>>, DecodeError> {
     if r.peek() != Some(b'l') {
-        r.skip_value(1)?;
-        return Ok(Slot::WrongType);
+        r.skip_value(TOP_DEPTH)?;
+        return Ok(None);
     }
     r.bump();
     if r.close()? {
-        return Ok(Slot::WrongType);
+        return Ok(None);
     }
-    let code = slot_int(r, 2)?;
+    let mut wrong = 0;
+    let code = read_int(r, 2, &mut wrong, 1)?;
     let message = if r.close()? {
-        return Ok(match code {
-            Slot::Present(code) => Slot::Present(ErrorBody { code, message: b"" }),
-            _ => Slot::WrongType,
-        });
+        return Ok(code.map(|code| ErrorBody { code, message: b"" }));
     } else {
-        slot_bytes_at(r, 2)?
+        read_bytes(r, 2, &mut wrong, 1)?
     };
     while !r.close()? {
         r.skip_value(2)?;
     }
-    Ok(match (code, message) {
-        (Slot::Present(code), Slot::Present(message)) => Slot::Present(ErrorBody { code, message }),
-        _ => Slot::WrongType,
-    })
-}
-
-fn id20(slot: Slot<&[u8]>) -> Option<Id> {
-    slot.present().and_then(Id::from_slice)
-}
-
-impl<'a> TopLevel<'a> {
-    fn build(self) -> Result<Message<'a>, DecodeError> {
-        let transaction_id = match self.t {
-            Slot::Present(t) => t,
-            Slot::Absent => return Err(DecodeError::MissingField("t")),
-            Slot::WrongType => return Err(DecodeError::InvalidField("t")),
-        };
-        let network = match self.net {
-            Slot::Present(net) => Some(net),
-            Slot::Absent => None,
-            // A tag we cannot read must not pass for "no tag".
-            Slot::WrongType => return Err(DecodeError::InvalidField("net")),
-        };
-        let requester_ip = match self.ip {
-            Slot::Present(ip) if ip.len() == 6 => Some(peer_from_compact(ip)),
-            _ => None,
-        };
-        let body = match self.y {
-            Slot::Present(b"q") => Body::Query(self.query()?),
-            Slot::Present(b"r") => Body::Response(self.response()?),
-            Slot::Present(b"e") => Body::Error(match self.e {
-                Slot::Present(e) => e,
-                Slot::Absent => return Err(DecodeError::MissingField("e")),
-                Slot::WrongType => return Err(DecodeError::InvalidField("e")),
-            }),
-            Slot::Present(_) => return Err(DecodeError::UnknownMessageType),
-            Slot::Absent => return Err(DecodeError::MissingField("y")),
-            Slot::WrongType => return Err(DecodeError::InvalidField("y")),
-        };
-        Ok(Message {
-            transaction_id,
-            version: self.v.present(),
-            requester_ip,
-            read_only: matches!(self.ro, Slot::Present(1)),
-            network,
-            body,
-        })
-    }
-
-    fn query(&self) -> Result<Query<'a>, DecodeError> {
-        let method = match self.q {
-            Slot::Present(q) => q,
-            Slot::Absent => return Err(DecodeError::MissingField("q")),
-            Slot::WrongType => return Err(DecodeError::InvalidField("q")),
-        };
-        let args = self.a.present().unwrap_or_default();
-        let id = id20(args.id);
-        let malformed = Query::Malformed { method };
-        Ok(match method {
-            b"ping" => match id {
-                Some(id) => Query::Ping { id },
-                None => malformed,
-            },
-            b"find_node" => match (id, id20(args.target)) {
-                (Some(id), Some(target)) => Query::FindNode { id, target },
-                _ => malformed,
-            },
-            b"get_peers" => match (id, id20(args.info_hash)) {
-                (Some(id), Some(info_hash)) => Query::GetPeers { id, info_hash },
-                _ => malformed,
-            },
-            b"announce_peer" => {
-                let implied_port = matches!(args.implied_port, Slot::Present(n) if n != 0);
-                let port = args.port.present().and_then(|p| u16::try_from(p).ok());
-                // With implied_port the receiver uses the source port, so `port` may be absent.
-                let port = if implied_port {
-                    Some(port.unwrap_or(0))
-                } else {
-                    port
-                };
-                match (id, id20(args.info_hash), args.token.present(), port) {
-                    (Some(id), Some(info_hash), Some(token), Some(port)) => Query::AnnouncePeer {
-                        id,
-                        info_hash,
-                        port,
-                        token,
-                        implied_port,
-                    },
-                    _ => malformed,
-                }
-            }
-            _ => Query::Unknown { method, id },
-        })
-    }
-
-    fn response(&self) -> Result<Response<'a>, DecodeError> {
-        let fields = match self.r {
-            Slot::Present(f) => f,
-            Slot::Absent => return Err(DecodeError::MissingField("r")),
-            Slot::WrongType => return Err(DecodeError::InvalidField("r")),
-        };
-        let id = match fields.id {
-            Slot::Present(id) => Id::from_slice(id).ok_or(DecodeError::InvalidField("r.id"))?,
-            Slot::Absent => return Err(DecodeError::MissingField("r.id")),
-            Slot::WrongType => return Err(DecodeError::InvalidField("r.id")),
-        };
-        let nodes = match fields.nodes {
-            Slot::Present(n) => {
-                Some(CompactNodes::new(n).ok_or(DecodeError::InvalidField("nodes"))?)
-            }
-            Slot::Absent => None,
-            Slot::WrongType => return Err(DecodeError::InvalidField("nodes")),
-        };
-        let values = match fields.values {
-            Slot::Present(body) => Some(PeerList::Raw(body)),
-            Slot::Absent => None,
-            Slot::WrongType => return Err(DecodeError::InvalidField("values")),
-        };
-        let token = match fields.token {
-            Slot::Present(t) => Some(t),
-            Slot::Absent => None,
-            Slot::WrongType => return Err(DecodeError::InvalidField("token")),
-        };
-        Ok(Response {
-            id,
-            nodes,
-            values,
-            token,
-        })
-    }
+    Ok(code
+        .zip(message)
+        .map(|(code, message)| ErrorBody { code, message }))
 }

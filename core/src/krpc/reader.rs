@@ -7,43 +7,49 @@ use super::error::DecodeError;
 /// dictionary is depth 1). KRPC needs 3; the slack is for extensions under unknown keys.
 pub const MAX_DEPTH: usize = 32;
 
-/// A cursor over a datagram. Invariant: `pos <= buf.len()`.
+/// A cursor over a datagram: `rest` is the unread tail of `buf`.
 #[derive(Debug)]
 pub(crate) struct Reader<'a> {
     buf: &'a [u8],
-    pos: usize,
+    rest: &'a [u8],
 }
 
 impl<'a> Reader<'a> {
     pub(crate) fn new(buf: &'a [u8]) -> Self {
-        Reader { buf, pos: 0 }
+        Reader { buf, rest: buf }
     }
 
     /// The byte under the cursor.
     #[inline]
     pub(crate) fn peek(&self) -> Option<u8> {
-        self.buf.get(self.pos).copied()
+        self.rest.first().copied()
     }
 
     /// Moves past the byte under the cursor (callers have peeked it).
     #[inline]
     pub(crate) fn bump(&mut self) {
-        self.pos = (self.pos + 1).min(self.buf.len());
+        self.advance(1);
     }
 
     /// The cursor's offset.
     pub(crate) fn position(&self) -> usize {
-        self.pos
+        self.buf.len() - self.rest.len()
+    }
+
+    /// Moves `n` bytes on (at most to the end).
+    #[inline(always)]
+    fn advance(&mut self, n: usize) {
+        self.rest = self.rest.get(n..).unwrap_or_default();
     }
 
     /// The bytes from `start` (an earlier [`position`](Self::position)) to the cursor.
     pub(crate) fn since(&self, start: usize) -> &'a [u8] {
-        self.buf.get(start..self.pos).unwrap_or_default()
+        self.buf.get(start..self.position()).unwrap_or_default()
     }
 
     /// `true` when the whole datagram has been read.
     pub(crate) fn at_end(&self) -> bool {
-        self.pos == self.buf.len()
+        self.rest.is_empty()
     }
 
     /// Consumes the `e` that closes a container, or reports that another item follows.
@@ -51,7 +57,7 @@ impl<'a> Reader<'a> {
     pub(crate) fn close(&mut self) -> Result<bool, DecodeError> {
         match self.peek() {
             Some(b'e') => {
-                self.pos += 1;
+                self.advance(1);
                 Ok(true)
             }
             Some(_) => Ok(false),
@@ -60,14 +66,37 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a byte string (`<len>:<bytes>`). The length must be canonical (no leading zeros)
-    /// and fit in the datagram; it is compared with the remaining length digit by digit, so
-    /// no length can overflow.
-    #[inline]
+    /// and fit in the datagram.
+    #[inline(always)]
     pub(crate) fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
-        let rest = &self.buf[self.pos..];
+        let rest = self.rest;
+        // Keys, ids, tokens and peers have one- or two-digit lengths.
+        let (len, header) = match *rest {
+            [d @ b'0'..=b'9', b':', ..] => (usize::from(d - b'0'), 2),
+            [h @ b'1'..=b'9', l @ b'0'..=b'9', b':', ..] => {
+                (usize::from(h - b'0') * 10 + usize::from(l - b'0'), 3)
+            }
+            // `nodes` (208 bytes for 8 nodes) and `values` bodies.
+            [h @ b'1'..=b'9', m @ b'0'..=b'9', l @ b'0'..=b'9', b':', ..] => {
+                let digits = [h, m, l].map(|d| usize::from(d - b'0'));
+                (digits[0] * 100 + digits[1] * 10 + digits[2], 4)
+            }
+            _ => return self.long_bytes(),
+        };
+        let end = header + len;
+        if end > rest.len() {
+            return Err(DecodeError::Truncated);
+        }
+        self.rest = &rest[end..];
+        Ok(&rest[header..end])
+    }
+
+    /// [`bytes`](Self::bytes) for lengths of three digits or more, and for every error. The
+    /// length is compared with the datagram's length digit by digit, so it cannot overflow.
+    #[inline(never)]
+    fn long_bytes(&mut self) -> Result<&'a [u8], DecodeError> {
+        let rest = self.rest;
         let (len, digits) = match rest {
-            // One-digit lengths are the common case (`1:t`, `6:` peers).
-            [d @ b'0'..=b'9', b':', ..] => (usize::from(d - b'0'), 1),
             [b'0', ..] => return Err(DecodeError::InvalidSyntax),
             [d @ b'1'..=b'9', ..] => {
                 let mut len = usize::from(d - b'0');
@@ -95,15 +124,20 @@ impl<'a> Reader<'a> {
         let start = digits + 1;
         let end = start.checked_add(len).ok_or(DecodeError::Truncated)?;
         let value = rest.get(start..end).ok_or(DecodeError::Truncated)?;
-        self.pos += end;
+        self.advance(end);
         Ok(value)
     }
 
     /// Reads an integer (`i<digits>e`) into an `i64`: no sign but `-`, no leading zeros, no
     /// `-0`, no empty digits, no overflow.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn int(&mut self) -> Result<i64, DecodeError> {
-        let rest = &self.buf[self.pos..];
+        let rest = self.rest;
+        // Flags (`implied_port`, `ro`) are one digit.
+        if let [b'i', d @ b'0'..=b'9', b'e', ..] = *rest {
+            self.rest = &rest[3..];
+            return Ok(i64::from(d - b'0'));
+        }
         if rest.first() != Some(&b'i') {
             return Err(DecodeError::InvalidSyntax);
         }
@@ -115,7 +149,7 @@ impl<'a> Reader<'a> {
                 // Zero must stand alone and unsigned.
                 return match rest.get(i + 1) {
                     Some(b'e') if !negative => {
-                        self.pos += i + 2;
+                        self.advance(i + 2);
                         Ok(0)
                     }
                     None => Err(DecodeError::Truncated),
@@ -125,28 +159,30 @@ impl<'a> Reader<'a> {
             Some(b'1'..=b'9') => {}
             Some(_) => return Err(DecodeError::InvalidInteger),
         }
-        let mut magnitude: u64 = 0;
-        loop {
-            match rest.get(i) {
-                Some(&b'e') => break,
-                Some(&d @ b'0'..=b'9') => {
-                    magnitude = magnitude
-                        .checked_mul(10)
-                        .and_then(|m| m.checked_add(u64::from(d - b'0')))
-                        .ok_or(DecodeError::InvalidInteger)?;
-                    i += 1;
-                }
-                Some(_) => return Err(DecodeError::InvalidInteger),
-                None => return Err(DecodeError::Truncated),
-            }
+        let digits_start = i;
+        while let Some(b'0'..=b'9') = rest.get(i) {
+            i += 1;
         }
+        match rest.get(i) {
+            Some(b'e') => {}
+            Some(_) => return Err(DecodeError::InvalidInteger),
+            None => return Err(DecodeError::Truncated),
+        }
+        let digits = &rest[digits_start..i];
+        // 19 decimal digits always fit in a u64; the range check below does the rest.
+        if digits.len() > 19 {
+            return Err(DecodeError::InvalidInteger);
+        }
+        let magnitude = digits
+            .iter()
+            .fold(0u64, |m, &d| m * 10 + u64::from(d - b'0'));
         let value = if negative {
             0i64.checked_sub_unsigned(magnitude)
         } else {
             i64::try_from(magnitude).ok()
         };
         let value = value.ok_or(DecodeError::InvalidInteger)?;
-        self.pos += i + 1;
+        self.advance(i + 1);
         Ok(value)
     }
 
@@ -164,7 +200,7 @@ impl<'a> Reader<'a> {
             if in_dict && wants_key & bit != 0 {
                 match self.peek() {
                     Some(b'e') => {
-                        self.pos += 1;
+                        self.advance(1);
                         level -= 1;
                         if level == 0 {
                             return Ok(());
@@ -185,7 +221,7 @@ impl<'a> Reader<'a> {
             }
             match self.peek() {
                 Some(b'e') if level > 0 && !in_dict => {
-                    self.pos += 1;
+                    self.advance(1);
                     level -= 1;
                 }
                 Some(b'i') => {
@@ -198,7 +234,7 @@ impl<'a> Reader<'a> {
                     if depth + level + 1 > MAX_DEPTH {
                         return Err(DecodeError::TooDeep);
                     }
-                    self.pos += 1;
+                    self.advance(1);
                     level += 1;
                     let bit = 1u64 << level;
                     if open == b'd' {
@@ -216,5 +252,75 @@ impl<'a> Reader<'a> {
                 return Ok(());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn skip(input: &[u8]) -> Result<usize, DecodeError> {
+        let mut r = Reader::new(input);
+        r.skip_value(1)?;
+        Ok(r.position())
+    }
+
+    #[test]
+    fn skip_stops_after_exactly_one_value() {
+        assert_eq!(skip(b"i5ei6e"), Ok(3));
+        assert_eq!(skip(b"3:abcX"), Ok(5));
+        assert_eq!(skip(b"le1:x"), Ok(2));
+        assert_eq!(skip(b"dei1e"), Ok(2));
+        assert_eq!(skip(b"ld1:ali1eee3:xyzeX"), Ok(17));
+        assert_eq!(skip(b"d1:ad1:bd1:cleeee"), Ok(17));
+    }
+
+    #[test]
+    fn skip_rejects_malformed_containers() {
+        assert_eq!(skip(b"d1:ae"), Err(DecodeError::InvalidSyntax));
+        assert_eq!(skip(b"di1e1:ae"), Err(DecodeError::InvalidSyntax));
+        assert_eq!(skip(b"dle1:ae"), Err(DecodeError::InvalidSyntax));
+        assert_eq!(skip(b"e"), Err(DecodeError::InvalidSyntax));
+        assert_eq!(skip(b"l"), Err(DecodeError::Truncated));
+        assert_eq!(skip(b"d1:a"), Err(DecodeError::Truncated));
+        assert_eq!(skip(b""), Err(DecodeError::Truncated));
+    }
+
+    #[test]
+    fn skip_depth_counts_from_the_holder() {
+        let deep = |n: usize| [b"l".repeat(n), b"e".repeat(n)].concat();
+        let ok = deep(MAX_DEPTH - 1);
+        let mut r = Reader::new(&ok);
+        assert_eq!(r.skip_value(1), Ok(()));
+        let over = deep(MAX_DEPTH);
+        let mut r = Reader::new(&over);
+        assert_eq!(r.skip_value(1), Err(DecodeError::TooDeep));
+        let mut r = Reader::new(&over);
+        assert_eq!(r.skip_value(0), Ok(()));
+    }
+
+    #[test]
+    fn integers_and_lengths_are_canonical() {
+        let int = |s: &[u8]| Reader::new(s).int();
+        assert_eq!(int(b"i0e"), Ok(0));
+        assert_eq!(int(b"i-9223372036854775808e"), Ok(i64::MIN));
+        assert_eq!(int(b"i9223372036854775807e"), Ok(i64::MAX));
+        assert_eq!(
+            int(b"i9223372036854775808e"),
+            Err(DecodeError::InvalidInteger)
+        );
+        assert_eq!(int(b"i-0e"), Err(DecodeError::InvalidInteger));
+        assert_eq!(int(b"i01e"), Err(DecodeError::InvalidInteger));
+        assert_eq!(int(b"i12"), Err(DecodeError::Truncated));
+        let bytes = |s: &'static [u8]| Reader::new(s).bytes();
+        assert_eq!(bytes(b"0:"), Ok(&b""[..]));
+        assert_eq!(bytes(b"10:0123456789"), Ok(&b"0123456789"[..]));
+        assert_eq!(bytes(b"01:a"), Err(DecodeError::InvalidSyntax));
+        assert_eq!(bytes(b"11:0123456789"), Err(DecodeError::Truncated));
+        assert_eq!(
+            bytes(b"18446744073709551615:x"),
+            Err(DecodeError::Truncated)
+        );
+        assert_eq!(bytes(b"3x:abc"), Err(DecodeError::InvalidSyntax));
     }
 }

@@ -1,0 +1,182 @@
+//! Owned KRPC messages for property tests: proptest generates these, and `view` lends them out
+//! as the codec's borrowing [`Message`].
+
+#![allow(dead_code)]
+
+use proptest::collection::vec;
+use proptest::option;
+use proptest::prelude::*;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use tokengo_core::Id;
+use tokengo_core::krpc::{Body, CompactNodes, ErrorBody, Message, PeerList, Query, Response};
+
+/// The body of an [`OwnedMessage`].
+#[derive(Debug, Clone)]
+pub enum OwnedBody {
+    Ping(Id),
+    FindNode(Id, Id),
+    GetPeers(Id, Id),
+    AnnouncePeer {
+        id: Id,
+        info_hash: Id,
+        port: u16,
+        token: Vec<u8>,
+        implied_port: bool,
+    },
+    Unknown {
+        method: Vec<u8>,
+        id: Option<Id>,
+    },
+    Malformed {
+        method: &'static [u8],
+    },
+    Response {
+        id: Id,
+        nodes: Option<Vec<u8>>,
+        values: Option<Vec<SocketAddrV4>>,
+        token: Option<Vec<u8>>,
+    },
+    Error {
+        code: i64,
+        message: Vec<u8>,
+    },
+}
+
+/// A message that owns its bytes.
+#[derive(Debug, Clone)]
+pub struct OwnedMessage {
+    pub tid: Vec<u8>,
+    pub version: Option<Vec<u8>>,
+    pub ip: Option<SocketAddrV4>,
+    pub read_only: bool,
+    pub network: Option<Vec<u8>>,
+    pub body: OwnedBody,
+}
+
+impl OwnedMessage {
+    /// The message as the codec sees it.
+    pub fn view(&self) -> Message<'_> {
+        let body = match &self.body {
+            OwnedBody::Ping(id) => Body::Query(Query::Ping { id: *id }),
+            OwnedBody::FindNode(id, target) => Body::Query(Query::FindNode {
+                id: *id,
+                target: *target,
+            }),
+            OwnedBody::GetPeers(id, info_hash) => Body::Query(Query::GetPeers {
+                id: *id,
+                info_hash: *info_hash,
+            }),
+            OwnedBody::AnnouncePeer {
+                id,
+                info_hash,
+                port,
+                token,
+                implied_port,
+            } => Body::Query(Query::AnnouncePeer {
+                id: *id,
+                info_hash: *info_hash,
+                port: *port,
+                token,
+                implied_port: *implied_port,
+            }),
+            OwnedBody::Unknown { method, id } => Body::Query(Query::Unknown { method, id: *id }),
+            OwnedBody::Malformed { method } => Body::Query(Query::Malformed { method }),
+            OwnedBody::Response {
+                id,
+                nodes,
+                values,
+                token,
+            } => Body::Response(Response {
+                id: *id,
+                nodes: nodes
+                    .as_deref()
+                    .map(|n| CompactNodes::new(n).expect("whole nodes")),
+                values: values.as_deref().map(PeerList::Addrs),
+                token: token.as_deref(),
+            }),
+            OwnedBody::Error { code, message } => Body::Error(ErrorBody {
+                code: *code,
+                message,
+            }),
+        };
+        Message {
+            transaction_id: &self.tid,
+            version: self.version.as_deref(),
+            requester_ip: self.ip,
+            read_only: self.read_only,
+            network: self.network.as_deref(),
+            body,
+        }
+    }
+}
+
+pub fn id() -> impl Strategy<Value = Id> {
+    any::<[u8; 20]>().prop_map(Id)
+}
+
+pub fn addr() -> impl Strategy<Value = SocketAddrV4> {
+    (any::<[u8; 4]>(), any::<u16>())
+        .prop_map(|(ip, port)| SocketAddrV4::new(Ipv4Addr::from(ip), port))
+}
+
+pub fn bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
+    vec(any::<u8>(), 0..=max)
+}
+
+const KNOWN: [&[u8]; 4] = [b"ping", b"find_node", b"get_peers", b"announce_peer"];
+
+pub fn body() -> impl Strategy<Value = OwnedBody> {
+    prop_oneof![
+        id().prop_map(OwnedBody::Ping),
+        (id(), id()).prop_map(|(a, b)| OwnedBody::FindNode(a, b)),
+        (id(), id()).prop_map(|(a, b)| OwnedBody::GetPeers(a, b)),
+        (id(), id(), any::<u16>(), bytes(40), any::<bool>()).prop_map(
+            |(id, info_hash, port, token, implied_port)| OwnedBody::AnnouncePeer {
+                id,
+                info_hash,
+                port,
+                token,
+                implied_port
+            }
+        ),
+        (bytes(30), option::of(id()))
+            .prop_filter("a known method is not unknown", |(m, _)| !KNOWN
+                .contains(&&m[..]))
+            .prop_map(|(method, id)| OwnedBody::Unknown { method, id }),
+        prop::sample::select(&KNOWN[..]).prop_map(|method| OwnedBody::Malformed { method }),
+        (
+            id(),
+            option::of(vec(any::<[u8; 26]>(), 0..=16).prop_map(|n| n.concat())),
+            option::of(vec(addr(), 0..=100)),
+            option::of(bytes(40)),
+        )
+            .prop_map(|(id, nodes, values, token)| OwnedBody::Response {
+                id,
+                nodes,
+                values,
+                token
+            }),
+        (any::<i64>(), bytes(100)).prop_map(|(code, message)| OwnedBody::Error { code, message }),
+    ]
+}
+
+pub fn owned_message() -> impl Strategy<Value = OwnedMessage> {
+    (
+        bytes(64),
+        option::of(bytes(8)),
+        option::of(addr()),
+        any::<bool>(),
+        option::of(bytes(16)),
+        body(),
+    )
+        .prop_map(
+            |(tid, version, ip, read_only, network, body)| OwnedMessage {
+                tid,
+                version,
+                ip,
+                read_only,
+                network,
+                body,
+            },
+        )
+}

@@ -1,0 +1,380 @@
+//! Drives one DHT node with arbitrary datagrams (raw bytes, well-formed queries, and replies to
+//! the node's own queries with their transaction ids) from a few source addresses, arbitrary
+//! time steps and occasional commands. After every step it drains the node and checks that it
+//! stays within its configured bounds and that everything it sends is a KRPC message we can
+//! decode that fits one datagram.
+
+#![no_main]
+
+use libfuzzer_sys::arbitrary::{self, Arbitrary};
+use libfuzzer_sys::fuzz_target;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
+use std::time::{Duration, Instant};
+use tokengo_core::krpc::{
+    Body, CompactNodes, ErrorBody, Message, PeerList, Query, Response, decode,
+};
+use tokengo_core::{Config, Id, Network, Node, NodeInfo};
+
+/// Largest payload the node may hand to the runtime.
+const MAX_DATAGRAM: usize = 1500;
+/// Outgoing queries remembered so that steps can answer them.
+const REMEMBERED_QUERIES: usize = 64;
+/// Longest single time step: an hour, enough to cross every timer (re-announce, expiry).
+const MAX_STEP_MS: u32 = 3_600_000;
+
+#[derive(Arbitrary, Debug)]
+struct Input {
+    seed: u64,
+    mainline: bool,
+    read_only: bool,
+    steps: Vec<Step>,
+}
+
+#[derive(Arbitrary, Debug)]
+enum Step {
+    /// Any bytes from one of the sources.
+    Raw { from: u8, bytes: Vec<u8> },
+    /// A well-formed query.
+    Query {
+        from: u8,
+        tid: Vec<u8>,
+        id: [u8; 20],
+        kind: QueryKind,
+        tag: Tag,
+        read_only: bool,
+    },
+    /// An answer to one of the node's recent queries, with its transaction id.
+    Reply {
+        pick: u8,
+        from_elsewhere: bool,
+        id: [u8; 20],
+        answer: Answer,
+        tag: Tag,
+    },
+    /// Time passes.
+    Advance { ms: u32 },
+    /// The application does something.
+    Command(Command),
+}
+
+#[derive(Arbitrary, Debug, Clone, Copy)]
+enum Tag {
+    /// The node's own network tag (none on Mainline).
+    Own,
+    /// No tag.
+    Missing,
+    /// Another network's tag.
+    Other,
+}
+
+#[derive(Arbitrary, Debug)]
+enum QueryKind {
+    Ping,
+    FindNode([u8; 20]),
+    GetPeers([u8; 20]),
+    AnnouncePeer {
+        info_hash: [u8; 20],
+        port: u16,
+        token: Vec<u8>,
+        implied_port: bool,
+    },
+    Unknown(Vec<u8>),
+}
+
+#[derive(Arbitrary, Debug)]
+enum Answer {
+    Response {
+        nodes: Vec<([u8; 20], u8, u16)>,
+        values: Vec<(u8, u16)>,
+        token: Option<Vec<u8>>,
+    },
+    Error {
+        code: i64,
+        message: Vec<u8>,
+    },
+}
+
+#[derive(Arbitrary, Debug)]
+enum Command {
+    Bootstrap(u8),
+    FindNode([u8; 20]),
+    GetPeers([u8; 20]),
+    Announce {
+        info_hash: [u8; 20],
+        port: Option<u16>,
+        keep: bool,
+    },
+    StopAnnounce([u8; 20]),
+    Ping(u8),
+    AddContact([u8; 20], u8),
+}
+
+/// One of a few sources: four IPv4 peers and one IPv6 peer (a family the node does not serve).
+fn source(index: u8) -> SocketAddr {
+    match index % 5 {
+        4 => SocketAddr::new(Ipv6Addr::LOCALHOST.into(), 6881),
+        n => SocketAddr::V4(SocketAddrV4::new(
+            Ipv4Addr::new(10, 0, 0, n + 1),
+            6881 + u16::from(n),
+        )),
+    }
+}
+
+fn peer(host: u8, port: u16) -> SocketAddrV4 {
+    SocketAddrV4::new(Ipv4Addr::new(10, 0, 1, host), port)
+}
+
+struct Harness {
+    node: Node,
+    config: Config,
+    now: Instant,
+    /// Recent queries the node sent: destination and transaction id.
+    sent: Vec<(SocketAddr, Vec<u8>)>,
+}
+
+impl Harness {
+    fn tag(&self, tag: Tag) -> Option<&'static [u8]> {
+        match (tag, &self.config.network) {
+            (Tag::Own, Network::Tagged(_)) => Some(b"tokengo"),
+            (Tag::Own, Network::Mainline) | (Tag::Missing, _) => None,
+            (Tag::Other, _) => Some(b"elsewhere"),
+        }
+    }
+
+    fn deliver(&mut self, from: SocketAddr, message: &Message<'_>) {
+        if let Ok(bytes) = message.to_vec() {
+            self.node.handle_input(self.now, from, &bytes);
+        }
+    }
+
+    fn step(&mut self, step: Step) {
+        match step {
+            Step::Raw { from, bytes } => self.node.handle_input(self.now, source(from), &bytes),
+            Step::Query {
+                from,
+                tid,
+                id,
+                kind,
+                tag,
+                read_only,
+            } => {
+                let id = Id(id);
+                let query = match &kind {
+                    QueryKind::Ping => Query::Ping { id },
+                    QueryKind::FindNode(target) => Query::FindNode {
+                        id,
+                        target: Id(*target),
+                    },
+                    QueryKind::GetPeers(info_hash) => Query::GetPeers {
+                        id,
+                        info_hash: Id(*info_hash),
+                    },
+                    QueryKind::AnnouncePeer {
+                        info_hash,
+                        port,
+                        token,
+                        implied_port,
+                    } => Query::AnnouncePeer {
+                        id,
+                        info_hash: Id(*info_hash),
+                        port: *port,
+                        token,
+                        implied_port: *implied_port,
+                    },
+                    QueryKind::Unknown(method) => Query::Unknown {
+                        method,
+                        id: Some(id),
+                    },
+                };
+                let message = Message {
+                    transaction_id: &tid,
+                    version: None,
+                    requester_ip: None,
+                    read_only,
+                    network: self.tag(tag),
+                    body: Body::Query(query),
+                };
+                self.deliver(source(from), &message);
+            }
+            Step::Reply {
+                pick,
+                from_elsewhere,
+                id,
+                answer,
+                tag,
+            } => {
+                if self.sent.is_empty() {
+                    return;
+                }
+                let (to, tid) = self.sent[usize::from(pick) % self.sent.len()].clone();
+                let from = if from_elsewhere { source(pick) } else { to };
+                let compact: Vec<u8> = match &answer {
+                    Answer::Response { nodes, .. } => nodes
+                        .iter()
+                        .take(16)
+                        .flat_map(|(id, host, port)| {
+                            let addr = peer(*host, *port);
+                            let mut info = id.to_vec();
+                            info.extend_from_slice(&addr.ip().octets());
+                            info.extend_from_slice(&addr.port().to_be_bytes());
+                            info
+                        })
+                        .collect(),
+                    Answer::Error { .. } => Vec::new(),
+                };
+                let values: Vec<SocketAddrV4> = match &answer {
+                    Answer::Response { values, .. } => values
+                        .iter()
+                        .take(100)
+                        .map(|(host, port)| peer(*host, *port))
+                        .collect(),
+                    Answer::Error { .. } => Vec::new(),
+                };
+                let body = match &answer {
+                    Answer::Response {
+                        nodes,
+                        values: v,
+                        token,
+                    } => Body::Response(Response {
+                        id: Id(id),
+                        nodes: (!nodes.is_empty())
+                            .then(|| CompactNodes::new(&compact))
+                            .flatten(),
+                        values: (!v.is_empty()).then_some(PeerList::Addrs(&values)),
+                        token: token.as_deref(),
+                    }),
+                    Answer::Error { code, message } => Body::Error(ErrorBody {
+                        code: *code,
+                        message,
+                    }),
+                };
+                let message = Message {
+                    transaction_id: &tid,
+                    version: None,
+                    requester_ip: None,
+                    read_only: false,
+                    network: self.tag(tag),
+                    body,
+                };
+                self.deliver(from, &message);
+            }
+            Step::Advance { ms } => {
+                self.now += Duration::from_millis(u64::from(ms % MAX_STEP_MS));
+                if self
+                    .node
+                    .poll_timeout()
+                    .is_some_and(|deadline| deadline <= self.now)
+                {
+                    self.node.handle_timeout(self.now);
+                }
+            }
+            Step::Command(command) => {
+                let now = self.now;
+                match command {
+                    Command::Bootstrap(n) => {
+                        let addrs: Vec<SocketAddr> = (0..n % 6).map(source).collect();
+                        self.node.bootstrap(now, &addrs);
+                    }
+                    Command::FindNode(target) => {
+                        self.node.find_node(now, Id(target));
+                    }
+                    Command::GetPeers(info_hash) => {
+                        self.node.get_peers(now, Id(info_hash));
+                    }
+                    Command::Announce {
+                        info_hash,
+                        port,
+                        keep,
+                    } => {
+                        self.node.announce(now, Id(info_hash), port, keep);
+                    }
+                    Command::StopAnnounce(info_hash) => self.node.stop_announce(Id(info_hash)),
+                    Command::Ping(n) => {
+                        self.node.ping(now, source(n));
+                    }
+                    Command::AddContact(id, host) => {
+                        self.node.add_contact(
+                            now,
+                            NodeInfo {
+                                id: Id(id),
+                                addr: peer(host, 6881),
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        self.drain_and_check();
+    }
+
+    fn drain_and_check(&mut self) {
+        while let Some(transmit) = self.node.poll_transmit() {
+            assert!(
+                transmit.payload.len() < MAX_DATAGRAM,
+                "{}-byte datagram",
+                transmit.payload.len()
+            );
+            let message = decode(&transmit.payload).unwrap_or_else(|e| {
+                panic!(
+                    "the node sent what we cannot decode ({e}): {}",
+                    transmit.payload.escape_ascii()
+                )
+            });
+            assert_eq!(
+                message.network,
+                self.config.network.tag(),
+                "sent with the wrong tag"
+            );
+            if let Body::Query(_) = message.body {
+                if self.sent.len() == REMEMBERED_QUERIES {
+                    self.sent.remove(0);
+                }
+                self.sent
+                    .push((transmit.to, message.transaction_id.to_vec()));
+            }
+        }
+        while self.node.poll_event().is_some() {}
+        let stats = self.node.stats();
+        let c = &self.config;
+        assert!(
+            stats.transactions_in_flight <= c.max_transactions,
+            "{stats:?}"
+        );
+        assert!(stats.stored_keys <= c.max_stored_keys, "{stats:?}");
+        assert!(stats.active_lookups <= c.max_lookups, "{stats:?}");
+        assert!(
+            stats.stored_peers <= c.max_stored_keys * c.max_peers_per_key,
+            "{stats:?}"
+        );
+    }
+}
+
+fuzz_target!(|input: Input| {
+    // Small bounds, so that inputs reach them.
+    let config = Config {
+        seed: input.seed,
+        network: if input.mainline {
+            Network::Mainline
+        } else {
+            Network::tokengo()
+        },
+        read_only: input.read_only,
+        max_transactions: 16,
+        max_stored_keys: 4,
+        max_peers_per_key: 8,
+        max_lookups: 3,
+        max_lookup_candidates: 16,
+        ..Config::default()
+    };
+    let now = Instant::now();
+    let node = Node::new(config.clone(), now);
+    let mut harness = Harness {
+        node,
+        config,
+        now,
+        sent: Vec::new(),
+    };
+    for step in input.steps.into_iter().take(256) {
+        harness.step(step);
+    }
+});
