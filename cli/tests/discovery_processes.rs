@@ -136,6 +136,20 @@ fn post(api: u16, body: &str) -> String {
     out
 }
 
+/// Posts a chat request until it succeeds (the exit may register a moment after the client is
+/// ready; until then the proxy answers 503), for at most 30 s; returns the last answer.
+fn post_until_ok(api: u16) -> String {
+    let mut answer = String::new();
+    for _ in 0..150 {
+        answer = post(api, r#"{"messages":[{"role":"user","content":"hi"}]}"#);
+        if answer.starts_with("HTTP/1.1 200") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    answer
+}
+
 /// Starts two relays (the second joins the seed) and an exit; returns them and the seed's
 /// DHT address.
 fn network(dir: &std::path::Path) -> (Vec<Proc>, String) {
@@ -202,14 +216,7 @@ fn client_flow() {
         "{lines:?}"
     );
     assert!(lines.iter().any(|l| l.ends_with("[selected]")), "{lines:?}");
-    let mut answer = String::new();
-    for _ in 0..150 {
-        answer = post(api, r#"{"messages":[{"role":"user","content":"hi"}]}"#);
-        if answer.starts_with("HTTP/1.1 200") {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let answer = post_until_ok(api);
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.contains("echo") && answer.contains("hi"), "{answer}");
 }
@@ -240,13 +247,6 @@ fn client_discovers_through_bootstrap_json() {
     ]);
     let lines = wait_for(&out, "Ready! Listening on");
     assert!(lines.iter().any(|l| l.ends_with("[selected]")), "{lines:?}");
-    let mut answer = String::new();
-    for _ in 0..150 {
-        answer = post(api, r#"{"messages":[{"role":"user","content":"hi"}]}"#);
-        if answer.starts_with("HTTP/1.1 200") {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let answer = post_until_ok(api);
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
