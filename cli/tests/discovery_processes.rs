@@ -41,16 +41,20 @@ fn spawn(args: &[&str]) -> (Proc, mpsc::Receiver<String>) {
         .args(args)
         .env("LANG", "C")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(if std::env::var_os("SHOW_STDERR").is_some() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        })
         .spawn()
         .unwrap();
     let out = child.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
+            // Keep draining after the receiver is gone: a closed pipe would fail the child's
+            // next print.
+            let _ = tx.send(line);
         }
     });
     (Proc(child), rx)
@@ -152,6 +156,7 @@ fn post_until_ok(api: u16) -> String {
 
 /// Starts two relays (the second joins the seed) and an exit; returns them and the seed's
 /// DHT address.
+/// The processes are the seed relay, the second relay and the exit, in that order.
 fn network(dir: &std::path::Path) -> (Vec<Proc>, String) {
     let backend = http_server(None);
     let seed_dht = format!("127.0.0.1:{}", free_udp());
