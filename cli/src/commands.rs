@@ -206,8 +206,8 @@ pub async fn relay(args: RelayArgs) -> anyhow::Result<()> {
     };
     let relay = Relay::bind(RelayOptions::new(listen, identity)).context("starting the relay")?;
     let quic = relay.local_addr()?;
-    println!("relay listening on {quic}");
-    println!("relay id: {}", relay.id());
+    crate::say!("relay listening on {quic}");
+    crate::say!("relay id: {}", relay.id());
     let dht = if args.no_dht {
         None
     } else {
@@ -236,7 +236,7 @@ pub async fn relay(args: RelayArgs) -> anyhow::Result<()> {
         })
         .await
         .context("starting the relay's DHT node")?;
-        println!("relay DHT node on {} (udp)", dht.local_addr());
+        crate::say!("relay DHT node on {} (udp)", dht.local_addr());
         Some(dht)
     };
     relay.run(ctrl_c_or_term()).await;
@@ -289,8 +289,8 @@ pub async fn exit(args: ExitArgs) -> anyhow::Result<()> {
     if let Some(t) = &file.ai_backend.timeout {
         backend.head_timeout = config::parse_duration(t)?;
     }
-    println!("exit key config: {}", key.public().to_base64());
-    println!("exit pubKeyHash: {}", key.public().hash());
+    crate::say!("exit key config: {}", key.public().to_base64());
+    crate::say!("exit pubKeyHash: {}", key.public().hash());
     let relays = match relay {
         Some(relay) => static_relay(relay, relay_pin),
         None => {
@@ -374,7 +374,7 @@ pub async fn client(args: ClientArgs) -> anyhow::Result<()> {
         Some(progress) => progress.step(Step::Ready {
             listen: local.to_string(),
         }),
-        None => println!("ready: http://{local}/v1"),
+        None => crate::say!("ready: http://{local}/v1"),
     }
     axum::serve(listener, router(client, proxy))
         .with_graceful_shutdown(ctrl_c_or_term())
@@ -392,7 +392,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     options.relay_listen = config::parse_listen(&args.relay_listen)?;
     options.ohttp_key = args.ohttp_key;
     let stack = Stack::start(options).await?;
-    println!(
+    crate::say!(
         "tokengo serve: OpenAI-compatible API at {}",
         stack.api_url()
     );
@@ -416,14 +416,14 @@ pub fn keygen(args: KeygenArgs) -> anyhow::Result<()> {
             key_config,
             pub_key_hash,
         } => {
-            println!("private key: {}", private.display());
-            println!("public key config: {}", public.display());
-            println!("key config (base64): {key_config}");
-            println!("pubKeyHash: {pub_key_hash}");
+            crate::say!("private key: {}", private.display());
+            crate::say!("public key config: {}", public.display());
+            crate::say!("key config (base64): {key_config}");
+            crate::say!("pubKeyHash: {pub_key_hash}");
         }
         Generated::Identity { path, id } => {
-            println!("identity: {}", path.display());
-            println!("id: {id}");
+            crate::say!("identity: {}", path.display());
+            crate::say!("id: {id}");
         }
     }
     Ok(())

@@ -117,9 +117,9 @@ pub async fn run(
     progress.step(Step::Ready {
         listen: local.to_string(),
     });
-    println!();
-    println!("Try it:");
-    println!(
+    crate::say!();
+    crate::say!("Try it:");
+    crate::say!(
         "  curl http://{local}/v1/chat/completions -H 'content-type: application/json' \\\n    -d '{{\"model\":\"{}\",\"messages\":[{{\"role\":\"user\",\"content\":\"hello through tokengo\"}}]}}'",
         crate::echo_backend::MODEL
     );

@@ -10,6 +10,7 @@ pub mod bootstrap_peers;
 pub mod client;
 pub mod commands;
 pub mod config;
+pub mod console;
 pub mod crypto;
 pub mod devnet;
 pub mod dht;

@@ -36,13 +36,7 @@ fn main() -> ExitCode {
     if let Command::Dht(args) = command {
         return tokengo::dht::run(args);
     }
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    tokengo::console::init_logging("info");
     match gateway(command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -66,6 +66,22 @@ pub struct TransportLimits {
     pub keep_alive: Option<Duration>,
 }
 
+impl TransportLimits {
+    /// Limits for a connection this side dialled to a relay (client or exit).
+    ///
+    /// A relay that vanishes without closing (killed, or its host gone) sends nothing more, and
+    /// QUIC only notices through the idle timeout. The effective timeout is the smaller of the
+    /// two sides', so the dialling side sets a short one and keeps it alive with frequent
+    /// pings: a dead relay is noticed within seconds and the dialler moves on to another.
+    pub fn to_relay(max_streams: u32) -> Self {
+        TransportLimits {
+            max_streams,
+            idle_timeout: Duration::from_secs(8),
+            keep_alive: Some(Duration::from_secs(2)),
+        }
+    }
+}
+
 fn transport(limits: TransportLimits) -> Arc<quinn::TransportConfig> {
     let mut t = quinn::TransportConfig::default();
     t.max_concurrent_bidi_streams(limits.max_streams.into());

@@ -1,12 +1,14 @@
 //! The private network as real processes on loopback: a seed relay, a second relay, an exit and
 //! a zero-configuration client, bootstrapped once through `--bootstrap-peer` and once through a
-//! local bootstrap.json server; then a request through the discovered path.
+//! local bootstrap.json server; then a request through the discovered path. Then the relay
+//! carrying the traffic is killed and the client and the exit move to the other one; and a lone
+//! seed relay is a whole network on its own.
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tokengo");
 
@@ -36,27 +38,33 @@ fn free_tcp() -> u16 {
         .port()
 }
 
+/// Starts `tokengo ARGS`; its stdout and stderr lines (progress and logs) arrive on the
+/// receiver. SHOW_STDERR=1 also echoes them to the test's stderr.
 fn spawn(args: &[&str]) -> (Proc, mpsc::Receiver<String>) {
     let mut child = Command::new(BIN)
         .args(args)
         .env("LANG", "C")
         .stdout(Stdio::piped())
-        .stderr(if std::env::var_os("SHOW_STDERR").is_some() {
-            Stdio::inherit()
-        } else {
-            Stdio::null()
-        })
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let out = child.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            // Keep draining after the receiver is gone: a closed pipe would fail the child's
-            // next print.
-            let _ = tx.send(line);
-        }
-    });
+    let show = std::env::var_os("SHOW_STDERR").is_some();
+    let out: Box<dyn Read + Send> = Box::new(child.stdout.take().unwrap());
+    let err: Box<dyn Read + Send> = Box::new(child.stderr.take().unwrap());
+    for pipe in [out, err] {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                if show {
+                    eprintln!("{line}");
+                }
+                // Keep draining after the receiver is gone: a closed pipe would fail the
+                // child's next write.
+                let _ = tx.send(line);
+            }
+        });
+    }
     (Proc(child), rx)
 }
 
@@ -125,90 +133,137 @@ fn http_server(body: Option<String>) -> SocketAddr {
     addr
 }
 
+/// One chat request through the client proxy; the raw HTTP answer, or what went wrong.
 fn post(api: u16, body: &str) -> String {
     use std::io::Write;
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", api)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(
-        s,
-        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
+    let attempt = || -> std::io::Result<String> {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", api))?;
+        s.set_read_timeout(Some(Duration::from_secs(30)))?;
+        write!(
+            s,
+            "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )?;
+        let mut out = String::new();
+        s.read_to_string(&mut out)?;
+        Ok(out)
+    };
+    attempt().unwrap_or_else(|e| format!("request failed: {e}"))
 }
 
 /// Posts a chat request until it succeeds (the exit may register a moment after the client is
-/// ready; until then the proxy answers 503), for at most 30 s; returns the last answer.
+/// ready, or be moving to another relay; meanwhile the proxy answers 503), for at most 60 s;
+/// returns the last answer.
 fn post_until_ok(api: u16) -> String {
-    let mut answer = String::new();
-    for _ in 0..150 {
-        answer = post(api, r#"{"messages":[{"role":"user","content":"hi"}]}"#);
-        if answer.starts_with("HTTP/1.1 200") {
-            break;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let answer = post(api, r#"{"messages":[{"role":"user","content":"hi"}]}"#);
+        if answer.starts_with("HTTP/1.1 200") || Instant::now() > deadline {
+            return answer;
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    answer
 }
 
-/// Starts two relays (the second joins the seed) and an exit; returns them and the seed's
-/// DHT address.
-/// The processes are the seed relay, the second relay and the exit, in that order.
-fn network(dir: &std::path::Path) -> (Vec<Proc>, String) {
-    let backend = http_server(None);
-    let seed_dht = format!("127.0.0.1:{}", free_udp());
-    let (seed, seed_out) = spawn(&[
-        "relay",
-        "--listen",
-        &format!("127.0.0.1:{}", free_udp()),
-        "--dht-listen",
-        &seed_dht,
-        "--no-default-bootstrap",
-    ]);
-    wait_for(&seed_out, "relay DHT node on");
-    let (second, second_out) = spawn(&[
-        "relay",
-        "--listen",
-        &format!("127.0.0.1:{}", free_udp()),
-        "--dht-listen",
-        &format!("127.0.0.1:{}", free_udp()),
-        "--no-default-bootstrap",
-        "--bootstrap-peer",
-        &seed_dht,
-    ]);
-    wait_for(&second_out, "relay DHT node on");
-    let key = dir.join("ohttp.key");
-    let (exit, _exit_out) = spawn(&[
-        "exit",
-        "--backend",
-        &format!("http://{backend}"),
-        "--ohttp-key",
-        key.to_str().unwrap(),
-        "--no-default-bootstrap",
-        "--bootstrap-peer",
-        &seed_dht,
-    ]);
-    (vec![seed, second, exit], seed_dht)
+/// The relay address in the exit's next "registered with relay" log line.
+fn registered_relay(exit_out: &mpsc::Receiver<String>) -> String {
+    let lines = wait_for(exit_out, "registered with relay");
+    let line = lines.last().unwrap();
+    let at = line.find("relay=").unwrap_or_else(|| panic!("{line}")) + "relay=".len();
+    line[at..].split_whitespace().next().unwrap().to_string()
 }
 
-fn client_flow() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_network, seed_dht) = network(dir.path());
+/// A private network of processes on loopback.
+struct Network {
+    /// The relays, the seed first; `None` once killed.
+    relays: Vec<Option<Proc>>,
+    /// Each relay's QUIC address, in the same order.
+    relay_quic: Vec<String>,
+    /// The seed relay's DHT address.
+    seed_dht: String,
+    /// The exit's output.
+    exit_out: mpsc::Receiver<String>,
+    _exit: Proc,
+}
+
+impl Network {
+    /// A seed relay, `relays - 1` relays that join through it, and an exit found through the
+    /// seed, with an echo backend.
+    fn start(dir: &std::path::Path, relays: usize) -> Network {
+        let backend = http_server(None);
+        let seed_dht = format!("127.0.0.1:{}", free_udp());
+        let mut procs = Vec::new();
+        let mut relay_quic = Vec::new();
+        for i in 0..relays {
+            let quic = format!("127.0.0.1:{}", free_udp());
+            let dht = if i == 0 {
+                seed_dht.clone()
+            } else {
+                format!("127.0.0.1:{}", free_udp())
+            };
+            let mut args = vec![
+                "relay",
+                "--listen",
+                &quic,
+                "--dht-listen",
+                &dht,
+                "--no-default-bootstrap",
+            ];
+            if i > 0 {
+                args.extend(["--bootstrap-peer", &seed_dht]);
+            }
+            let (relay, out) = spawn(&args);
+            wait_for(&out, "relay DHT node on");
+            procs.push(Some(relay));
+            relay_quic.push(quic);
+        }
+        let key = dir.join("ohttp.key");
+        let (exit, exit_out) = spawn(&[
+            "exit",
+            "--backend",
+            &format!("http://{backend}"),
+            "--ohttp-key",
+            key.to_str().unwrap(),
+            "--no-default-bootstrap",
+            "--bootstrap-peer",
+            &seed_dht,
+        ]);
+        Network {
+            relays: procs,
+            relay_quic,
+            seed_dht,
+            exit_out,
+            _exit: exit,
+        }
+    }
+
+    /// Kills the relay listening on `quic` at once (no clean shutdown).
+    fn kill_relay(&mut self, quic: &str) {
+        let i = self
+            .relay_quic
+            .iter()
+            .position(|a| a == quic)
+            .unwrap_or_else(|| panic!("{quic} is none of the relays {:?}", self.relay_quic));
+        let mut relay = self.relays[i].take().expect("a live relay");
+        relay.0.kill().unwrap();
+        relay.0.wait().unwrap();
+    }
+}
+
+/// Starts a zero-configuration client bootstrapped through `seed_dht`; returns it, its API
+/// port and its output, once it printed its ready line (checked for the progress lines).
+fn start_client(seed_dht: &str) -> (Proc, u16, mpsc::Receiver<String>) {
     let api = free_tcp();
     let listen = format!("127.0.0.1:{api}");
-    let args = [
+    // The exit may register a moment after the client starts; the client keeps looking.
+    let (client, out) = spawn(&[
         "client",
         "--listen",
         &listen,
         "--no-default-bootstrap",
         "--bootstrap-peer",
-        &seed_dht,
-    ];
-    // The exit may register a moment after the client starts; the client keeps looking.
-    let (_client, out) = spawn(&args);
+        seed_dht,
+    ]);
     let lines = wait_for(&out, "Ready! Listening on");
     assert!(
         lines.iter().any(|l| l.starts_with("Connecting to the DHT")),
@@ -221,22 +276,28 @@ fn client_flow() {
         "{lines:?}"
     );
     assert!(lines.iter().any(|l| l.ends_with("[selected]")), "{lines:?}");
-    let answer = post_until_ok(api);
+    (client, api, out)
+}
+
+fn assert_echoed(answer: &str) {
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.contains("echo") && answer.contains("hi"), "{answer}");
 }
 
 #[test]
 fn client_discovers_through_bootstrap_peer_flag() {
-    client_flow();
+    let dir = tempfile::tempdir().unwrap();
+    let network = Network::start(dir.path(), 2);
+    let (_client, api, _out) = start_client(&network.seed_dht);
+    assert_echoed(&post_until_ok(api));
 }
 
 #[test]
 fn client_discovers_through_bootstrap_json() {
     // The list names a dead peer first and the seed by multiaddr: both forms are read.
     let dir = tempfile::tempdir().unwrap();
-    let (_network, seed_dht) = network(dir.path());
-    let (ip, port) = seed_dht.split_once(':').unwrap();
+    let network = Network::start(dir.path(), 2);
+    let (ip, port) = network.seed_dht.split_once(':').unwrap();
     let list = format!(r#"{{"version":1,"peers":["127.0.0.1:9","/ip4/{ip}/udp/{port}"]}}"#);
     let server = http_server(Some(list));
     let url = format!("http://{server}/bootstrap.json");
@@ -252,6 +313,58 @@ fn client_discovers_through_bootstrap_json() {
     ]);
     let lines = wait_for(&out, "Ready! Listening on");
     assert!(lines.iter().any(|l| l.ends_with("[selected]")), "{lines:?}");
+    assert_echoed(&post_until_ok(api));
+}
+
+#[test]
+fn lone_seed_relay_is_a_whole_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let network = Network::start(dir.path(), 1);
+    let (_client, api, _out) = start_client(&network.seed_dht);
+    assert_echoed(&post_until_ok(api));
+    assert_eq!(registered_relay(&network.exit_out), network.relay_quic[0]);
+}
+
+#[test]
+fn client_and_exit_fail_over_when_their_relay_dies() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut network = Network::start(dir.path(), 3);
+    let (_client, api, _out) = start_client(&network.seed_dht);
+    assert_echoed(&post_until_ok(api));
+    // The relay carrying the traffic is the one the exit registered with: kill it without
+    // warning. Its announcement stays in the DHT's peer stores; the probes must weed it out.
+    let used = registered_relay(&network.exit_out);
+    network.kill_relay(&used);
     let answer = post_until_ok(api);
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_echoed(&answer);
+    let now_used = registered_relay(&network.exit_out);
+    assert_ne!(now_used, used);
+    assert!(network.relay_quic.contains(&now_used), "{now_used}");
+}
+
+#[test]
+fn relay_outlives_a_closed_stdout() {
+    // Started with a stdout nobody reads (a pipe whose reader is gone), the relay must still
+    // come up and serve, not die on its first status line.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let dht = format!("127.0.0.1:{}", free_udp());
+    let relay = Command::new(BIN)
+        .args(["relay", "--listen", "127.0.0.1:0", "--dht-listen", &dht])
+        .arg("--no-default-bootstrap")
+        .stdout(writer)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut relay = Proc(relay);
+    let answered = (0..20).any(|_| {
+        Command::new(BIN)
+            .args(["dht", "ping", &dht, "--timeout", "1"])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    });
+    assert!(answered, "the relay's DHT node never answered");
+    assert!(relay.0.try_wait().unwrap().is_none(), "the relay exited");
 }

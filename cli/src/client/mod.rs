@@ -131,14 +131,6 @@ pub struct GatewayClient {
     sockets: std::sync::Mutex<[Option<quinn::Endpoint>; 2]>,
 }
 
-fn limits() -> TransportLimits {
-    TransportLimits {
-        max_streams: 0,
-        idle_timeout: Duration::from_secs(120),
-        keep_alive: Some(Duration::from_secs(30)),
-    }
-}
-
 impl GatewayClient {
     /// A client that takes relays from `source`.
     pub fn new(source: Arc<dyn RelaySource>, options: ClientOptions) -> Self {
@@ -224,7 +216,8 @@ impl GatewayClient {
 
     async fn dial(&self, c: &RelayCandidate) -> Result<quinn::Connection, String> {
         let addr = crate::exit::resolve(&c.addr).await?;
-        let config = tls::client_config(ALPN_CLIENT, c.pin, limits()).map_err(|e| e.to_string())?;
+        let config = tls::client_config(ALPN_CLIENT, c.pin, TransportLimits::to_relay(0))
+            .map_err(|e| e.to_string())?;
         if c.pin.is_none() {
             warn!(relay = %c.addr, "relay identity not pinned: the transport to it is not authenticated");
         }

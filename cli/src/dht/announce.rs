@@ -28,7 +28,7 @@ pub(crate) async fn run(args: AnnounceArgs) -> Result<ExitCode, Failure> {
         Some(port) => port.to_string(),
         None => format!("{} (implied)", client.dht.local_addr().port()),
     };
-    println!(
+    crate::say!(
         "{} port {port_text}: accepted by {accepted} nodes",
         args.info_hash
     );

@@ -51,13 +51,13 @@ pub(crate) async fn run(args: FindNodeArgs) -> Result<ExitCode, Failure> {
                 .collect(),
             stats: report.stats.into(),
         };
-        println!(
+        crate::say!(
             "{}",
             serde_json::to_string(&json).map_err(anyhow::Error::from)?
         );
     } else {
         for node in &report.closest {
-            println!("{} {}", node.id, node.addr);
+            crate::say!("{} {}", node.id, node.addr);
         }
     }
     eprintln!(

@@ -40,7 +40,7 @@ pub(crate) async fn run(args: GetPeersArgs) -> Result<ExitCode, Failure> {
                 Some(peer) => {
                     first_peer.get_or_insert_with(|| started.elapsed());
                     if !args.json {
-                        println!("{peer}");
+                        crate::say!("{peer}");
                     }
                 }
                 None => {
@@ -88,7 +88,7 @@ pub(crate) async fn run(args: GetPeersArgs) -> Result<ExitCode, Failure> {
             bootstrap_table_size: client.table_size,
             datagrams_sent: report::datagrams_sent(&node_stats),
         };
-        println!(
+        crate::say!(
             "{}",
             serde_json::to_string(&json).map_err(anyhow::Error::from)?
         );

@@ -38,7 +38,7 @@ pub(crate) async fn run(args: NodeArgs) -> Result<ExitCode, Failure> {
     let node = RunningNode::start(args.runtime, args.listen, config)
         .await
         .map_err(|e| Failure::Input(e.context(format!("cannot serve on {}", args.listen))))?;
-    println!(
+    crate::say!(
         "listening on {} id {} network {}",
         node.local_addr(),
         node.id(),

@@ -23,7 +23,7 @@ pub(crate) async fn run(args: PingArgs) -> Result<ExitCode, Failure> {
     let _ = dht.shutdown().await;
     match answer {
         Ok(Ok(Some(id))) => {
-            println!("{id}");
+            crate::say!("{id}");
             Ok(ExitCode::SUCCESS)
         }
         Ok(Ok(None)) | Err(_) => {

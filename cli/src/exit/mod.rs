@@ -126,11 +126,7 @@ impl Exit {
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<(), ExitError> {
         tokio::pin!(shutdown);
-        let limits = TransportLimits {
-            max_streams: 1024,
-            idle_timeout: Duration::from_secs(60),
-            keep_alive: Some(Duration::from_secs(10)),
-        };
+        let limits = TransportLimits::to_relay(1024);
         let mut endpoints: [Option<quinn::Endpoint>; 2] = [None, None];
         let mut backoff = self.options.backoff_min;
         loop {
