@@ -248,3 +248,72 @@ fn announce_then_get_peers_through_processes() {
     }
     assert!(seed.stop());
 }
+
+/// The addresses in a node's saved routing table, once the file exists.
+fn table_of(path: &std::path::Path) -> Option<Vec<String>> {
+    let bytes = std::fs::read(path).ok()?;
+    let state: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    Some(
+        state["contacts"]
+            .as_array()?
+            .iter()
+            .filter_map(|c| c["addr"].as_str().map(str::to_string))
+            .collect(),
+    )
+}
+
+#[test]
+fn private_and_public_nodes_never_share_table_entries() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = |name: &str| dir.path().join(name).to_str().expect("utf-8").to_string();
+    let node = |network: &str, name: &str, bootstrap: &[&str]| {
+        let path = state(name);
+        let mut args = vec!["--network", network, "--state", &path, "--save-every", "1"];
+        for b in bootstrap {
+            args.extend(["--bootstrap", b]);
+        }
+        NodeProcess::start(&args)
+    };
+    let private_seed = node("tokengo", "private-seed", &[]);
+    let public_seed = node("mainline", "public-seed", &[]);
+    let (private_addr, public_addr) = (private_seed.addr.to_string(), public_seed.addr.to_string());
+    // Each bridge joins its own network's seed and also tries the other network's.
+    let private_bridge = node("tokengo", "private-bridge", &[&private_addr, &public_addr]);
+    let public_bridge = node("mainline", "public-bridge", &[&public_addr, &private_addr]);
+    let private: Vec<String> = [&private_seed, &private_bridge]
+        .iter()
+        .map(|n| n.addr.to_string())
+        .collect();
+    let public: Vec<String> = [&public_seed, &public_bridge]
+        .iter()
+        .map(|n| n.addr.to_string())
+        .collect();
+    let tables = [
+        ("private-seed", &private_bridge, &private, &public),
+        ("private-bridge", &private_seed, &private, &public),
+        ("public-seed", &public_bridge, &public, &private),
+        ("public-bridge", &public_seed, &public, &private),
+    ];
+    // Each node's table fills with its own network's other node; none ever holds the other
+    // network's nodes, though both bridges sent them queries.
+    for (name, peer, own, foreign) in tables {
+        let peer = peer.addr.to_string();
+        let table = (0..100)
+            .find_map(|_| {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                table_of(&dir.path().join(name)).filter(|t| t.contains(&peer))
+            })
+            .unwrap_or_else(|| panic!("{name} never learned {peer}"));
+        assert!(table.iter().all(|a| own.contains(a)), "{name}: {table:?}");
+        assert!(
+            !table.iter().any(|a| foreign.contains(a)),
+            "{name}: {table:?}"
+        );
+    }
+    // Saved again a second later: still nothing foreign.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    for (name, _, own, _) in tables {
+        let table = table_of(&dir.path().join(name)).expect("state file");
+        assert!(table.iter().all(|a| own.contains(a)), "{name}: {table:?}");
+    }
+}
