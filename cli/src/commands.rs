@@ -296,11 +296,16 @@ pub async fn exit(args: ExitArgs) -> anyhow::Result<()> {
         None => {
             // Read-only: the exit looks relays up but is never stored in anyone's table.
             let progress: Arc<dyn Progress> = Arc::new(LogProgress);
+            let listen = match file.dht.listen_addrs.first() {
+                Some(text) => config::parse_dht_listen(text)?,
+                None => SocketAddr::from(([0, 0, 0, 0], 0)),
+            };
             let dht = tokengo_tokio::Dht::bind(
-                SocketAddr::from(([0, 0, 0, 0], 0)),
+                listen,
                 crate::dht::args::node_config(crate::dht::args::NetworkName::Tokengo, true),
             )
-            .await?;
+            .await
+            .with_context(|| format!("starting the exit's DHT node on {listen}"))?;
             let batches = crate::bootstrap_peers::resolve(sources, None);
             discovery::join(
                 &dht,

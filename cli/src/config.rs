@@ -58,6 +58,16 @@ pub struct DhtSection {
     pub state_file: Option<PathBuf>,
 }
 
+/// A section whose keys are all commented out (`dht:` alone) reads as YAML null: treat it as
+/// empty rather than refuse the file.
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
 /// `configs/relay-dht.yaml`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
@@ -67,6 +77,7 @@ pub struct RelayFile {
     /// Identity key file behind the TLS certificate (falls back to `dht.private_key_file`).
     pub identity_key_file: Option<PathBuf>,
     /// DHT settings.
+    #[serde(deserialize_with = "null_as_default")]
     pub dht: DhtSection,
 }
 
@@ -79,6 +90,7 @@ pub struct BackendSection {
     /// Bearer credential.
     pub api_key: Option<String>,
     /// Headers set on every backend request (override `api_key`'s Authorization).
+    #[serde(deserialize_with = "null_as_default")]
     pub headers: BTreeMap<String, String>,
     /// Time allowed for the backend's response head, e.g. `120s`.
     pub timeout: Option<String>,
@@ -97,8 +109,10 @@ pub struct ExitFile {
     /// Public key config file (defaults to `<private>.pub`).
     pub ohttp_public_key_file: Option<PathBuf>,
     /// The backend.
+    #[serde(deserialize_with = "null_as_default")]
     pub ai_backend: BackendSection,
     /// DHT settings.
+    #[serde(deserialize_with = "null_as_default")]
     pub dht: DhtSection,
 }
 
@@ -259,12 +273,24 @@ dht:
             r.dht.private_key_file.as_deref(),
             Some(Path::new("./keys/relay_identity.key/identity.key"))
         );
+        // The Go relay's libp2p listen address names TCP 4003; our DHT takes the port, on UDP.
+        assert_eq!(r.dht.listen_addrs.len(), 1);
+        assert_eq!(
+            parse_dht_listen(&r.dht.listen_addrs[0]).expect("dht listen"),
+            "0.0.0.0:4003".parse().expect("a")
+        );
         let e: ExitFile = parse(GO_EXIT, Path::new("exit.yaml")).expect("exit");
+        assert_eq!(
+            e.dht.bootstrap_peers,
+            ["/ip4/127.0.0.1/tcp/4003/p2p/12D3KooWCjYH5"]
+        );
         assert_eq!(e.ai_backend.url.as_deref(), Some("http://localhost:11434"));
         assert_eq!(
             e.ai_backend.headers.get("x-api-key").map(String::as_str),
             Some("abc")
         );
+        let bare: ExitFile = parse("ai_backend:\ndht:\n", Path::new("e")).expect("empty sections");
+        assert!(bare.dht.bootstrap_peers.is_empty() && bare.ai_backend.url.is_none());
         let c: ClientFile =
             parse("listen: \"127.0.0.1:8080\"\ntimeout: 30s\n", Path::new("c")).expect("client");
         assert_eq!(
@@ -283,12 +309,46 @@ dht:
                 .port(),
             4433
         );
+        assert_eq!(
+            parse_dht_listen(&r.dht.listen_addrs[0]).expect("dht listen"),
+            "0.0.0.0:4003".parse().expect("a")
+        );
         let e: ExitFile = load(&dir.join("exit-dht.yaml")).expect("exit");
-        assert_eq!(e.relay.as_deref(), Some("127.0.0.1:4433"));
+        assert_eq!(e.relay, None, "the shipped exit finds relays in the DHT");
         assert_eq!(
             parse_duration(e.ai_backend.timeout.as_deref().unwrap_or("")).expect("timeout"),
             Duration::from_secs(120)
         );
+    }
+
+    #[test]
+    fn dht_listen_forms() {
+        for (text, addr) in [
+            ("/ip4/0.0.0.0/udp/4003", "0.0.0.0:4003"),
+            ("/ip4/0.0.0.0/tcp/4003", "0.0.0.0:4003"),
+            ("/ip4/127.0.0.1/udp/4003/quic-v1", "127.0.0.1:4003"),
+            ("/ip6/::/udp/4003", "[::]:4003"),
+            ("127.0.0.1:4003", "127.0.0.1:4003"),
+            (":4003", "0.0.0.0:4003"),
+        ] {
+            assert_eq!(
+                parse_dht_listen(text).expect(text),
+                addr.parse::<SocketAddr>().expect("a"),
+                "{text}"
+            );
+        }
+        for bad in [
+            "/ip4/::/udp/4003",
+            "/ip6/0.0.0.0/udp/4003",
+            "/dns4/example.com/udp/4003",
+            "/ip4/0.0.0.0/udp/port",
+            "/ip4/0.0.0.0/udp/70000",
+            "/ip4/0.0.0.0/sctp/4003",
+            "/ip4/0.0.0.0",
+            "nope",
+        ] {
+            assert!(parse_dht_listen(bad).is_err(), "{bad:?} accepted");
+        }
     }
 
     #[test]
