@@ -78,13 +78,24 @@ impl Drop for KeptAnnounce {
 
 #[test]
 fn bad_input_exits_2_with_a_clear_error() {
-    let cases: [&[&str]; 6] = [
+    let cases: [&[&str]; 8] = [
         &["get-peers", "abc", "--bootstrap", "127.0.0.1:1"],
         &["get-peers", &"g".repeat(40), "--bootstrap", "127.0.0.1:1"],
         &["get-peers", &"a".repeat(40), "--bootstrap", "127.0.0.1"],
         &["announce", &"a".repeat(40), "--bootstrap", "127.0.0.1:1"],
         &["ping", "not an address"],
         &["node", "--listen", "localhost"],
+        // --every needs --keep, and a positive whole number of seconds.
+        &["announce", &"a".repeat(40), "--port", "1", "--every", "5"],
+        &[
+            "announce",
+            &"a".repeat(40),
+            "--port",
+            "1",
+            "--keep",
+            "--every",
+            "0",
+        ],
     ];
     for args in cases {
         let out = dht(args);
@@ -201,6 +212,8 @@ fn announce_then_get_peers_through_processes() {
             "--port",
             "4400",
             "--keep",
+            "--every",
+            "1",
             "--bootstrap",
             &seed_addr,
         ])
@@ -209,12 +222,24 @@ fn announce_then_get_peers_through_processes() {
         .spawn()
         .expect("spawn announce --keep");
     let mut keeper = KeptAnnounce(keeper);
-    let mut line = String::new();
     let stdout = keeper.0.stdout.take().expect("stdout");
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("first report");
-    assert!(line.contains("accepted by"), "{line}");
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    // Every round is reported: the first at once, the next a second later.
+    for round in ["first", "second"] {
+        let line = lines
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("no {round} round reported"));
+        let accepted = line
+            .strip_prefix(&format!("{kept} port 4400: accepted by "))
+            .and_then(|rest| rest.strip_suffix(" nodes"))
+            .and_then(|n| n.parse::<usize>().ok());
+        assert!(accepted.is_some_and(|n| n > 0), "{round} round: {line}");
+    }
     let out = dht(&["get-peers", &kept, "--bootstrap", &seed_addr]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "127.0.0.1:4400\n");
     let pid = keeper.0.id().to_string();

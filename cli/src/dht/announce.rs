@@ -1,20 +1,41 @@
-//! `tokengo dht announce`: announce a port for an info hash.
+//! `tokengo dht announce`: announce a port for an info hash, once or every `--every` seconds.
 
-use super::report;
+use super::report::{self, StopSignals};
 use super::{AnnounceArgs, Failure};
 use std::process::ExitCode;
 use tokio::time::Instant;
 
 pub(crate) async fn run(args: AnnounceArgs) -> Result<ExitCode, Failure> {
-    let deadline = Instant::now() + args.client.timeout;
     // Read-only (BEP 43) like every one-shot command: nodes still accept our announce_peer,
     // but do not put a process that is about to exit into their routing tables.
     let mut signals = report::StopSignals::install()?;
-    let client = report::start_client(&args.client, true, deadline).await?;
+    let client =
+        report::start_client(&args.client, true, Instant::now() + args.client.timeout).await?;
+    let accepted = round(&client.dht, &args).await?;
+    if args.keep {
+        eprintln!(
+            "re-announcing every {} s until SIGINT or SIGTERM",
+            args.every.as_secs()
+        );
+        keep_announcing(&client.dht, &args, &mut signals).await?;
+    }
+    let _ = client.dht.shutdown().await;
+    Ok(if accepted > 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// One announce round, reported on stdout; the number of nodes that accepted it.
+///
+/// The rounds are driven from here rather than by the node's own re-announce timer so that
+/// each one is reported.
+async fn round(dht: &tokengo_tokio::Dht, args: &AnnounceArgs) -> Result<usize, Failure> {
     let port = if args.implied_port { None } else { args.port };
-    let announced = tokio::time::timeout_at(
-        deadline,
-        client.dht.announce(args.info_hash, port, args.keep),
+    let announced = tokio::time::timeout(
+        args.client.timeout,
+        dht.announce(args.info_hash, port, false),
     )
     .await;
     let accepted = match announced {
@@ -26,21 +47,28 @@ pub(crate) async fn run(args: AnnounceArgs) -> Result<ExitCode, Failure> {
     };
     let port_text = match port {
         Some(port) => port.to_string(),
-        None => format!("{} (implied)", client.dht.local_addr().port()),
+        None => format!("{} (implied)", dht.local_addr().port()),
     };
     crate::say!(
         "{} port {port_text}: accepted by {accepted} nodes",
         args.info_hash
     );
-    if args.keep {
-        eprintln!("re-announcing until SIGINT or SIGTERM");
-        signals.recv().await;
-        let _ = client.dht.stop_announce(args.info_hash).await;
+    Ok(accepted)
+}
+
+async fn keep_announcing(
+    dht: &tokengo_tokio::Dht,
+    args: &AnnounceArgs,
+    signals: &mut StopSignals,
+) -> Result<(), Failure> {
+    loop {
+        tokio::select! {
+            () = signals.recv() => return Ok(()),
+            () = tokio::time::sleep(args.every) => {}
+        }
+        tokio::select! {
+            () = signals.recv() => return Ok(()),
+            r = round(dht, args) => { r?; }
+        }
     }
-    let _ = client.dht.shutdown().await;
-    Ok(if accepted > 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
 }

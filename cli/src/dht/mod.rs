@@ -105,9 +105,12 @@ pub struct AnnounceArgs {
     /// Ask nodes to use our UDP source port instead of --port (BEP 5 implied_port).
     #[arg(long)]
     pub implied_port: bool,
-    /// Keep re-announcing until SIGINT or SIGTERM.
+    /// Keep re-announcing until SIGINT or SIGTERM, printing every round.
     #[arg(long)]
     pub keep: bool,
+    /// With --keep: seconds between rounds (BEP 5 peers expire after 30 min).
+    #[arg(long, value_name = "SECS", default_value = "1800", value_parser = args::parse_seconds, requires = "keep")]
+    pub every: std::time::Duration,
     #[command(flatten)]
     pub client: ClientArgs,
 }
