@@ -77,17 +77,34 @@ impl std::str::FromStr for PeerSpec {
                 .map_err(err);
         }
         let (host, port) = text.rsplit_once(':').ok_or_else(|| err("missing :PORT"))?;
-        let port: u16 = port.parse().map_err(|_| err("bad port"))?;
-        check_port(port).map_err(err)?;
-        if !valid_hostname(host) {
-            return Err(err("bad host name"));
-        }
-        Ok(PeerSpec::Host(host.to_ascii_lowercase(), port))
+        host_port(host, parse_port(port).map_err(err)?).map_err(err)
     }
 }
 
 fn check_port(port: u16) -> Result<(), &'static str> {
     if port == 0 { Err("port 0") } else { Ok(()) }
+}
+
+/// A port in decimal digits only (`u16::from_str` would also take `+2`), not 0.
+fn parse_port(text: &str) -> Result<u16, &'static str> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("bad port");
+    }
+    let port = text.parse().map_err(|_| "bad port")?;
+    check_port(port)?;
+    Ok(port)
+}
+
+/// A named host, or the address itself when the name is an IPv4 literal, so that a peer
+/// has one form however it was written.
+fn host_port(host: &str, port: u16) -> Result<PeerSpec, &'static str> {
+    if let Ok(ip) = host.parse::<std::net::Ipv4Addr>() {
+        return Ok(PeerSpec::Addr(SocketAddr::new(IpAddr::V4(ip), port)));
+    }
+    if !valid_hostname(host) {
+        return Err("bad host name");
+    }
+    Ok(PeerSpec::Host(host.to_ascii_lowercase(), port))
 }
 
 fn valid_hostname(host: &str) -> bool {
@@ -118,8 +135,7 @@ fn parse_multiaddr(text: &str) -> Result<PeerSpec, &'static str> {
     if transport != "udp" {
         return Err("the DHT runs over udp");
     }
-    let port: u16 = port.parse().map_err(|_| "bad port")?;
-    check_port(port)?;
+    let port = parse_port(port)?;
     match proto {
         "ip4" => {
             let ip: std::net::Ipv4Addr = host.parse().map_err(|_| "bad IPv4 address")?;
@@ -129,13 +145,7 @@ fn parse_multiaddr(text: &str) -> Result<PeerSpec, &'static str> {
             let ip: std::net::Ipv6Addr = host.parse().map_err(|_| "bad IPv6 address")?;
             Ok(PeerSpec::Addr(SocketAddr::new(IpAddr::V6(ip), port)))
         }
-        "dns4" | "dns" => {
-            if valid_hostname(host) {
-                Ok(PeerSpec::Host(host.to_ascii_lowercase(), port))
-            } else {
-                Err("bad host name")
-            }
-        }
+        "dns4" | "dns" => host_port(host, port),
         _ => Err("unknown address protocol"),
     }
 }
@@ -171,6 +181,8 @@ pub enum FetchError {
     TooLarge,
     #[error("not a bootstrap list: {0}")]
     Json(#[from] serde_json::Error),
+    #[error("not a bootstrap list: not a JSON object")]
+    NotAnObject,
     #[error("unsupported version {0} (expected 1)")]
     Version(u32),
     #[error("timed out after {0:?}")]
@@ -179,7 +191,13 @@ pub enum FetchError {
 
 /// Parses the body of a `bootstrap.json`.
 pub fn parse_bootstrap_json(body: &[u8]) -> Result<Vec<String>, FetchError> {
-    let list: BootstrapJson = serde_json::from_slice(body)?;
+    // Through a Value: the schema is an object, while serde would also read a struct from an
+    // array (`[1]`).
+    let value: serde_json::Value = serde_json::from_slice(body)?;
+    if !value.is_object() {
+        return Err(FetchError::NotAnObject);
+    }
+    let list: BootstrapJson = serde_json::from_value(value)?;
     if list.version != 1 {
         return Err(FetchError::Version(list.version));
     }
@@ -391,11 +409,19 @@ mod tests {
         );
         assert_eq!(ok("relay.example.com:4003"), "relay.example.com:4003");
         assert_eq!(ok("[::1]:9"), "[::1]:9");
+        // An IPv4 literal written as a name is the address itself.
+        assert_eq!(
+            "/dns4/1.2.3.4/udp/9".parse::<PeerSpec>().unwrap(),
+            PeerSpec::Addr("1.2.3.4:9".parse().unwrap())
+        );
         for bad in [
             "",
             "1.2.3.4",
             "1.2.3.4:0",
             "1.2.3.4:99999",
+            "1.2.3.4:+2",
+            "host:+2",
+            "/ip4/1.2.3.4/udp/+2",
             "/ip4/1.2.3.4/tcp/4003",
             "/ip4/1.2.3.4/udp",
             "/ip4/999.2.3.4/udp/4003",
@@ -426,6 +452,10 @@ mod tests {
             parse_bootstrap_json(br#"{"peers":[]}"#).is_err(),
             "version is required"
         );
+        assert!(matches!(
+            parse_bootstrap_json(b"[1]"),
+            Err(FetchError::NotAnObject)
+        ));
     }
 
     #[tokio::test]
