@@ -1,25 +1,19 @@
 //! The node's thread: a mio poll loop that owns the [`Node`] and the socket, feeds datagrams,
 //! deadlines and commands in, sends what comes out and routes events to waiting callers.
 
-use crate::error::Error;
-use crate::handle::{AnnounceReport, FindNodeReport, Snapshot};
-use crate::lookup::LookupUpdate;
+use crate::channels::{Command, MioChannels};
 use crate::outbound::Outbound;
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
-use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use tokengo_core::{Config, Event, Id, Node, NodeInfo, QueryId, Stats};
+use tokengo_core::{Config, Id, Node};
+use tokengo_runtime_support::{Callers, Error, Snapshot, with_bound_addr};
 
-/// Bound: commands waiting for the node's answer (lookups, pings, announces).
-pub const MAX_PENDING: usize = 1024;
-/// Bound: peers forwarded to one get_peers caller (more are counted by the node, not sent).
-pub(crate) const MAX_PEERS_PER_LOOKUP: usize = 4096;
 /// Datagrams read in one go before timers and commands get a turn.
 const RECV_BATCH: usize = 256;
 /// Receive buffer: KRPC datagrams are far smaller; longer ones are cut and then dropped as
@@ -28,64 +22,6 @@ const RECV_BUFFER: usize = 4096;
 
 const SOCKET: Token = Token(0);
 const WAKER: Token = Token(1);
-
-type Reply<T> = mpsc::SyncSender<Result<T, Error>>;
-
-/// A request from a [`Dht`](crate::Dht) handle.
-#[derive(Debug)]
-pub(crate) enum Command {
-    Bootstrap {
-        addrs: Vec<SocketAddr>,
-        reply: Reply<usize>,
-    },
-    FindNode {
-        target: Id,
-        reply: Reply<FindNodeReport>,
-    },
-    GetPeers {
-        info_hash: Id,
-        updates: mpsc::Sender<LookupUpdate>,
-    },
-    Announce {
-        info_hash: Id,
-        port: Option<u16>,
-        keep: bool,
-        reply: Reply<AnnounceReport>,
-    },
-    StopAnnounce {
-        info_hash: Id,
-    },
-    Ping {
-        addr: SocketAddr,
-        reply: Reply<Option<Id>>,
-    },
-    Stats {
-        reply: Reply<Stats>,
-    },
-    Contacts {
-        reply: Reply<Vec<NodeInfo>>,
-    },
-    AddContacts {
-        contacts: Vec<NodeInfo>,
-        reply: Reply<()>,
-    },
-    Shutdown {
-        reply: Reply<Snapshot>,
-    },
-}
-
-/// A caller waiting for the events of one query.
-#[derive(Debug)]
-enum Pending {
-    Bootstrap(Reply<usize>),
-    FindNode(Reply<FindNodeReport>),
-    GetPeers {
-        updates: mpsc::Sender<LookupUpdate>,
-        forwarded: usize,
-    },
-    Announce(Reply<AnnounceReport>),
-    Ping(Reply<Option<Id>>),
-}
 
 /// What the handles share with the thread: its waker and the stop flag set when the last
 /// handle is dropped.
@@ -135,12 +71,7 @@ pub(crate) fn start(
         waker,
         stop: AtomicBool::new(false),
     });
-    let mut config = config;
-    if let (None, SocketAddr::V4(bound)) = (config.external_addr, local_addr) {
-        // Tell the node the address it is bound to, unless the caller configured one.
-        config.external_addr = Some(bound);
-    }
-    let node = Node::new(config, Instant::now());
+    let node = Node::new(with_bound_addr(config, local_addr), Instant::now());
     let id = node.id();
     let driver = Driver {
         node,
@@ -148,7 +79,7 @@ pub(crate) fn start(
         poll,
         commands,
         shared: shared.clone(),
-        pending: HashMap::new(),
+        callers: Callers::default(),
         outbound: Outbound::default(),
         writable_registered: false,
     };
@@ -169,7 +100,7 @@ struct Driver {
     poll: Poll,
     commands: mpsc::Receiver<Command>,
     shared: Arc<Shared>,
-    pending: HashMap<QueryId, Pending>,
+    callers: Callers<MioChannels>,
     outbound: Outbound,
     writable_registered: bool,
 }
@@ -177,7 +108,7 @@ struct Driver {
 /// What reading the command channel asks of the loop.
 enum Next {
     Continue,
-    Stop(Option<Reply<Snapshot>>),
+    Stop(Option<mpsc::SyncSender<Result<Snapshot, Error>>>),
 }
 
 impl Driver {
@@ -228,11 +159,7 @@ impl Driver {
         } = self;
         // Close the socket before answering, so the caller may bind its address again.
         drop((socket, poll));
-        let snapshot = Snapshot {
-            id: node.id(),
-            contacts: node.contacts(),
-            stats: node.stats(),
-        };
+        let snapshot = Snapshot::of(&node);
         tracing::debug!(contacts = snapshot.contacts.len(), "DHT node stopped");
         if let Some(reply) = shutdown_reply {
             let _ = reply.try_send(Ok(snapshot));
@@ -264,7 +191,7 @@ impl Driver {
             match self.commands.try_recv() {
                 Ok(Command::Shutdown { reply }) => return Next::Stop(Some(reply)),
                 Ok(command) => {
-                    self.apply(command);
+                    self.callers.apply(&mut self.node, Instant::now(), command);
                     self.pump();
                 }
                 Err(mpsc::TryRecvError::Empty) => return Next::Continue,
@@ -279,7 +206,7 @@ impl Driver {
             self.outbound.push(transmit);
         }
         while let Some(event) = self.node.poll_event() {
-            self.route(event);
+            self.callers.route(event);
         }
     }
 
@@ -315,146 +242,6 @@ impl Driver {
         {
             Ok(()) => self.writable_registered = want_writable,
             Err(error) => tracing::warn!(%error, "cannot change the DHT socket's interest"),
-        }
-    }
-
-    fn apply(&mut self, command: Command) {
-        let now = Instant::now();
-        match command {
-            Command::Bootstrap { addrs, reply } => {
-                if let Some(reply) = self.room(reply) {
-                    let query = self.node.bootstrap(now, &addrs);
-                    self.pending.insert(query, Pending::Bootstrap(reply));
-                }
-            }
-            Command::FindNode { target, reply } => {
-                if let Some(reply) = self.room(reply) {
-                    let query = self.node.find_node(now, target);
-                    self.pending.insert(query, Pending::FindNode(reply));
-                }
-            }
-            Command::GetPeers { info_hash, updates } => {
-                if self.pending.len() < MAX_PENDING {
-                    let query = self.node.get_peers(now, info_hash);
-                    self.pending.insert(
-                        query,
-                        Pending::GetPeers {
-                            updates,
-                            forwarded: 0,
-                        },
-                    );
-                } else {
-                    let _ = updates.send(LookupUpdate::Refused { limit: MAX_PENDING });
-                }
-            }
-            Command::Announce {
-                info_hash,
-                port,
-                keep,
-                reply,
-            } => {
-                if let Some(reply) = self.room(reply) {
-                    let query = self.node.announce(now, info_hash, port, keep);
-                    self.pending.insert(query, Pending::Announce(reply));
-                }
-            }
-            Command::StopAnnounce { info_hash } => self.node.stop_announce(info_hash),
-            Command::Ping { addr, reply } => {
-                if let Some(reply) = self.room(reply) {
-                    let query = self.node.ping(now, addr);
-                    self.pending.insert(query, Pending::Ping(reply));
-                }
-            }
-            Command::Stats { reply } => {
-                let _ = reply.try_send(Ok(self.node.stats()));
-            }
-            Command::Contacts { reply } => {
-                let _ = reply.try_send(Ok(self.node.contacts()));
-            }
-            Command::AddContacts { contacts, reply } => {
-                for contact in contacts {
-                    self.node.add_contact(now, contact);
-                }
-                let _ = reply.try_send(Ok(()));
-            }
-            Command::Shutdown { .. } => {}
-        }
-    }
-
-    /// Gives the reply back when another pending command fits; answers `Busy` otherwise.
-    fn room<T>(&self, reply: Reply<T>) -> Option<Reply<T>> {
-        if self.pending.len() < MAX_PENDING {
-            Some(reply)
-        } else {
-            let _ = reply.try_send(Err(Error::Busy { limit: MAX_PENDING }));
-            None
-        }
-    }
-
-    fn route(&mut self, event: Event) {
-        match event {
-            Event::Bootstrapped { query, table_size } => {
-                if let Some(Pending::Bootstrap(reply)) =
-                    self.take_if(query, |p| matches!(p, Pending::Bootstrap(_)))
-                {
-                    let _ = reply.try_send(Ok(table_size));
-                }
-            }
-            Event::PeerFound { query, peer, .. } => {
-                if let Some(Pending::GetPeers { updates, forwarded }) = self.pending.get_mut(&query)
-                    && *forwarded < MAX_PEERS_PER_LOOKUP
-                {
-                    *forwarded += 1;
-                    let _ = updates.send(LookupUpdate::Peer(peer));
-                }
-            }
-            Event::LookupDone {
-                query,
-                stats,
-                closest,
-                ..
-            } => {
-                let finishes =
-                    |p: &Pending| matches!(p, Pending::FindNode(_) | Pending::GetPeers { .. });
-                match self.take_if(query, finishes) {
-                    Some(Pending::FindNode(reply)) => {
-                        let _ = reply.try_send(Ok(FindNodeReport { closest, stats }));
-                    }
-                    Some(Pending::GetPeers { updates, .. }) => {
-                        let _ = updates.send(LookupUpdate::Done(stats));
-                    }
-                    _ => {}
-                }
-            }
-            Event::AnnounceDone {
-                query,
-                accepted,
-                stats,
-                ..
-            } => {
-                if let Some(Pending::Announce(reply)) =
-                    self.take_if(query, |p| matches!(p, Pending::Announce(_)))
-                {
-                    let _ = reply.try_send(Ok(AnnounceReport { accepted, stats }));
-                }
-            }
-            Event::Pong { query, id, .. } => {
-                if let Some(Pending::Ping(reply)) =
-                    self.take_if(query, |p| matches!(p, Pending::Ping(_)))
-                {
-                    let _ = reply.try_send(Ok(id));
-                }
-            }
-        }
-    }
-
-    /// Removes the pending entry of `query` if it is the kind `expected` accepts: an announce,
-    /// for example, also finishes a get_peers lookup, which must not complete its caller.
-    fn take_if(&mut self, query: QueryId, expected: impl Fn(&Pending) -> bool) -> Option<Pending> {
-        if self.pending.get(&query).is_some_and(expected) {
-            self.pending.remove(&query)
-        } else {
-            None
         }
     }
 }

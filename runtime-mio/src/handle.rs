@@ -1,40 +1,18 @@
 //! The [`Dht`] handle: the blocking API in front of the node's thread.
 
-use crate::driver::{self, Command, Shared};
-use crate::error::Error;
+use crate::channels::Command;
+use crate::driver::{self, Shared};
 use crate::lookup::PeerLookup;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
-use tokengo_core::{Config, Id, LookupStats, NodeInfo, Stats};
+use tokengo_core::{Config, Id, NodeInfo, Stats};
+use tokengo_runtime_support::{
+    AnnounceReport, Error, FindNodeReport, Snapshot, push_ipv4, require_bootstrap_addrs,
+};
 
 /// Commands queued for the node's thread before callers block for room.
 const COMMAND_QUEUE: usize = 256;
-
-/// The result of a find_node lookup.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FindNodeReport {
-    /// The closest nodes that answered, closest first.
-    pub closest: Vec<NodeInfo>,
-    pub stats: LookupStats,
-}
-
-/// The result of one announce round.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AnnounceReport {
-    /// Nodes that acknowledged our `announce_peer`.
-    pub accepted: usize,
-    pub stats: LookupStats,
-}
-
-/// What a node leaves behind when it shuts down: enough to restore it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Snapshot {
-    pub id: Id,
-    /// The routing table's good and questionable contacts.
-    pub contacts: Vec<NodeInfo>,
-    pub stats: Stats,
-}
 
 /// A running DHT node on its own mio thread. Cheap to clone; every clone talks to the same
 /// node. The node stops on [`Dht::shutdown`] or when the last clone is dropped.
@@ -112,12 +90,7 @@ impl Dht {
     /// Returns the routing table's size when the bootstrap finished (0 when nobody answered;
     /// the node keeps retrying).
     pub fn bootstrap(&self, routers: &[String]) -> Result<usize, Error> {
-        let addrs = resolve_ipv4(routers);
-        if addrs.is_empty() && !routers.is_empty() {
-            return Err(Error::NoBootstrapAddress {
-                tried: routers.join(", "),
-            });
-        }
+        let addrs = require_bootstrap_addrs(routers, resolve_ipv4(routers))?;
         self.bootstrap_addrs(addrs)
     }
 
@@ -206,13 +179,7 @@ pub fn resolve_ipv4(targets: &[String]) -> Vec<SocketAddr> {
     let mut out: Vec<SocketAddr> = Vec::new();
     for target in targets {
         match target.as_str().to_socket_addrs() {
-            Ok(addrs) => {
-                for addr in addrs.filter(SocketAddr::is_ipv4) {
-                    if !out.contains(&addr) {
-                        out.push(addr);
-                    }
-                }
-            }
+            Ok(addrs) => push_ipv4(&mut out, addrs),
             Err(error) => tracing::warn!(%target, %error, "cannot resolve bootstrap address"),
         }
     }

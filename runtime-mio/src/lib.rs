@@ -23,13 +23,14 @@
 //! # Ok::<(), tokengo_mio::Error>(())
 //! ```
 
+mod channels;
 mod driver;
-mod error;
 mod handle;
 mod lookup;
 mod outbound;
 
-pub use driver::MAX_PENDING;
-pub use error::Error;
-pub use handle::{AnnounceReport, Dht, FindNodeReport, Snapshot, resolve_ipv4};
-pub use lookup::{PeerLookup, PeerLookupReport};
+pub use handle::{Dht, resolve_ipv4};
+pub use lookup::PeerLookup;
+pub use tokengo_runtime_support::{
+    AnnounceReport, Error, FindNodeReport, MAX_PENDING, PeerLookupReport, Snapshot,
+};

@@ -1,49 +1,19 @@
 //! The [`Dht`] handle: the async API in front of the node's task.
 
-use crate::driver::{self, Command};
-use crate::error::Error;
+use crate::channels::Command;
+use crate::driver;
 use crate::lookup::PeerLookup;
 use crate::resolve::resolve_ipv4;
 use std::net::SocketAddr;
-use tokengo_core::{Config, Id, LookupStats, NodeInfo, Stats};
+use tokengo_core::{Config, Id, NodeInfo, Stats};
+use tokengo_runtime_support::{
+    AnnounceReport, Error, FindNodeReport, Snapshot, require_bootstrap_addrs, with_bound_addr,
+};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
 /// Commands queued for the node's task before callers wait for room.
 const COMMAND_QUEUE: usize = 256;
-
-/// The result of a find_node lookup.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FindNodeReport {
-    /// The closest nodes that answered, closest first.
-    pub closest: Vec<NodeInfo>,
-    pub stats: LookupStats,
-}
-
-/// The result of one announce round.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AnnounceReport {
-    /// Nodes that acknowledged our `announce_peer`.
-    pub accepted: usize,
-    pub stats: LookupStats,
-}
-
-/// What a node leaves behind when it shuts down: enough to restore it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Snapshot {
-    pub id: Id,
-    /// The routing table's good and questionable contacts.
-    pub contacts: Vec<NodeInfo>,
-    pub stats: Stats,
-}
-
-/// Tells the node the address it is bound to, unless the caller configured one.
-fn with_bound_addr(mut config: Config, local_addr: SocketAddr) -> Config {
-    if let (None, SocketAddr::V4(bound)) = (config.external_addr, local_addr) {
-        config.external_addr = Some(bound);
-    }
-    config
-}
 
 /// A running DHT node on tokio. Cheap to clone; every clone talks to the same node. The node
 /// stops on [`Dht::shutdown`] or when the last clone is dropped.
@@ -103,12 +73,7 @@ impl Dht {
     /// the configured bootstrap addresses and known contacts). Returns the routing table's
     /// size when the bootstrap finished (0 when nobody answered; the node keeps retrying).
     pub async fn bootstrap(&self, routers: &[String]) -> Result<usize, Error> {
-        let addrs = resolve_ipv4(routers).await;
-        if addrs.is_empty() && !routers.is_empty() {
-            return Err(Error::NoBootstrapAddress {
-                tried: routers.join(", "),
-            });
-        }
+        let addrs = require_bootstrap_addrs(routers, resolve_ipv4(routers).await)?;
         self.bootstrap_addrs(addrs).await
     }
 

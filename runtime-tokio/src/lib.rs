@@ -23,14 +23,15 @@
 //! # }
 //! ```
 
+mod channels;
 mod driver;
-mod error;
 mod handle;
 mod lookup;
 mod resolve;
 
-pub use driver::MAX_PENDING;
-pub use error::Error;
-pub use handle::{AnnounceReport, Dht, FindNodeReport, Snapshot};
-pub use lookup::{PeerLookup, PeerLookupReport};
+pub use handle::Dht;
+pub use lookup::PeerLookup;
 pub use resolve::resolve_ipv4;
+pub use tokengo_runtime_support::{
+    AnnounceReport, Error, FindNodeReport, MAX_PENDING, PeerLookupReport, Snapshot,
+};

@@ -1,90 +1,48 @@
 //! A get_peers lookup in progress: a stream of peers, then a final report.
 
-use crate::error::Error;
 use std::net::SocketAddr;
 use tokengo_core::LookupStats;
+use tokengo_runtime_support::{Error, LookupProgress, LookupUpdate, PeerLookupReport};
 use tokio::sync::mpsc;
-
-/// What the node's task tells a [`PeerLookup`].
-#[derive(Debug)]
-pub(crate) enum LookupUpdate {
-    Peer(SocketAddr),
-    Done(LookupStats),
-    /// The node had too many commands in flight to start the lookup.
-    Refused {
-        limit: usize,
-    },
-}
-
-/// The final report of a get_peers lookup.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PeerLookupReport {
-    /// Every distinct peer found, in the order found.
-    pub peers: Vec<SocketAddr>,
-    pub stats: LookupStats,
-}
 
 /// A running get_peers lookup. Read peers with [`PeerLookup::next_peer`] as they are found,
 /// then [`PeerLookup::finish`] for the report. Dropping it lets the lookup finish unobserved.
 #[derive(Debug)]
 pub struct PeerLookup {
     updates: mpsc::UnboundedReceiver<LookupUpdate>,
-    peers: Vec<SocketAddr>,
-    done: Option<LookupStats>,
-    refused: Option<usize>,
+    progress: LookupProgress,
 }
 
 impl PeerLookup {
     pub(crate) fn new(updates: mpsc::UnboundedReceiver<LookupUpdate>) -> Self {
         PeerLookup {
             updates,
-            peers: Vec::new(),
-            done: None,
-            refused: None,
+            progress: LookupProgress::default(),
         }
     }
 
     /// The next peer found, or `None` once the lookup has finished (or the node stopped).
     pub async fn next_peer(&mut self) -> Option<SocketAddr> {
-        if self.done.is_some() || self.refused.is_some() {
+        if self.progress.is_over() {
             return None;
         }
-        match self.updates.recv().await? {
-            LookupUpdate::Peer(peer) => {
-                self.peers.push(peer);
-                Some(peer)
-            }
-            LookupUpdate::Done(stats) => {
-                self.done = Some(stats);
-                None
-            }
-            LookupUpdate::Refused { limit } => {
-                self.refused = Some(limit);
-                None
-            }
-        }
+        let update = self.updates.recv().await?;
+        self.progress.record(update)
     }
 
     /// The lookup's stats once it has finished (`None` while it runs).
     pub fn stats(&self) -> Option<LookupStats> {
-        self.done
+        self.progress.stats()
     }
 
     /// The peers found so far.
     pub fn peers(&self) -> &[SocketAddr] {
-        &self.peers
+        self.progress.peers()
     }
 
     /// Waits for the lookup to finish and returns every peer it found with its stats.
     pub async fn finish(mut self) -> Result<PeerLookupReport, Error> {
         while self.next_peer().await.is_some() {}
-        match (self.done, self.refused) {
-            (Some(stats), _) => Ok(PeerLookupReport {
-                peers: self.peers,
-                stats,
-            }),
-            (None, Some(limit)) => Err(Error::Busy { limit }),
-            (None, None) => Err(Error::Stopped),
-        }
+        self.progress.into_report()
     }
 }

@@ -1,6 +1,7 @@
 //! Asynchronous resolution of `HOST:PORT` strings to the IPv4 addresses the node serves.
 
 use std::net::SocketAddr;
+use tokengo_runtime_support::push_ipv4;
 
 /// Resolves every `HOST:PORT` (or `IP:PORT`) in `targets` and keeps the IPv4 results, in order
 /// and without duplicates. Names that fail to resolve are logged and skipped.
@@ -8,19 +9,11 @@ pub async fn resolve_ipv4(targets: &[String]) -> Vec<SocketAddr> {
     let mut out: Vec<SocketAddr> = Vec::new();
     for target in targets {
         if let Ok(addr) = target.parse::<SocketAddr>() {
-            if addr.is_ipv4() && !out.contains(&addr) {
-                out.push(addr);
-            }
+            push_ipv4(&mut out, [addr]);
             continue;
         }
         match tokio::net::lookup_host(target.as_str()).await {
-            Ok(addrs) => {
-                for addr in addrs.filter(SocketAddr::is_ipv4) {
-                    if !out.contains(&addr) {
-                        out.push(addr);
-                    }
-                }
-            }
+            Ok(addrs) => push_ipv4(&mut out, addrs),
             Err(error) => tracing::warn!(%target, %error, "cannot resolve bootstrap address"),
         }
     }

@@ -1,20 +1,18 @@
-//! Errors of the mio adapter.
+//! Errors of the runtime adapters.
 
 use std::io;
+use std::net::SocketAddr;
 
-/// Why a [`Dht`](crate::Dht) operation failed.
+/// Why a `Dht` operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Binding the UDP socket or setting up the poll loop failed.
+    /// Binding the UDP socket or setting up the node's loop failed.
     #[error("cannot start the DHT node on {addr}: {source}")]
-    Bind {
-        addr: std::net::SocketAddr,
-        source: io::Error,
-    },
+    Bind { addr: SocketAddr, source: io::Error },
     /// No bootstrap address could be resolved to an IPv4 socket address.
     #[error("no usable bootstrap address (tried: {tried})")]
     NoBootstrapAddress { tried: String },
-    /// The node's thread has stopped (shut down, or it failed).
+    /// The node's loop has stopped (shut down, or it failed).
     #[error("the DHT node has stopped")]
     Stopped,
     /// Too many commands are waiting for the node; try again later.

@@ -1,0 +1,28 @@
+//! What the runtime adapters of the tokengo DHT share: everything between a `Dht` handle and
+//! the [`Node`](tokengo_core::Node) that does not depend on how the adapter waits.
+//!
+//! An adapter owns the socket and a loop (a tokio task, a mio thread) that moves datagrams and
+//! deadlines between the socket and the node. Its handles send the loop a [`Command`]; the
+//! loop passes it to [`Callers::apply`], which starts the node's query and remembers who waits
+//! for it, and passes every node event to [`Callers::route`], which answers that caller. The
+//! adapter names its reply and update channels once, in an implementation of [`Channels`].
+//!
+//! Like the core, nothing here does IO, reads a clock or depends on a runtime.
+
+mod callers;
+mod channels;
+mod command;
+mod config;
+mod error;
+mod lookup;
+mod report;
+mod resolve;
+
+pub use callers::{Callers, MAX_PEERS_PER_LOOKUP, MAX_PENDING};
+pub use channels::Channels;
+pub use command::Command;
+pub use config::with_bound_addr;
+pub use error::Error;
+pub use lookup::{LookupProgress, LookupUpdate, PeerLookupReport};
+pub use report::{AnnounceReport, FindNodeReport, Snapshot};
+pub use resolve::{push_ipv4, require_bootstrap_addrs};
