@@ -246,3 +246,41 @@ async fn a_backend_that_never_answers_gives_a_json_504() {
     let body: serde_json::Value = resp.json().await.expect("json error");
     assert_eq!(body["error"]["code"], 504);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_gets_only_its_share_of_connections() {
+    let relay = common::relay_with(
+        "127.0.0.1:0".parse().expect("addr"),
+        tokengo::identity::Identity::generate().expect("id"),
+        |o| o.max_connections_per_ip = 2,
+    )
+    .await;
+    let limits = TransportLimits {
+        max_streams: 4,
+        idle_timeout: Duration::from_secs(10),
+        keep_alive: None,
+    };
+    let endpoint =
+        tls::dialer_endpoint(tls::ALPN_CLIENT, Some(relay.pin), limits, false).expect("ep");
+    let dial = || async {
+        endpoint
+            .connect(relay.addr, SERVER_NAME)
+            .expect("connect")
+            .await
+    };
+    let first = dial().await.expect("first connection");
+    let _second = dial().await.expect("second connection");
+    assert!(dial().await.is_err(), "a third connection from one address");
+    // Closing one frees its slot.
+    first.close(0u32.into(), b"done");
+    let mut third = None;
+    for _ in 0..50 {
+        if let Ok(conn) = dial().await {
+            third = Some(conn);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(third.is_some(), "a freed slot is given again");
+    relay.stop().await;
+}

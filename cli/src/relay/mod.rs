@@ -6,6 +6,7 @@
 //! copies frames between a client stream and a stream it opens on the exit's connection, and
 //! resets the exit's stream when the client goes away.
 
+pub mod per_ip;
 pub mod registry;
 
 use std::net::SocketAddr;
@@ -24,6 +25,7 @@ use crate::wire::{
     CopyError, Frame, FrameHeader, MAX_PAYLOAD_LEN, MessageType, copy_payload, read_frame,
     read_header, write_frame, write_header,
 };
+use per_ip::PerIpLimit;
 pub use registry::{ExitKeyEntry, Registry};
 
 /// Largest Register/Heartbeat payload accepted (a key config is about 43 bytes).
@@ -77,6 +79,8 @@ pub struct RelayOptions {
     pub exit_timeout: Duration,
     /// Most simultaneous connections.
     pub max_connections: usize,
+    /// Most simultaneous connections from one IP address (handshakes included).
+    pub max_connections_per_ip: usize,
     /// Most concurrent streams a peer may open on one connection.
     pub max_streams_per_connection: u32,
 }
@@ -92,6 +96,9 @@ impl RelayOptions {
             read_timeout: Duration::from_secs(30),
             exit_timeout: Duration::from_secs(300),
             max_connections: 4096,
+            // A sixteenth of the slots: one host cannot starve the rest, while many clients
+            // behind one NAT still fit.
+            max_connections_per_ip: 256,
             max_streams_per_connection: 256,
         }
     }
@@ -109,6 +116,7 @@ struct Shared {
     registry: Registry,
     options: RelayOptions,
     connections: Arc<Semaphore>,
+    per_ip: Arc<PerIpLimit>,
 }
 
 impl Relay {
@@ -121,12 +129,14 @@ impl Relay {
         };
         let endpoint = tls::relay_endpoint(&options.identity, options.listen, limits)?;
         let connections = Arc::new(Semaphore::new(options.max_connections));
+        let per_ip = PerIpLimit::new(options.max_connections_per_ip);
         Ok(Self {
             endpoint,
             shared: Arc::new(Shared {
                 registry: Registry::default(),
                 options,
                 connections,
+                per_ip,
             }),
         })
     }
@@ -166,9 +176,15 @@ impl Relay {
                         incoming.refuse();
                         continue;
                     };
+                    let peer = incoming.remote_address();
+                    let Some(slot) = self.shared.per_ip.try_acquire(peer.ip()) else {
+                        debug!(%peer, "per-address connection limit reached");
+                        incoming.refuse();
+                        continue;
+                    };
                     let shared = self.shared.clone();
                     tokio::spawn(async move {
-                        let _permit = permit;
+                        let _held = (permit, slot);
                         match incoming.await {
                             Ok(conn) => shared.serve_connection(conn).await,
                             Err(e) => debug!("handshake failed: {e}"),
