@@ -284,3 +284,41 @@ async fn one_address_gets_only_its_share_of_connections() {
     assert!(third.is_some(), "a freed slot is given again");
     relay.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_address_proves_itself_with_a_retry_and_still_connects() {
+    use tokengo::relay::admission::UNPROVEN_PER_IP;
+    let max = UNPROVEN_PER_IP + 2;
+    let relay = common::relay_with(
+        "127.0.0.1:0".parse().expect("addr"),
+        tokengo::identity::Identity::generate().expect("id"),
+        move |o| o.max_connections_per_ip = max,
+    )
+    .await;
+    let limits = TransportLimits {
+        max_streams: 4,
+        idle_timeout: Duration::from_secs(10),
+        keep_alive: None,
+    };
+    // A new endpoint for every connection: one endpoint would present the address token the
+    // relay gave it on the first connection, and so count as proven already.
+    let endpoint =
+        || tls::dialer_endpoint(tls::ALPN_CLIENT, Some(relay.pin), limits, false).expect("ep");
+    let mut held = Vec::new();
+    // Past UNPROVEN_PER_IP the relay answers with a Retry; the client comes back with the
+    // token and is let in, up to the limit.
+    for i in 0..max {
+        let conn = endpoint()
+            .connect(relay.addr, SERVER_NAME)
+            .expect("connect")
+            .await
+            .unwrap_or_else(|e| panic!("connection {i}: {e}"));
+        held.push(conn);
+    }
+    let over = endpoint()
+        .connect(relay.addr, SERVER_NAME)
+        .expect("connect")
+        .await;
+    assert!(over.is_err(), "one past the limit");
+    relay.stop().await;
+}

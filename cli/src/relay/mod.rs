@@ -6,6 +6,7 @@
 //! copies frames between a client stream and a stream it opens on the exit's connection, and
 //! resets the exit's stream when the client goes away.
 
+pub mod admission;
 pub mod per_ip;
 pub mod registry;
 
@@ -25,6 +26,7 @@ use crate::wire::{
     CopyError, Frame, FrameHeader, MAX_PAYLOAD_LEN, MessageType, copy_payload, read_frame,
     read_header, write_frame, write_header,
 };
+use admission::{Admission, Load, admit};
 use per_ip::PerIpLimit;
 pub use registry::{ExitKeyEntry, Registry};
 
@@ -171,14 +173,30 @@ impl Relay {
                 _ = sweep.tick() => self.shared.sweep(),
                 incoming = self.endpoint.accept() => {
                     let Some(incoming) = incoming else { break };
-                    let Ok(permit) = self.shared.connections.clone().try_acquire_owned() else {
-                        debug!(peer = %incoming.remote_address(), "connection limit reached");
-                        incoming.refuse();
-                        continue;
-                    };
                     let peer = incoming.remote_address();
-                    let Some(slot) = self.shared.per_ip.try_acquire(peer.ip()) else {
-                        debug!(%peer, "per-address connection limit reached");
+                    let options = &self.shared.options;
+                    let load = Load {
+                        from_ip: self.shared.per_ip.count(peer.ip()),
+                        max_per_ip: options.max_connections_per_ip,
+                        free: self.shared.connections.available_permits(),
+                        max: options.max_connections,
+                    };
+                    match admit(incoming.remote_address_validated(), incoming.may_retry(), load) {
+                        Admission::Accept => {}
+                        Admission::Retry => {
+                            let _ = incoming.retry();
+                            continue;
+                        }
+                        Admission::Refuse => {
+                            debug!(%peer, ?load, "connection limit reached");
+                            incoming.refuse();
+                            continue;
+                        }
+                    }
+                    let (Ok(permit), Some(slot)) = (
+                        self.shared.connections.clone().try_acquire_owned(),
+                        self.shared.per_ip.try_acquire(peer.ip()),
+                    ) else {
                         incoming.refuse();
                         continue;
                     };
