@@ -247,21 +247,30 @@ async fn a_backend_that_never_answers_gives_a_json_504() {
     assert_eq!(body["error"]["code"], 504);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_address_gets_only_its_share_of_connections() {
-    let relay = common::relay_with(
+/// A relay that lets one address hold at most `max_per_ip` connections.
+async fn relay_with_per_ip_limit(max_per_ip: usize) -> common::RunningRelay {
+    common::relay_with(
         "127.0.0.1:0".parse().expect("addr"),
         tokengo::identity::Identity::generate().expect("id"),
-        |o| o.max_connections_per_ip = 2,
+        move |o| o.max_connections_per_ip = max_per_ip,
     )
-    .await;
+    .await
+}
+
+/// A client endpoint of its own (its own socket and address tokens) for `relay`.
+fn client_endpoint(relay: &common::RunningRelay) -> quinn::Endpoint {
     let limits = TransportLimits {
         max_streams: 4,
         idle_timeout: Duration::from_secs(10),
         keep_alive: None,
     };
-    let endpoint =
-        tls::dialer_endpoint(tls::ALPN_CLIENT, Some(relay.pin), limits, false).expect("ep");
+    tls::dialer_endpoint(tls::ALPN_CLIENT, Some(relay.pin), limits, false).expect("ep")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_gets_only_its_share_of_connections() {
+    let relay = relay_with_per_ip_limit(2).await;
+    let endpoint = client_endpoint(&relay);
     let dial = || async {
         endpoint
             .connect(relay.addr, SERVER_NAME)
