@@ -331,3 +331,59 @@ async fn a_busy_address_proves_itself_with_a_retry_and_still_connects() {
     assert!(over.is_err(), "one past the limit");
     relay.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_lost_after_sending_fails_and_is_not_run_twice() {
+    use std::sync::atomic::Ordering;
+    let net = common::net().await;
+    // A second relay with an exit of the same key: a replay would have somewhere to go.
+    let spare = common::relay().await;
+    let _spare_exit = common::exit(
+        &spare,
+        net.key.clone(),
+        BackendOptions::new(net.backend.url.clone()),
+    )
+    .await;
+    let candidates = [&net.relay, &spare].map(|r| tokengo::client::RelayCandidate {
+        addr: r.addr.to_string(),
+        pin: Some(r.pin),
+    });
+    let client = std::sync::Arc::new(tokengo::client::GatewayClient::new(
+        std::sync::Arc::new(tokengo::client::StaticRelays(candidates.to_vec())),
+        Default::default(),
+    ));
+    let url = common::proxy(client).await;
+    // The backend never answers this one: it is in flight until the relay goes.
+    let pending = tokio::spawn(async move {
+        common::http()
+            .post(format!("{url}/v1/never"))
+            .body("{}")
+            .send()
+            .await
+            .expect("send")
+    });
+    let mock = net.backend.mock.clone();
+    for _ in 0..300 {
+        if mock.count.load(Ordering::SeqCst) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        mock.count.load(Ordering::SeqCst),
+        1,
+        "the request reached the backend"
+    );
+    net.relay.stop().await;
+    let resp = tokio::time::timeout(Duration::from_secs(20), pending)
+        .await
+        .expect("a clear error, not a wait")
+        .expect("join");
+    assert_eq!(resp.status(), 502);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        mock.count.load(Ordering::SeqCst),
+        1,
+        "the request was sent again"
+    );
+}

@@ -3,8 +3,9 @@
 //! Where relays come from is behind [`RelaySource`]: a static list today, the DHT later. The
 //! client dials the first reachable candidate, asks it for the exits' key configs (each checked
 //! against its claimed pubKeyHash), picks the pinned exit or else the first by hash, and keeps the
-//! connection for later requests. A request that fails because the connection was already gone,
-//! or because the relay no longer knows the exit, is retried once on a fresh session.
+//! connection for later requests. A request that could not be sent because the connection was
+//! already gone, or that the relay refused because it no longer knows the exit, is retried once
+//! on a fresh session; one lost after it was sent is not (it may have run), and fails.
 
 pub mod proxy;
 
@@ -363,13 +364,19 @@ impl GatewayClient {
             .await
             .map_err(|e| lost(e.to_string()))?;
         let _ = send.finish();
+        // From here on the request may have reached the exit: sending it again could run it
+        // twice at the backend, so a lost connection is the caller's error, not a retry.
         let first = timeout(
             self.options.idle_timeout,
             read_frame(&mut recv, MAX_PAYLOAD_LEN),
         )
         .await
         .map_err(|_| Failure::Fatal(ClientError::Relay("no answer in time".into())))?
-        .map_err(|e| lost(e.to_string()))?;
+        .map_err(|e| {
+            Failure::Fatal(ClientError::RelayUnreachable(format!(
+                "connection lost while waiting for the answer: {e}"
+            )))
+        })?;
         if first.kind == MessageType::Error {
             let text = String::from_utf8_lossy(&first.payload).into_owned();
             return Err(
