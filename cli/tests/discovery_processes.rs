@@ -250,20 +250,16 @@ impl Network {
     }
 }
 
-/// Starts a zero-configuration client bootstrapped through `seed_dht`; returns it, its API
-/// port and its output, once it printed its ready line (checked for the progress lines).
-fn start_client(seed_dht: &str) -> (Proc, u16, mpsc::Receiver<String>) {
+/// Starts a zero-configuration client with only `bootstrap` as its bootstrap source
+/// (`--bootstrap-peer P` or `--bootstrap-url U`); returns it, its API port and its output,
+/// once it printed its ready line (checked for the progress lines).
+fn start_client(bootstrap: [&str; 2]) -> (Proc, u16, mpsc::Receiver<String>) {
     let api = free_tcp();
     let listen = format!("127.0.0.1:{api}");
     // The exit may register a moment after the client starts; the client keeps looking.
-    let (client, out) = spawn(&[
-        "client",
-        "--listen",
-        &listen,
-        "--no-default-bootstrap",
-        "--bootstrap-peer",
-        seed_dht,
-    ]);
+    let mut args = vec!["client", "--listen", &listen, "--no-default-bootstrap"];
+    args.extend(bootstrap);
+    let (client, out) = spawn(&args);
     let lines = wait_for(&out, "Ready! Listening on");
     assert!(
         lines.iter().any(|l| l.starts_with("Connecting to the DHT")),
@@ -288,7 +284,7 @@ fn assert_echoed(answer: &str) {
 fn client_discovers_through_bootstrap_peer_flag() {
     let dir = tempfile::tempdir().unwrap();
     let network = Network::start(dir.path(), 2);
-    let (_client, api, _out) = start_client(&network.seed_dht);
+    let (_client, api, _out) = start_client(["--bootstrap-peer", &network.seed_dht]);
     assert_echoed(&post_until_ok(api));
 }
 
@@ -301,18 +297,7 @@ fn client_discovers_through_bootstrap_json() {
     let list = format!(r#"{{"version":1,"peers":["127.0.0.1:9","/ip4/{ip}/udp/{port}"]}}"#);
     let server = http_server(Some(list));
     let url = format!("http://{server}/bootstrap.json");
-    let api = free_tcp();
-    let listen = format!("127.0.0.1:{api}");
-    let (_client, out) = spawn(&[
-        "client",
-        "--listen",
-        &listen,
-        "--no-default-bootstrap",
-        "--bootstrap-url",
-        &url,
-    ]);
-    let lines = wait_for(&out, "Ready! Listening on");
-    assert!(lines.iter().any(|l| l.ends_with("[selected]")), "{lines:?}");
+    let (_client, api, _out) = start_client(["--bootstrap-url", &url]);
     assert_echoed(&post_until_ok(api));
 }
 
@@ -320,7 +305,7 @@ fn client_discovers_through_bootstrap_json() {
 fn lone_seed_relay_is_a_whole_network() {
     let dir = tempfile::tempdir().unwrap();
     let network = Network::start(dir.path(), 1);
-    let (_client, api, _out) = start_client(&network.seed_dht);
+    let (_client, api, _out) = start_client(["--bootstrap-peer", &network.seed_dht]);
     assert_echoed(&post_until_ok(api));
     assert_eq!(registered_relay(&network.exit_out), network.relay_quic[0]);
 }
@@ -329,7 +314,7 @@ fn lone_seed_relay_is_a_whole_network() {
 fn client_and_exit_fail_over_when_their_relay_dies() {
     let dir = tempfile::tempdir().unwrap();
     let mut network = Network::start(dir.path(), 3);
-    let (_client, api, _out) = start_client(&network.seed_dht);
+    let (_client, api, _out) = start_client(["--bootstrap-peer", &network.seed_dht]);
     assert_echoed(&post_until_ok(api));
     // The relay carrying the traffic is the one the exit registered with: kill it without
     // warning. Its announcement stays in the DHT's peer stores; the probes must weed it out.

@@ -62,13 +62,13 @@ async fn keep_announcing(
     signals: &mut StopSignals,
 ) -> Result<(), Failure> {
     loop {
+        let next = async {
+            tokio::time::sleep(args.every).await;
+            round(dht, args).await
+        };
         tokio::select! {
             () = signals.recv() => return Ok(()),
-            () = tokio::time::sleep(args.every) => {}
-        }
-        tokio::select! {
-            () = signals.recv() => return Ok(()),
-            r = round(dht, args) => { r?; }
+            r = next => { r?; }
         }
     }
 }

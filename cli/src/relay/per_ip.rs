@@ -56,7 +56,8 @@ impl PerIpLimit {
     }
 
     /// Addresses with at least one connection.
-    pub fn addresses(&self) -> usize {
+    #[cfg(test)]
+    fn addresses(&self) -> usize {
         self.counts.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 }
