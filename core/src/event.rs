@@ -12,12 +12,16 @@ pub struct QueryId(pub u64);
 /// Which kind of lookup finished.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LookupKind {
+    /// A find_node lookup the application asked for.
     FindNode,
+    /// A get_peers lookup the application asked for.
     GetPeers,
     /// The get_peers lookup in front of an announce.
     Announce,
-    /// The self-lookup of a bootstrap or a bucket refresh.
+    /// The self-lookup of a bootstrap.
     Bootstrap,
+    /// A find_node lookup of a random id in one bucket: a bucket refresh, or the far-bucket
+    /// step of a bootstrap.
     Refresh,
 }
 
@@ -44,32 +48,52 @@ pub struct LookupStats {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// A bootstrap finished; `table_size` is 0 when nobody answered (a retry is scheduled).
-    Bootstrapped { query: QueryId, table_size: usize },
+    Bootstrapped {
+        /// The bootstrap command (or the re-bootstrap the node started itself).
+        query: QueryId,
+        /// Nodes in the routing table once it finished.
+        table_size: usize,
+    },
     /// A get_peers lookup (or announce) found a peer; emitted once per distinct peer as it arrives.
     PeerFound {
+        /// The get_peers or announce command.
         query: QueryId,
+        /// What the lookup looks for.
         info_hash: Id,
+        /// The peer's address.
         peer: SocketAddr,
     },
     /// A find_node or get_peers lookup finished; `closest` are the closest nodes that answered.
     LookupDone {
+        /// The find_node or get_peers command.
         query: QueryId,
+        /// [`LookupKind::FindNode`] or [`LookupKind::GetPeers`].
         kind: LookupKind,
+        /// The id (or info hash) looked up.
         target: Id,
+        /// Counts and timings of the lookup.
         stats: LookupStats,
+        /// The closest nodes that answered, closest first.
         closest: Vec<NodeInfo>,
     },
     /// An announce finished: `accepted` nodes acknowledged our announce_peer.
     AnnounceDone {
+        /// The announce command (or the re-announce the node started itself).
         query: QueryId,
+        /// What we announced.
         info_hash: Id,
+        /// Nodes that acknowledged our announce_peer.
         accepted: usize,
+        /// Counts and timings of the get_peers lookup in front of it.
         stats: LookupStats,
     },
     /// A ping got an answer (`id` is the responder's) or timed out (`id` is `None`).
     Pong {
+        /// The ping command.
         query: QueryId,
+        /// The address pinged.
         addr: SocketAddr,
+        /// The responder's node id; `None` when it did not answer.
         id: Option<Id>,
     },
 }

@@ -23,7 +23,9 @@ pub enum NodeState {
 /// One routing-table entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
+    /// The node's id.
     pub id: Id,
+    /// The node's address.
     pub addr: SocketAddrV4,
     /// Last response from it, or last query from it once it has ever answered.
     pub last_seen: Instant,
@@ -91,10 +93,15 @@ impl Bucket {
 /// Table tunables (a subset of the node's config).
 #[derive(Debug, Clone, Copy)]
 pub struct TableConfig {
+    /// Nodes per bucket (K).
     pub k: usize,
+    /// Entries in each bucket's replacement cache.
     pub replacement_cache: usize,
+    /// Nodes in the table sharing one IP address.
     pub max_nodes_per_ip: usize,
+    /// A node not heard from in this long is questionable.
     pub stale_after: Duration,
+    /// Failed queries in a row after which a node is bad.
     pub max_failures: u8,
 }
 
@@ -104,7 +111,11 @@ pub enum Insert {
     /// Now in the table (or already there, refreshed).
     Added,
     /// Parked in the replacement cache; the table wants `ping` checked first.
-    Parked { ping: Option<NodeInfo> },
+    Parked {
+        /// The bucket's longest-silent questionable node, for the caller to ping (it is now
+        /// marked as being pinged); should it turn bad, a replacement takes its slot.
+        ping: Option<NodeInfo>,
+    },
     /// Not kept (full bucket of good nodes, per-IP cap, our own id, an address clash).
     Rejected,
 }

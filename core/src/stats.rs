@@ -3,11 +3,15 @@
 /// Per-method message counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct MethodCounts {
+    /// `ping` queries.
     pub ping: u64,
+    /// `find_node` queries.
     pub find_node: u64,
+    /// `get_peers` queries.
     pub get_peers: u64,
+    /// `announce_peer` queries.
     pub announce_peer: u64,
-    /// Unknown methods.
+    /// Unknown methods, and known ones with malformed arguments.
     pub other: u64,
 }
 
@@ -29,19 +33,32 @@ pub struct DropCounts {
 /// A snapshot of a node's counters and sizes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Stats {
+    /// Queries received and let through the per-IP rate limit, by method.
     pub queries_in: MethodCounts,
+    /// Queries sent, by method.
     pub queries_out: MethodCounts,
+    /// Responses received that matched one of our transactions.
     pub responses_in: u64,
+    /// Responses sent.
     pub responses_out: u64,
+    /// KRPC errors received that matched one of our transactions.
     pub errors_in: u64,
+    /// KRPC errors sent.
     pub errors_out: u64,
+    /// Datagrams dropped, by reason.
     pub dropped: DropCounts,
+    /// Routing-table nodes currently good.
     pub nodes_good: usize,
+    /// Routing-table nodes currently questionable (bad ones not yet replaced included).
     pub nodes_questionable: usize,
     /// Nodes waiting in replacement caches.
     pub nodes_replacement: usize,
+    /// Info hashes with announced peers in the peer store.
     pub stored_keys: usize,
+    /// Peers in the peer store, over all info hashes.
     pub stored_peers: usize,
+    /// Lookups running.
     pub active_lookups: usize,
+    /// Queries sent and awaiting an answer or their timeout.
     pub transactions_in_flight: usize,
 }

@@ -2,6 +2,8 @@
 //! on real loopback sockets. [`Runtime`] is the small blocking surface the scenarios drive;
 //! `tests/tokio.rs` and `tests/mio.rs` instantiate every scenario with [`conformance_tests!`].
 
+#![warn(missing_docs)]
+
 mod runtimes;
 pub mod scenarios;
 
@@ -14,7 +16,9 @@ use tokengo_core::{Config, Id, LookupStats, Network, NodeInfo, Stats};
 /// What a node left behind at shutdown.
 #[derive(Debug, Clone)]
 pub struct Final {
+    /// The node's id.
     pub id: Id,
+    /// The routing table's contacts that were not bad.
     pub contacts: Vec<NodeInfo>,
 }
 
@@ -23,17 +27,29 @@ pub struct Final {
 pub trait Runtime: Sized {
     /// Starts a node on `127.0.0.1:0` with `config`.
     fn start(config: Config) -> Self;
+    /// The address the node's socket is bound to.
     fn addr(&self) -> SocketAddr;
+    /// The node's id.
     fn id(&self) -> Id;
+    /// Bootstraps through socket addresses; returns the routing table's size.
     fn bootstrap(&self, addrs: Vec<SocketAddr>) -> Result<usize, String>;
+    /// Bootstraps through `host:port` strings the adapter resolves; returns the table's size.
     fn bootstrap_hosts(&self, hosts: &[String]) -> Result<usize, String>;
+    /// Runs a find_node lookup; returns the closest nodes that answered.
     fn find_node(&self, target: Id) -> Result<Vec<NodeInfo>, String>;
+    /// Announces once (not kept); returns how many nodes accepted it.
     fn announce(&self, info_hash: Id, port: Option<u16>) -> Result<usize, String>;
+    /// Runs a get_peers lookup to its end; returns the peers and the lookup's stats.
     fn get_peers(&self, info_hash: Id) -> Result<(Vec<SocketAddr>, LookupStats), String>;
+    /// Pings `addr`; returns its id, or `None` on timeout.
     fn ping(&self, addr: SocketAddr) -> Result<Option<Id>, String>;
+    /// The node's counters and sizes.
     fn stats(&self) -> Result<Stats, String>;
+    /// The routing table's contacts that are not bad.
     fn contacts(&self) -> Result<Vec<NodeInfo>, String>;
+    /// Adds contacts to the routing table as questionable.
     fn add_contacts(&self, contacts: Vec<NodeInfo>) -> Result<(), String>;
+    /// Stops the node; returns what it left behind.
     fn shutdown(&self) -> Result<Final, String>;
     /// Another handle to the same node.
     fn handle(&self) -> Self;

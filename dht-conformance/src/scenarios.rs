@@ -35,6 +35,7 @@ fn silent_socket() -> UdpSocket {
     UdpSocket::bind("127.0.0.1:0").expect("bind a silent socket")
 }
 
+/// Five nodes bootstrap from one seed: the seed learns them all, and they learn the seed.
 pub fn bootstrap_builds_tables<R: Runtime>() {
     let nodes = network::<R>(5, 100);
     // The lone seed accepted every node that queried it.
@@ -50,6 +51,7 @@ pub fn bootstrap_builds_tables<R: Runtime>() {
     );
 }
 
+/// Bootstrap addresses given as host names are resolved; an unresolvable one is an error.
 pub fn bootstrap_resolves_host_names<R: Runtime>() {
     let seed = R::start(test_config(150));
     let node = R::start(test_config(151));
@@ -62,6 +64,7 @@ pub fn bootstrap_resolves_host_names<R: Runtime>() {
     assert!(error.is_err(), "an unresolvable bootstrap host is an error");
 }
 
+/// A find_node lookup for a node's id finds that node first, and orders the rest by distance.
 pub fn find_node_reaches_a_known_node<R: Runtime>() {
     let nodes = network::<R>(6, 200);
     let closest = nodes[5].find_node(nodes[2].id()).expect("find_node");
@@ -75,6 +78,7 @@ pub fn find_node_reaches_a_known_node<R: Runtime>() {
     assert_eq!(sorted, closest, "closest nodes come closest first");
 }
 
+/// A peer one node announces is found by get_peers from other nodes, with matching stats.
 pub fn announce_then_get_peers_across_nodes<R: Runtime>() {
     let nodes = network::<R>(8, 300);
     let info_hash = Id([0x42; 20]);
@@ -89,6 +93,7 @@ pub fn announce_then_get_peers_across_nodes<R: Runtime>() {
     }
 }
 
+/// An announce without a port (`implied_port`) is stored under the announcer's source port.
 pub fn announce_with_implied_port<R: Runtime>() {
     let nodes = network::<R>(5, 400);
     let info_hash = Id([0x17; 20]);
@@ -101,6 +106,7 @@ pub fn announce_with_implied_port<R: Runtime>() {
     );
 }
 
+/// A get_peers lookup for an info hash nobody announced ends with no peers.
 pub fn get_peers_without_peers_reports_none<R: Runtime>() {
     let nodes = network::<R>(4, 500);
     let (peers, stats) = nodes[3].get_peers(Id([0xee; 20])).expect("get_peers");
@@ -110,6 +116,7 @@ pub fn get_peers_without_peers_reports_none<R: Runtime>() {
     assert_eq!(stats.time_to_first_peer, None);
 }
 
+/// A ping to a live node answers with its id, and the pinged node counts the query.
 pub fn ping_answers_with_the_id<R: Runtime>() {
     let a = R::start(test_config(600));
     let b = R::start(test_config(601));
@@ -117,6 +124,8 @@ pub fn ping_answers_with_the_id<R: Runtime>() {
     assert_eq!(b.stats().expect("stats").queries_in.ping, 1);
 }
 
+/// Ping, bootstrap and get_peers against a silent address time out cleanly, and the node
+/// keeps answering afterwards.
 pub fn silent_address_times_out<R: Runtime>() {
     let silent = silent_socket();
     let silent_addr = silent.local_addr().expect("silent address");
@@ -135,6 +144,8 @@ pub fn silent_address_times_out<R: Runtime>() {
     assert_eq!(other.ping(node.addr()).expect("ping"), Some(node.id()));
 }
 
+/// A node restarted with its id and saved contacts holds them as questionable until a
+/// bootstrap through them proves them good.
 pub fn restored_contacts_start_questionable<R: Runtime>() {
     let nodes = network::<R>(4, 800);
     let saved = nodes[3].shutdown().expect("shutdown");
@@ -265,6 +276,7 @@ pub fn commands_beyond_the_pending_bound_are_refused<R: Runtime>() {
     );
 }
 
+/// Shutdown returns the node's id, makes other handles refuse commands and frees the port.
 pub fn shutdown_returns_state_and_frees_the_socket<R: Runtime>() {
     let node = R::start(test_config(1000));
     let other = node.handle();

@@ -23,6 +23,8 @@
 //! # Ok::<(), tokengo_mio::Error>(())
 //! ```
 
+#![warn(missing_docs)]
+
 mod channels;
 mod driver;
 mod handle;

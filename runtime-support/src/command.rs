@@ -10,46 +10,69 @@ use tokengo_core::{Id, NodeInfo, Stats};
 pub enum Command<C: Channels> {
     /// Join the network through `addrs`; answers the routing table's size.
     Bootstrap {
+        /// Resolved bootstrap addresses, kept by the node for later re-bootstraps.
         addrs: Vec<SocketAddr>,
+        /// Where the table size goes.
         reply: C::Reply<usize>,
     },
+    /// Start a find_node lookup for `target`; answers its closest nodes.
     FindNode {
+        /// The id looked up.
         target: Id,
+        /// Where the report goes.
         reply: C::Reply<FindNodeReport>,
     },
     /// Start a get_peers lookup; its peers and its end go to `updates`.
     GetPeers {
+        /// The torrent whose peers are wanted.
         info_hash: Id,
+        /// Where each peer, then the end of the lookup, goes.
         updates: C::Updates,
     },
     /// Announce `info_hash`; answers how the first round went.
     Announce {
+        /// The torrent we announce.
         info_hash: Id,
+        /// The port we serve it on; `None`: our datagrams' source port.
         port: Option<u16>,
+        /// Whether to re-announce every announce interval until stopped.
         keep: bool,
+        /// Where the first round's report goes.
         reply: C::Reply<AnnounceReport>,
     },
+    /// Stop re-announcing `info_hash` and serving it ourselves; answers nothing.
     StopAnnounce {
+        /// The torrent no longer announced.
         info_hash: Id,
     },
     /// Ping `addr`; answers its id, or `None` when it did not answer in time.
     Ping {
+        /// The address pinged.
         addr: SocketAddr,
+        /// Where the responder's id goes.
         reply: C::Reply<Option<Id>>,
     },
+    /// Answers the node's counters and sizes.
     Stats {
+        /// Where the stats go.
         reply: C::Reply<Stats>,
     },
+    /// Answers the routing table's contacts that are not bad.
     Contacts {
+        /// Where the contacts go.
         reply: C::Reply<Vec<NodeInfo>>,
     },
+    /// Adds known contacts (for example restored from disk) as questionable.
     AddContacts {
+        /// The contacts to add.
         contacts: Vec<NodeInfo>,
+        /// Answered once they are added.
         reply: C::Reply<()>,
     },
     /// Stop the node. The loop handles this one itself: it answers with the node's final
     /// state once it has sent what it could.
     Shutdown {
+        /// Where the final state goes.
         reply: C::Reply<Snapshot>,
     },
 }

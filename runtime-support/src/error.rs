@@ -8,14 +8,25 @@ use std::net::SocketAddr;
 pub enum Error {
     /// Binding the UDP socket or setting up the node's loop failed.
     #[error("cannot start the DHT node on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: io::Error },
+    Bind {
+        /// The address the node was to listen on.
+        addr: SocketAddr,
+        /// The underlying IO error.
+        source: io::Error,
+    },
     /// No bootstrap address could be resolved to an IPv4 socket address.
     #[error("no usable bootstrap address (tried: {tried})")]
-    NoBootstrapAddress { tried: String },
+    NoBootstrapAddress {
+        /// The bootstrap addresses given, as written, comma-separated.
+        tried: String,
+    },
     /// The node's loop has stopped (shut down, or it failed).
     #[error("the DHT node has stopped")]
     Stopped,
     /// Too many commands are waiting for the node; try again later.
     #[error("too many DHT commands in flight (limit {limit})")]
-    Busy { limit: usize },
+    Busy {
+        /// Most commands that may wait for the node at once.
+        limit: usize,
+    },
 }

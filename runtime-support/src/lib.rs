@@ -9,6 +9,8 @@
 //!
 //! Like the core, nothing here does IO, reads a clock or depends on a runtime.
 
+#![warn(missing_docs)]
+
 mod callers;
 mod channels;
 mod command;

@@ -7,10 +7,13 @@ use tokengo_core::LookupStats;
 /// What the node's loop tells a get_peers caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LookupUpdate {
+    /// A distinct peer, as soon as it was found.
     Peer(SocketAddr),
+    /// The lookup finished, with its counts and timings.
     Done(LookupStats),
     /// The node had too many commands in flight to start the lookup.
     Refused {
+        /// Most commands that may wait for the node at once.
         limit: usize,
     },
 }
@@ -20,6 +23,7 @@ pub enum LookupUpdate {
 pub struct PeerLookupReport {
     /// Every distinct peer found, in the order found.
     pub peers: Vec<SocketAddr>,
+    /// The lookup's counts and timings.
     pub stats: LookupStats,
 }
 

@@ -40,25 +40,49 @@ pub enum Body<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Query<'a> {
     /// `ping`.
-    Ping { id: Id },
+    Ping {
+        /// `id`: the querying node's id.
+        id: Id,
+    },
     /// `find_node`.
-    FindNode { id: Id, target: Id },
+    FindNode {
+        /// `id`: the querying node's id.
+        id: Id,
+        /// `target`: the id whose closest nodes are wanted.
+        target: Id,
+    },
     /// `get_peers`.
-    GetPeers { id: Id, info_hash: Id },
+    GetPeers {
+        /// `id`: the querying node's id.
+        id: Id,
+        /// `info_hash`: the torrent whose peers are wanted.
+        info_hash: Id,
+    },
     /// `announce_peer`.
     AnnouncePeer {
+        /// `id`: the querying node's id.
         id: Id,
+        /// `info_hash`: the torrent the sender announces.
         info_hash: Id,
         /// `port`; ignored by the receiver when `implied_port` is set.
         port: u16,
+        /// `token`: the write token from the receiver's earlier get_peers answer.
         token: &'a [u8],
         /// `implied_port`: 1: use the datagram's source port instead of `port`.
         implied_port: bool,
     },
     /// A method we do not know (answered with error 204). `id` is the sender's, if readable.
-    Unknown { method: &'a [u8], id: Option<Id> },
+    Unknown {
+        /// `q`: the method name.
+        method: &'a [u8],
+        /// `id`: the sender's node id, when readable.
+        id: Option<Id>,
+    },
     /// A known method whose arguments are missing or malformed (answered with error 203).
-    Malformed { method: &'a [u8] },
+    Malformed {
+        /// `q`: the method name.
+        method: &'a [u8],
+    },
 }
 
 /// A response's return values (`r`). KRPC responses do not name their method; the requester
@@ -78,7 +102,9 @@ pub struct Response<'a> {
 /// An error (`e` = `[code, message]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ErrorBody<'a> {
+    /// The error code (see [`error_code`]).
     pub code: i64,
+    /// The human-readable message, as sent (not necessarily UTF-8).
     pub message: &'a [u8],
 }
 
@@ -97,7 +123,9 @@ pub mod error_code {
 /// A compact IPv4 node info: 20-byte id then 6-byte address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct NodeInfo {
+    /// The node's id.
     pub id: Id,
+    /// The node's IPv4 address and UDP port.
     pub addr: SocketAddrV4,
 }
 
@@ -186,7 +214,9 @@ impl Eq for PeerList<'_> {}
 /// Iterator over a [`PeerList`].
 #[derive(Debug, Clone)]
 pub enum PeerIter<'a> {
+    /// Over a decoded list's compact 6-byte peer infos.
     Raw(&'a [u8]),
+    /// Over a list built from addresses.
     Addrs(std::slice::Iter<'a, SocketAddrV4>),
 }
 

@@ -12,16 +12,30 @@ use std::time::Duration;
 pub enum Finished {
     /// A find_node, get_peers, bootstrap or refresh lookup finished.
     Lookup {
+        /// Which kind of lookup it was.
         kind: LookupKind,
+        /// Its counts and timings.
         stats: LookupStats,
+        /// The closest nodes that answered, closest first.
         closest: Vec<NodeInfo>,
     },
     /// An announce finished; `accepted` nodes acknowledged it.
-    Announce { accepted: usize, stats: LookupStats },
+    Announce {
+        /// Nodes that acknowledged the announce_peer.
+        accepted: usize,
+        /// Counts and timings of the get_peers lookup in front of it.
+        stats: LookupStats,
+    },
     /// A bootstrap finished with this many nodes in the table.
-    Bootstrapped { table_size: usize },
+    Bootstrapped {
+        /// Nodes in the routing table once it finished.
+        table_size: usize,
+    },
     /// A ping was answered (`Some` id) or timed out.
-    Pong { id: Option<Id> },
+    Pong {
+        /// The responder's node id; `None` on timeout.
+        id: Option<Id>,
+    },
 }
 
 impl Finished {

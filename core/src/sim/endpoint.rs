@@ -17,10 +17,13 @@ pub trait Endpoint {
     /// A deadline passed.
     fn handle_timeout(&mut self, now: Instant);
     /// The next datagram to send.
+    #[must_use = "a datagram taken from the queue and dropped is never sent"]
     fn poll_transmit(&mut self) -> Option<Transmit>;
     /// The next event.
+    #[must_use = "an event taken from the queue and dropped is lost"]
     fn poll_event(&mut self) -> Option<Self::Event>;
     /// When `handle_timeout` is due next.
+    #[must_use = "the deadline says when to call `handle_timeout`"]
     fn poll_timeout(&self) -> Option<Instant>;
 }
 

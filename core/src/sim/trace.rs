@@ -33,7 +33,9 @@ pub enum TraceEntry<E> {
 pub struct TraceRecord<E> {
     /// Virtual time since the start of the simulation.
     pub at: Duration,
+    /// The node it is about.
     pub node: NodeHandle,
+    /// What happened to or at the node.
     pub entry: TraceEntry<E>,
 }
 

@@ -1,0 +1,66 @@
+//! Joining the network: the bootstrap lookup of our own id, the far-bucket refreshes that
+//! complete it, and re-bootstraps (with backoff) whenever the routing table empties.
+
+use super::Node;
+use crate::event::{Event, LookupKind, QueryId};
+use crate::id::Id;
+use std::time::Instant;
+
+impl Node {
+    pub(super) fn start_bootstrap(&mut self, now: Instant, query: QueryId) {
+        self.bootstrap_running = Some(query);
+        self.rebootstrap_at = None;
+        let routers = self.routers.clone();
+        let target = self.id;
+        self.start_lookup(now, query, LookupKind::Bootstrap, target, &routers);
+    }
+
+    /// Second step of a bootstrap: lookups into the far buckets the self-lookup left unfilled.
+    /// The bootstrap ends when they all have.
+    pub(super) fn refresh_far_buckets(&mut self, now: Instant, bootstrap: QueryId) {
+        let rng = &mut self.rng;
+        let targets = self.table.unfilled_buckets(&mut || rng.bytes20());
+        let room = self.config.max_lookups.saturating_sub(self.lookups.len());
+        let queries: Vec<(QueryId, Id)> = targets
+            .into_iter()
+            .take(room)
+            .map(|target| (self.next_query_id(), target))
+            .collect();
+        if queries.is_empty() {
+            self.bootstrap_done(now, bootstrap);
+            return;
+        }
+        for (query, _) in &queries {
+            self.join_refreshes.insert(*query, bootstrap);
+        }
+        for (query, target) in queries {
+            self.table.touch_bucket(&target, now);
+            self.start_lookup(now, query, LookupKind::Refresh, target, &[]);
+        }
+    }
+
+    pub(super) fn bootstrap_done(&mut self, now: Instant, query: QueryId) {
+        if self.bootstrap_running == Some(query) {
+            self.bootstrap_running = None;
+        }
+        let table_size = self.table.len();
+        if table_size > 0 {
+            self.rebootstrap_delay = self.config.rebootstrap_min;
+        } else {
+            self.schedule_rebootstrap_if_empty(now);
+        }
+        self.events
+            .push_back(Event::Bootstrapped { query, table_size });
+    }
+
+    pub(super) fn schedule_rebootstrap_if_empty(&mut self, now: Instant) {
+        if self.table.is_empty()
+            && !self.routers.is_empty()
+            && self.bootstrap_running.is_none()
+            && self.rebootstrap_at.is_none()
+        {
+            self.rebootstrap_at = Some(now + self.rebootstrap_delay);
+            self.rebootstrap_delay = (self.rebootstrap_delay * 2).min(self.config.rebootstrap_max);
+        }
+    }
+}

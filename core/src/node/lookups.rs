@@ -1,0 +1,201 @@
+//! Running lookups: starting one, sending the queries it asks for, the announce phase that
+//! follows a get_peers lookup, and the event (or bootstrap step) that ends it.
+
+use super::Node;
+use crate::event::{Event, LookupKind, QueryId};
+use crate::id::Id;
+use crate::krpc::Query;
+use crate::lookup::{AnnouncePhase, Lookup, LookupConfig};
+use crate::transaction::Purpose;
+use std::net::{SocketAddr, SocketAddrV4};
+use std::time::Instant;
+
+impl Node {
+    pub(super) fn start_lookup(
+        &mut self,
+        now: Instant,
+        query: QueryId,
+        kind: LookupKind,
+        target: Id,
+        routers: &[SocketAddrV4],
+    ) {
+        if self.lookups.len() >= self.config.max_lookups {
+            self.stats.dropped.over_limit += 1;
+            let lookup = Lookup::new(
+                query,
+                kind,
+                target,
+                self.id,
+                self.lookup_config(),
+                &[],
+                &[],
+                now,
+            );
+            self.finish(now, lookup);
+            return;
+        }
+        let seeds = self.table.closest(&target, self.config.k * 2);
+        let mut lookup = Lookup::new(
+            query,
+            kind,
+            target,
+            self.id,
+            self.lookup_config(),
+            &seeds,
+            routers,
+            now,
+        );
+        if matches!(kind, LookupKind::GetPeers | LookupKind::Announce) {
+            let local = self.local_peers(&target, now);
+            for peer in lookup.add_peers(local.into_iter(), now) {
+                self.events.push_back(Event::PeerFound {
+                    query,
+                    info_hash: target,
+                    peer: SocketAddr::V4(peer),
+                });
+            }
+        }
+        self.lookups.insert(query, lookup);
+        self.advance(now, query);
+    }
+
+    fn lookup_config(&self) -> LookupConfig {
+        LookupConfig {
+            k: self.config.k.max(1),
+            alpha: self.config.alpha.max(1),
+            retries: self.config.retries,
+            max_rounds: self.config.max_rounds,
+            max_candidates: self.config.max_lookup_candidates.max(self.config.k.max(1)),
+        }
+    }
+
+    /// Sends what a lookup wants sent, and finishes it when it is done.
+    pub(super) fn advance(&mut self, now: Instant, query: QueryId) {
+        let Some(lookup) = self.lookups.get_mut(&query) else {
+            return;
+        };
+        if lookup.announce.is_some_and(|a| a.started) {
+            if lookup.announce.is_some_and(|a| a.outstanding == 0)
+                && let Some(lookup) = self.lookups.remove(&query)
+            {
+                self.finish(now, lookup);
+            }
+            return;
+        }
+        let method_get_peers = matches!(lookup.kind, LookupKind::GetPeers | LookupKind::Announce);
+        let target = lookup.target;
+        loop {
+            let Some(lookup) = self.lookups.get_mut(&query) else {
+                return;
+            };
+            let requests = lookup.next_requests();
+            if requests.is_empty() {
+                break;
+            }
+            for request in requests {
+                let q = if method_get_peers {
+                    Query::GetPeers {
+                        id: self.id,
+                        info_hash: target,
+                    }
+                } else {
+                    Query::FindNode {
+                        id: self.id,
+                        target,
+                    }
+                };
+                if self
+                    .send_query(now, request.addr, request.id, q, Purpose::Lookup(query))
+                    .is_none()
+                    && let Some(lookup) = self.lookups.get_mut(&query)
+                {
+                    lookup.on_error(request.addr);
+                }
+            }
+        }
+        let done = self.lookups.get(&query).is_some_and(Lookup::is_done);
+        if !done {
+            return;
+        }
+        let announcing = self.lookups.get(&query).and_then(|l| l.announce);
+        match announcing {
+            Some(phase) if !phase.started => self.send_announces(now, query, phase),
+            _ => {
+                if let Some(lookup) = self.lookups.remove(&query) {
+                    self.finish(now, lookup);
+                }
+            }
+        }
+    }
+
+    fn send_announces(&mut self, now: Instant, query: QueryId, phase: AnnouncePhase) {
+        let Some(lookup) = self.lookups.get_mut(&query) else {
+            return;
+        };
+        let targets = lookup.closest_with_tokens();
+        let info_hash = lookup.target;
+        let mut outstanding = 0;
+        for (node, token) in targets {
+            let q = Query::AnnouncePeer {
+                id: self.id,
+                info_hash,
+                port: phase.port.unwrap_or(0),
+                token: &token,
+                implied_port: phase.port.is_none(),
+            };
+            if self
+                .send_query(now, node.addr, Some(node.id), q, Purpose::Announce(query))
+                .is_some()
+            {
+                outstanding += 1;
+            }
+        }
+        if let Some(lookup) = self.lookups.get_mut(&query) {
+            lookup.announce = Some(AnnouncePhase {
+                outstanding,
+                started: true,
+                ..phase
+            });
+        }
+        self.advance(now, query);
+    }
+
+    fn finish(&mut self, now: Instant, mut lookup: Lookup) {
+        lookup.stats.duration = now.saturating_duration_since(lookup.started);
+        let query = lookup.query;
+        match lookup.kind {
+            LookupKind::Bootstrap => {
+                if self.table.is_empty() {
+                    self.bootstrap_done(now, query);
+                } else {
+                    self.refresh_far_buckets(now, query);
+                }
+            }
+            LookupKind::Refresh => {
+                if let Some(bootstrap) = self.join_refreshes.remove(&query)
+                    && !self.join_refreshes.values().any(|b| *b == bootstrap)
+                {
+                    self.bootstrap_done(now, bootstrap);
+                }
+            }
+            LookupKind::Announce => {
+                let accepted = lookup.announce.map_or(0, |a| a.accepted);
+                self.events.push_back(Event::AnnounceDone {
+                    query,
+                    info_hash: lookup.target,
+                    accepted,
+                    stats: lookup.stats,
+                });
+            }
+            LookupKind::FindNode | LookupKind::GetPeers => {
+                self.events.push_back(Event::LookupDone {
+                    query,
+                    kind: lookup.kind,
+                    target: lookup.target,
+                    stats: lookup.stats,
+                    closest: lookup.closest(),
+                });
+            }
+        }
+    }
+}

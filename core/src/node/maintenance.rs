@@ -1,0 +1,45 @@
+//! Periodic maintenance: peer store expiry, liveness pings, bucket refreshes and scheduling a
+//! re-bootstrap when the table is empty.
+
+use super::Node;
+use crate::event::LookupKind;
+use crate::krpc::Query;
+use crate::transaction::Purpose;
+use std::time::{Duration, Instant};
+
+/// How often maintenance runs (liveness pings, bucket refresh, expiry, re-bootstrap).
+pub(super) const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(5);
+/// Liveness pings per maintenance tick.
+const PINGS_PER_TICK: usize = 4;
+/// Bucket refreshes started per maintenance tick.
+const REFRESHES_PER_TICK: usize = 2;
+
+impl Node {
+    pub(super) fn maintain(&mut self, now: Instant) {
+        // Jitter keeps a fleet that restarted together from ticking in lockstep.
+        let jitter = Duration::from_millis(self.rng.below(1000));
+        self.next_maintenance = now + MAINTENANCE_INTERVAL + jitter;
+        self.store.expire(now);
+        for info in self.table.due_for_ping(now, PINGS_PER_TICK) {
+            let query = Query::Ping { id: self.id };
+            if self
+                .send_query(now, info.addr, Some(info.id), query, Purpose::TablePing)
+                .is_none()
+            {
+                self.table.ping_done(&info.id);
+            }
+        }
+        if let Some(before) = now.checked_sub(self.config.bucket_refresh) {
+            let rng = &mut self.rng;
+            let targets = self.table.stale_buckets(before, &mut || rng.bytes20());
+            for target in targets.into_iter().take(REFRESHES_PER_TICK) {
+                self.table.touch_bucket(&target, now);
+                if !self.table.is_empty() && self.lookups.len() < self.config.max_lookups {
+                    let query = self.next_query_id();
+                    self.start_lookup(now, query, LookupKind::Refresh, target, &[]);
+                }
+            }
+        }
+        self.schedule_rebootstrap_if_empty(now);
+    }
+}

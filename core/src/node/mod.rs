@@ -1,0 +1,293 @@
+//! The DHT node: one state machine that owns the routing table, the transactions, the lookups,
+//! the token secrets and the peer store. This file holds the [`Node`] type, its constructor and
+//! its drive-loop API (`handle_*`, `poll_*`) and accessors; the commands, the lookups it runs,
+//! joining the network, maintenance, the replies to its own queries and sending queries each
+//! live in their own file. Answering queries lives in `server.rs`.
+
+mod commands;
+mod join;
+mod local_peers;
+mod lookups;
+mod maintenance;
+mod outgoing;
+mod replies;
+
+pub(crate) use outgoing::{MAX_DATAGRAM, count_method, push_encoded};
+
+use crate::config::Config;
+use crate::event::{Event, QueryId};
+use crate::id::Id;
+use crate::krpc::{self, Body, NodeInfo};
+use crate::lookup::Lookup;
+use crate::peer_store::PeerStore;
+use crate::rate_limit::RateLimiter;
+use crate::rng::Rng;
+use crate::routing::{RoutingTable, TableConfig};
+use crate::stats::Stats;
+use crate::token::Tokens;
+use crate::transaction::{Deadline, Purpose, Transactions};
+use maintenance::MAINTENANCE_INTERVAL;
+use std::collections::{BTreeMap, VecDeque};
+use std::net::{SocketAddr, SocketAddrV4};
+use std::time::{Duration, Instant};
+
+/// A datagram for the runtime to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// Where to send it.
+    pub to: SocketAddr,
+    /// The encoded KRPC message, at most one datagram.
+    pub payload: Vec<u8>,
+}
+
+/// Something we announce ourselves.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OwnAnnounce {
+    /// `None`: the port our datagrams come from.
+    pub port: Option<u16>,
+    /// When to announce again, if kept.
+    pub next: Option<Instant>,
+}
+
+/// A sans-IO BEP 5 DHT node. See the crate docs for the drive loop.
+#[derive(Debug)]
+pub struct Node {
+    pub(crate) config: Config,
+    pub(crate) id: Id,
+    pub(crate) rng: Rng,
+    pub(crate) table: RoutingTable,
+    pub(crate) transactions: Transactions,
+    pub(crate) lookups: BTreeMap<QueryId, Lookup>,
+    pub(crate) tokens: Tokens,
+    pub(crate) limiter: RateLimiter,
+    pub(crate) store: PeerStore,
+    pub(crate) announced: BTreeMap<Id, OwnAnnounce>,
+    /// Our address as others see it: from the config, or learned from BEP 42 `ip` fields.
+    pub(crate) external: Option<SocketAddrV4>,
+    pub(crate) routers: Vec<SocketAddrV4>,
+    bootstrap_running: Option<QueryId>,
+    /// Far-bucket lookups a bootstrap waits for, with the bootstrap they belong to.
+    join_refreshes: BTreeMap<QueryId, QueryId>,
+    rebootstrap_at: Option<Instant>,
+    rebootstrap_delay: Duration,
+    next_maintenance: Instant,
+    next_query: u64,
+    /// The latest `now` we were given, for snapshots taken between calls.
+    last_now: Instant,
+    pub(crate) stats: Stats,
+    pub(crate) transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+}
+
+impl Node {
+    /// Creates a node. `now` starts its clocks; nothing is sent until a command.
+    pub fn new(config: Config, now: Instant) -> Self {
+        let mut rng = Rng::new(config.seed);
+        let id = config.id.unwrap_or_else(|| Id(rng.bytes20()));
+        let table = RoutingTable::new(
+            id,
+            TableConfig {
+                k: config.k.max(1),
+                replacement_cache: config.replacement_cache,
+                max_nodes_per_ip: config.max_nodes_per_ip.max(1),
+                stale_after: config.node_questionable_after,
+                max_failures: config.node_max_failures.max(1),
+            },
+            now,
+        );
+        let tokens = Tokens::new(&mut rng, config.token_rotation, now);
+        let limiter_key = [rng.next_u64(), rng.next_u64()];
+        let limiter = RateLimiter::new(
+            limiter_key,
+            config.query_rate_per_ip,
+            config.query_burst_per_ip,
+        );
+        let store = PeerStore::new(
+            config.max_stored_keys,
+            config.max_peers_per_key,
+            config.peer_ttl,
+        );
+        let routers = config.bootstrap.iter().filter_map(v4).collect();
+        Node {
+            external: config.external_addr,
+            rebootstrap_delay: config.rebootstrap_min,
+            next_maintenance: now + MAINTENANCE_INTERVAL,
+            config,
+            id,
+            rng,
+            table,
+            transactions: Transactions::default(),
+            lookups: BTreeMap::new(),
+            tokens,
+            limiter,
+            store,
+            announced: BTreeMap::new(),
+            routers,
+            bootstrap_running: None,
+            join_refreshes: BTreeMap::new(),
+            rebootstrap_at: None,
+            next_query: 0,
+            last_now: now,
+            stats: Stats::default(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    /// Our node id.
+    pub fn id(&self) -> Id {
+        self.id
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Our address as others see it, when known.
+    pub fn external_addr(&self) -> Option<SocketAddrV4> {
+        self.external
+    }
+
+    /// Feeds one received datagram.
+    pub fn handle_input(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        self.last_now = self.last_now.max(now);
+        let Some(from) = v4(&from) else {
+            self.stats.dropped.unsupported_address += 1;
+            return;
+        };
+        let Ok(msg) = krpc::decode(datagram) else {
+            self.stats.dropped.malformed += 1;
+            return;
+        };
+        if msg.network != self.config.network.tag() {
+            self.stats.dropped.wrong_network += 1;
+            return;
+        }
+        match &msg.body {
+            Body::Query(query) => self.handle_query(now, from, &msg, query),
+            Body::Response(response) => self.handle_response(now, from, &msg, response),
+            Body::Error(error) => self.handle_error(now, from, &msg, error),
+        }
+    }
+
+    /// Advances timers; call when `poll_timeout` passes (calling early is harmless).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = self.last_now.max(now);
+        while let Some((deadline, pending)) = self.transactions.pop_expired(now) {
+            match deadline {
+                Deadline::Short => {
+                    if let Purpose::Lookup(query) = pending.purpose {
+                        if let Some(lookup) = self.lookups.get_mut(&query) {
+                            lookup.on_short_timeout(pending.to);
+                        }
+                        self.advance(now, query);
+                    }
+                }
+                Deadline::Full => self.on_request_timeout(now, pending),
+            }
+        }
+        if now >= self.tokens.next_rotation() {
+            self.tokens.handle_timeout(&mut self.rng, now);
+        }
+        let due: Vec<Id> = self
+            .announced
+            .iter()
+            .filter(|(_, a)| a.next.is_some_and(|t| t <= now))
+            .map(|(k, _)| *k)
+            .collect();
+        for info_hash in due {
+            if let Some(a) = self.announced.get_mut(&info_hash) {
+                a.next = Some(now + self.config.announce_interval);
+                let port = a.port;
+                let query = self.next_query_id();
+                self.start_announce(now, query, info_hash, port);
+            }
+        }
+        if self.rebootstrap_at.is_some_and(|t| t <= now) {
+            self.rebootstrap_at = None;
+            if self.bootstrap_running.is_none() {
+                let query = self.next_query_id();
+                self.start_bootstrap(now, query);
+            }
+        }
+        if now >= self.next_maintenance {
+            self.maintain(now);
+        }
+    }
+
+    /// The next datagram to send.
+    #[must_use = "a datagram taken from the queue and dropped is never sent"]
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event for the application.
+    #[must_use = "an event taken from the queue and dropped is lost"]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When `handle_timeout` must be called next.
+    #[must_use = "the deadline says when to call `handle_timeout`"]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let announces = self.announced.values().filter_map(|a| a.next).min();
+        [
+            Some(self.next_maintenance),
+            Some(self.tokens.next_rotation()),
+            self.transactions.next_deadline(),
+            announces,
+            self.rebootstrap_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    fn next_query_id(&mut self) -> QueryId {
+        self.next_query += 1;
+        QueryId(self.next_query)
+    }
+
+    /// Adds a known contact (for example restored from disk) as questionable: it must answer a
+    /// query before it counts as good.
+    pub fn add_contact(&mut self, now: Instant, contact: NodeInfo) {
+        self.table.on_query(contact, now);
+    }
+
+    /// The routing table's contacts that are not bad, for persistence.
+    pub fn contacts(&self) -> Vec<NodeInfo> {
+        self.table.closest(&self.id, usize::MAX)
+    }
+
+    /// The routing table (read-only), for diagnostics and tests.
+    pub fn routing_table(&self) -> &RoutingTable {
+        &self.table
+    }
+
+    /// Counters and sizes.
+    pub fn stats(&self) -> Stats {
+        let (good, questionable, bad) = self.table.counts(self.last_now);
+        Stats {
+            nodes_good: good,
+            nodes_questionable: questionable + bad,
+            nodes_replacement: self.table.replacement_count(),
+            stored_keys: self.store.key_count(),
+            stored_peers: self.store.peer_count(),
+            active_lookups: self.lookups.len(),
+            transactions_in_flight: self.transactions.len(),
+            ..self.stats
+        }
+    }
+}
+
+/// The IPv4 form of an address (IPv4-mapped IPv6 included); `None` for real IPv6.
+pub(crate) fn v4(addr: &SocketAddr) -> Option<SocketAddrV4> {
+    match addr {
+        SocketAddr::V4(a) => Some(*a),
+        SocketAddr::V6(a) => a
+            .ip()
+            .to_ipv4_mapped()
+            .map(|ip| SocketAddrV4::new(ip, a.port())),
+    }
+}

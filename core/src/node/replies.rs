@@ -1,0 +1,183 @@
+//! What becomes of our own queries: responses, errors and timeouts, fed back into the routing
+//! table, the lookups, announces and pings that sent them; and our external address learned
+//! from responses (BEP 42).
+
+use super::Node;
+use crate::event::{Event, LookupKind, QueryId};
+use crate::krpc::{ErrorBody, Message, NodeInfo, Query, Response};
+use crate::routing::Insert;
+use crate::transaction::{Pending, Purpose};
+use std::net::{SocketAddr, SocketAddrV4};
+use std::time::Instant;
+
+impl Node {
+    pub(super) fn on_request_timeout(&mut self, now: Instant, pending: Pending) {
+        if let Some(id) = pending.node_id {
+            self.table.on_failure(&id, &pending.to, now);
+        }
+        match pending.purpose {
+            Purpose::Lookup(query) => {
+                let retry = self
+                    .lookups
+                    .get_mut(&query)
+                    .is_some_and(|l| l.on_timeout(pending.to));
+                if retry {
+                    let target = self.lookups.get(&query).map(|l| (l.kind, l.target));
+                    if let Some((kind, target)) = target {
+                        let q = if matches!(kind, LookupKind::GetPeers | LookupKind::Announce) {
+                            Query::GetPeers {
+                                id: self.id,
+                                info_hash: target,
+                            }
+                        } else {
+                            Query::FindNode {
+                                id: self.id,
+                                target,
+                            }
+                        };
+                        let sent =
+                            self.send_query(now, pending.to, pending.node_id, q, pending.purpose);
+                        if sent.is_none()
+                            && let Some(l) = self.lookups.get_mut(&query)
+                        {
+                            l.on_error(pending.to);
+                        }
+                    }
+                }
+                self.advance(now, query);
+            }
+            Purpose::Announce(query) => self.announce_answered(now, query, false),
+            Purpose::Ping(query) => self.events.push_back(Event::Pong {
+                query,
+                addr: SocketAddr::V4(pending.to),
+                id: None,
+            }),
+            Purpose::TablePing => {}
+        }
+        self.schedule_rebootstrap_if_empty(now);
+    }
+
+    fn announce_answered(&mut self, now: Instant, query: QueryId, accepted: bool) {
+        if let Some(phase) = self
+            .lookups
+            .get_mut(&query)
+            .and_then(|l| l.announce.as_mut())
+        {
+            phase.outstanding = phase.outstanding.saturating_sub(1);
+            phase.accepted += usize::from(accepted);
+        }
+        self.advance(now, query);
+    }
+
+    pub(super) fn handle_response(
+        &mut self,
+        now: Instant,
+        from: SocketAddrV4,
+        msg: &Message<'_>,
+        r: &Response<'_>,
+    ) {
+        let Some(pending) = self.transactions.take(msg.transaction_id, from) else {
+            self.stats.dropped.unexpected += 1;
+            return;
+        };
+        self.stats.responses_in += 1;
+        if let Some(ip) = msg.requester_ip {
+            self.learn_external(ip);
+        }
+        if !msg.read_only
+            && let Insert::Parked { ping: Some(stale) } = self.table.on_response(
+                NodeInfo {
+                    id: r.id,
+                    addr: from,
+                },
+                now,
+            )
+        {
+            let q = Query::Ping { id: self.id };
+            if self
+                .send_query(now, stale.addr, Some(stale.id), q, Purpose::TablePing)
+                .is_none()
+            {
+                self.table.ping_done(&stale.id);
+            }
+        }
+        match pending.purpose {
+            Purpose::Lookup(query) => {
+                let tagged = self.config.network.tag().is_some();
+                let Some(lookup) = self.lookups.get_mut(&query) else {
+                    return;
+                };
+                let nodes = r.nodes.iter().flat_map(|n| n.iter());
+                lookup.on_response(from, r.id, nodes, r.token);
+                if let Some(values) = &r.values {
+                    let peers = values.iter().map(|peer| {
+                        if tagged && peer.ip().is_unspecified() {
+                            // Our private network's way to say "me": the responder's own IP.
+                            SocketAddrV4::new(*from.ip(), peer.port())
+                        } else {
+                            peer
+                        }
+                    });
+                    let target = lookup.target;
+                    for peer in lookup.add_peers(peers, now) {
+                        self.events.push_back(Event::PeerFound {
+                            query,
+                            info_hash: target,
+                            peer: SocketAddr::V4(peer),
+                        });
+                    }
+                }
+                self.advance(now, query);
+            }
+            Purpose::Announce(query) => self.announce_answered(now, query, true),
+            Purpose::Ping(query) => self.events.push_back(Event::Pong {
+                query,
+                addr: SocketAddr::V4(from),
+                id: Some(r.id),
+            }),
+            Purpose::TablePing => {}
+        }
+    }
+
+    pub(super) fn handle_error(
+        &mut self,
+        now: Instant,
+        from: SocketAddrV4,
+        msg: &Message<'_>,
+        _e: &ErrorBody<'_>,
+    ) {
+        let Some(pending) = self.transactions.take(msg.transaction_id, from) else {
+            self.stats.dropped.unexpected += 1;
+            return;
+        };
+        self.stats.errors_in += 1;
+        if let Some(id) = pending.node_id {
+            self.table.ping_done(&id);
+        }
+        match pending.purpose {
+            Purpose::Lookup(query) => {
+                if let Some(lookup) = self.lookups.get_mut(&query) {
+                    lookup.on_error(from);
+                }
+                self.advance(now, query);
+            }
+            Purpose::Announce(query) => self.announce_answered(now, query, false),
+            Purpose::Ping(query) => self.events.push_back(Event::Pong {
+                query,
+                addr: SocketAddr::V4(from),
+                id: None,
+            }),
+            Purpose::TablePing => {}
+        }
+    }
+
+    fn learn_external(&mut self, seen: SocketAddrV4) {
+        let configured = self
+            .config
+            .external_addr
+            .is_some_and(|a| !a.ip().is_unspecified());
+        if !configured && !seen.ip().is_unspecified() {
+            self.external = Some(seen);
+        }
+    }
+}
