@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::routing::post;
-use tokengo::exit::backend::BackendOptions;
-use tokengo::serve::{ServeOptions, Stack};
+use tokengo_gateway::exit::backend::BackendOptions;
+use tokengo_gateway::stack::{ServeOptions, Stack};
 
 const BODY: &str = r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
 const REPLY: &str = r#"{"id":"chatcmpl-1","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"Hello from AI!"},"finish_reason":"stop"}]}"#;
@@ -64,7 +64,7 @@ fn main() {
         .build()
         .expect("runtime");
     rt.block_on(async {
-        tokengo::crypto::install_default_provider();
+        tokengo_gateway::transport::install_crypto_provider();
         let app = Router::new().route(
             "/v1/chat/completions",
             post(|| async { ([("content-type", "application/json")], REPLY) }),

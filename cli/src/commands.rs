@@ -11,19 +11,24 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow, bail};
 use clap::{Args, ValueEnum};
 
-use crate::client::proxy::{ProxyOptions, router};
-use crate::client::{ClientOptions, GatewayClient, static_relay};
+use crate::bootstrap_args::BootstrapArgs;
 use crate::config::{self, ClientFile, ExitFile, RelayFile};
-use crate::discovery::{self, BootstrapArgs, DhtRelays, RelayDht, RelayDhtConfig};
-use crate::exit::backend::BackendOptions;
-use crate::exit::{Exit, ExitOptions};
-use crate::identity::{Identity, parse_relay_id};
+use crate::dht::args::{NetworkName, node_config};
 use crate::keygen::{Generated, KeyKind};
-use crate::keys::{OhttpKeyPair, PublicKeyConfig};
 use crate::progress::{LineProgress, LogProgress, Progress, Step};
-use crate::relay::{Relay, RelayOptions};
-use crate::serve::{ServeOptions, Stack};
-use crate::shutdown::ctrl_c_or_term;
+use tokengo_discovery::devnet::DevnetOptions;
+use tokengo_discovery::{self as discovery, DhtRelays, RelayDht, RelayDhtConfig};
+use tokengo_gateway::client::proxy::{self, ProxyOptions};
+use tokengo_gateway::client::{ClientOptions, GatewayClient};
+use tokengo_gateway::exit::backend::BackendOptions;
+use tokengo_gateway::exit::{Exit, ExitOptions};
+use tokengo_gateway::keyfile::KeyFile as _;
+use tokengo_gateway::relay::{Relay, RelayOptions};
+use tokengo_gateway::relay_source::{RelaySource, static_relay};
+use tokengo_gateway::shutdown::ctrl_c_or_term;
+use tokengo_gateway::stack::{ServeOptions, Stack};
+use tokengo_gateway_proto::identity::{Identity, parse_relay_id};
+use tokengo_gateway_proto::keys::{OhttpKeyPair, PublicKeyConfig};
 
 /// `tokengo relay`.
 #[derive(Debug, Args)]
@@ -143,12 +148,23 @@ pub struct DevnetArgs {
 
 /// Runs a whole network on loopback, then the client against it, until Ctrl-C.
 pub async fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
-    let options = crate::devnet::DevnetOptions {
+    let options = DevnetOptions {
         relays: args.relays.max(1),
         backend: args.backend,
         listen: config::parse_listen(&args.listen)?,
+        seed: node_config(NetworkName::Tokengo, true).seed,
     };
-    crate::devnet::run(options, Arc::new(LineProgress::stdout()), ctrl_c_or_term()).await
+    let ready = |local| {
+        crate::say!();
+        crate::say!("Try it:");
+        crate::say!(
+            "  curl http://{local}/v1/chat/completions -H 'content-type: application/json' \\\n    -d '{{\"model\":\"{}\",\"messages\":[{{\"role\":\"user\",\"content\":\"hello through tokengo\"}}]}}'",
+            tokengo_gateway::echo_backend::MODEL
+        );
+    };
+    let progress = Arc::new(LineProgress::stdout());
+    tokengo_discovery::devnet::run(options, progress, ready, ctrl_c_or_term()).await?;
+    Ok(())
 }
 
 /// Key kinds for `keygen --type`.
@@ -201,7 +217,7 @@ pub async fn relay(args: RelayArgs) -> anyhow::Result<()> {
         .or(file.identity_key_file.clone())
         .or(file.dht.private_key_file.clone());
     let identity = match &identity_path {
-        Some(path) => Identity::load_or_generate(path)?,
+        Some(path) => Identity::load_or_generate(path)?.0,
         None => Identity::generate()?,
     };
     let relay = Relay::bind(RelayOptions::new(listen, identity)).context("starting the relay")?;
@@ -218,21 +234,18 @@ pub async fn relay(args: RelayArgs) -> anyhow::Result<()> {
             Some(text) => config::parse_dht_listen(&text)?,
             None => SocketAddr::from(([0, 0, 0, 0], discovery::DEFAULT_DHT_PORT)),
         };
-        let state_file = args.dht_state.or(file.dht.state_file).or_else(|| {
+        let state_file = args.dht_state.or(file.dht.state_file.clone()).or_else(|| {
             identity_path
                 .as_ref()
                 .map(|p| p.with_file_name("dht-state.json"))
         });
-        let sources = args.bootstrap.sources(
-            &file.dht.bootstrap_peers,
-            file.dht.no_default_bootstrap,
-            &file.dht.bootstrap_urls,
-        );
+        let sources = args.bootstrap.sources(file.dht.bootstrap());
         let dht = RelayDht::start(RelayDhtConfig {
             listen: dht_listen,
             quic_port: quic.port(),
             state_file,
             sources,
+            node: node_config(NetworkName::Tokengo, false),
         })
         .await
         .context("starting the relay's DHT node")?;
@@ -254,11 +267,7 @@ pub async fn exit(args: ExitArgs) -> anyhow::Result<()> {
     };
     let relay = args.relay.or(file.relay);
     let relay_pin = pin_of(args.relay_id.or(file.relay_id).as_deref())?;
-    let sources = args.bootstrap.sources(
-        &file.dht.bootstrap_peers,
-        file.dht.no_default_bootstrap,
-        &file.dht.bootstrap_urls,
-    );
+    let sources = args.bootstrap.sources(file.dht.bootstrap());
     let key_path = args
         .ohttp_key
         .or(file.ohttp_private_key_file)
@@ -300,21 +309,11 @@ pub async fn exit(args: ExitArgs) -> anyhow::Result<()> {
                 Some(text) => config::parse_dht_listen(text)?,
                 None => SocketAddr::from(([0, 0, 0, 0], 0)),
             };
-            let dht = tokengo_tokio::Dht::bind(
-                listen,
-                crate::dht::args::node_config(crate::dht::args::NetworkName::Tokengo, true),
-            )
-            .await
-            .with_context(|| format!("starting the exit's DHT node on {listen}"))?;
-            let batches = crate::bootstrap_peers::resolve(sources, None);
-            discovery::join(
-                &dht,
-                batches,
-                discovery::client_flow::JOIN_TIMEOUT,
-                progress.as_ref(),
-            )
-            .await;
-            Arc::new(DhtRelays::new(dht, progress)) as Arc<dyn crate::client::RelaySource>
+            let node = node_config(NetworkName::Tokengo, true);
+            let dht = discovery::join_read_only(listen, node, sources, progress.as_ref())
+                .await
+                .with_context(|| format!("starting the exit's DHT node on {listen}"))?;
+            Arc::new(DhtRelays::new(dht, progress)) as Arc<dyn RelaySource>
         }
     };
     let options = ExitOptions::new(relays, key, backend);
@@ -336,9 +335,9 @@ pub async fn client(args: ClientArgs) -> anyhow::Result<()> {
             .or(file.listen.clone())
             .unwrap_or_else(|| "127.0.0.1:8080".into()),
     )?;
-    let mut proxy = ProxyOptions::default();
+    let mut proxy_options = ProxyOptions::default();
     if let Some(t) = args.timeout.clone().or(file.timeout.clone()) {
-        proxy.timeout = config::parse_duration(&t)?;
+        proxy_options.timeout = config::parse_duration(&t)?;
     }
     let options = ClientOptions {
         exit_pin: args
@@ -362,12 +361,10 @@ pub async fn client(args: ClientArgs) -> anyhow::Result<()> {
             progress.step(Step::Banner {
                 version: env!("CARGO_PKG_VERSION").into(),
             });
-            let sources = args.bootstrap.sources(
-                &file.bootstrap_peers,
-                file.no_default_bootstrap,
-                &file.bootstrap_urls,
-            );
-            let found = discovery::client_flow::start(sources, options, progress.clone()).await?;
+            let sources = args.bootstrap.sources(file.bootstrap());
+            let node = node_config(NetworkName::Tokengo, true);
+            let found =
+                discovery::client_flow::start(node, sources, options, progress.clone()).await?;
             (found.client, Some(progress))
         }
     };
@@ -381,9 +378,7 @@ pub async fn client(args: ClientArgs) -> anyhow::Result<()> {
         }),
         None => crate::say!("ready: http://{local}/v1"),
     }
-    axum::serve(listener, router(client, proxy))
-        .with_graceful_shutdown(ctrl_c_or_term())
-        .await?;
+    proxy::serve(listener, client, proxy_options, ctrl_c_or_term()).await?;
     Ok(())
 }
 

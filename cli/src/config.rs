@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+use tokengo_discovery::bootstrap::BootstrapSettings;
 
 /// Why a config could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +57,17 @@ pub struct DhtSection {
     pub bootstrap_urls: Vec<String>,
     /// Keeps the node's id and contacts between runs (relays).
     pub state_file: Option<PathBuf>,
+}
+
+impl DhtSection {
+    /// The section's bootstrap settings.
+    pub fn bootstrap(&self) -> BootstrapSettings {
+        BootstrapSettings {
+            peers: self.bootstrap_peers.clone(),
+            no_default: self.no_default_bootstrap,
+            urls: self.bootstrap_urls.clone(),
+        }
+    }
 }
 
 /// A section whose keys are all commented out (`dht:` alone) reads as YAML null: treat it as
@@ -136,6 +148,17 @@ pub struct ClientFile {
     pub no_default_bootstrap: bool,
     /// Where bootstrap.json is fetched from.
     pub bootstrap_urls: Vec<String>,
+}
+
+impl ClientFile {
+    /// The file's bootstrap settings.
+    pub fn bootstrap(&self) -> BootstrapSettings {
+        BootstrapSettings {
+            peers: self.bootstrap_peers.clone(),
+            no_default: self.no_default_bootstrap,
+            urls: self.bootstrap_urls.clone(),
+        }
+    }
 }
 
 /// Parses a DHT listen address: `HOST:PORT`, `:PORT`, or a multiaddr `/ip4/A/udp/P` (a

@@ -2,8 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::identity::{Identity, IdentityError};
-use crate::keys::{KeyError, OhttpKeyPair};
+use tokengo_gateway::keyfile::{self, KeyFile as _};
+use tokengo_gateway_proto::identity::{Identity, IdentityError};
+use tokengo_gateway_proto::keys::{KeyError, OhttpKeyPair};
 
 /// File name of the OHTTP private key inside the output directory.
 pub const OHTTP_FILE: &str = "ohttp_private.key";
@@ -61,7 +62,7 @@ pub fn generate(kind: KeyKind, dir: &Path, force: bool) -> Result<Generated, Key
     match kind {
         KeyKind::Ohttp => {
             let private = dir.join(OHTTP_FILE);
-            let public = crate::keys::public_path(&private);
+            let public = keyfile::public_path(&private);
             for p in [&private, &public] {
                 if !force && p.exists() {
                     return Err(KeygenError::Exists(p.clone()));

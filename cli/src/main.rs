@@ -50,7 +50,7 @@ fn gateway(command: Command) -> anyhow::Result<()> {
     if let Command::Keygen(args) = command {
         return commands::keygen(args);
     }
-    tokengo::crypto::install_default_provider();
+    tokengo_gateway::transport::install_crypto_provider();
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         match command {

@@ -5,6 +5,8 @@ use std::io::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
+pub use tokengo_discovery::progress::{NoProgress, Progress, Step};
+
 /// Language of the progress lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
@@ -33,110 +35,70 @@ impl Lang {
     }
 }
 
-/// One step of the client's start-up.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Step {
-    Banner {
-        version: String,
-    },
-    ConnectingDht,
-    ConnectedBootstrap {
-        nodes: usize,
-    },
-    DiscoveringRelays,
-    RelaysFound {
-        count: usize,
-    },
-    RelayProbed {
-        name: String,
-        latency: Option<Duration>,
-        selected: bool,
-    },
-    RelaySelected {
-        latency: Duration,
-    },
-    FetchingExitKeys,
-    ExitKeyFetched {
-        hash: String,
-    },
-    Ready {
-        listen: String,
-    },
-    NoRelays,
-    NoExit,
-}
-
 fn ms(d: Duration) -> u128 {
     d.as_millis()
 }
 
-impl Step {
-    /// The line for this step.
-    pub fn render(&self, lang: Lang) -> String {
-        use Step::*;
-        match (self, lang) {
-            (Banner { version }, _) => format!("TokenGo Client v{version}"),
-            (ConnectingDht, Lang::Zh) => "正在连接 DHT 网络...".into(),
-            (ConnectingDht, Lang::En) => "Connecting to the DHT network...".into(),
-            (ConnectedBootstrap { nodes }, Lang::Zh) => format!("已连接到 {nodes} 个引导节点"),
-            (ConnectedBootstrap { nodes }, Lang::En) => {
-                format!("Connected to {nodes} bootstrap nodes")
-            }
-            (DiscoveringRelays, Lang::Zh) => "正在发现 Relay 节点...".into(),
-            (DiscoveringRelays, Lang::En) => "Discovering relays...".into(),
-            (RelaysFound { count }, Lang::Zh) => {
-                format!("发现 {count} 个 Relay 节点，正在测量延迟...")
-            }
-            (RelaysFound { count }, Lang::En) => {
-                format!("Found {count} relays, measuring latency...")
-            }
-            (
-                RelayProbed {
-                    name,
-                    latency,
-                    selected,
-                },
-                lang,
-            ) => {
-                let latency = match (latency, lang) {
-                    (Some(d), _) => format!("{}ms", ms(*d)),
-                    (None, Lang::Zh) => "不可达".into(),
-                    (None, Lang::En) => "unreachable".into(),
-                };
-                let mark = if *selected { " [selected]" } else { "" };
-                format!("  {name}: {latency}{mark}")
-            }
-            (RelaySelected { latency }, Lang::Zh) => {
-                format!("已选择最佳 Relay ({}ms)", ms(*latency))
-            }
-            (RelaySelected { latency }, Lang::En) => {
-                format!("Selected the best relay ({}ms)", ms(*latency))
-            }
-            (FetchingExitKeys, Lang::Zh) => "正在获取 Exit 公钥...".into(),
-            (FetchingExitKeys, Lang::En) => "Fetching exit keys...".into(),
-            (ExitKeyFetched { hash }, Lang::Zh) => {
-                format!("已获取 Exit 公钥 (Hash: {}...)", short(hash))
-            }
-            (ExitKeyFetched { hash }, Lang::En) => {
-                format!("Exit key fetched (Hash: {}...)", short(hash))
-            }
-            (Ready { listen }, Lang::Zh) => format!("就绪! 监听 {listen}"),
-            (Ready { listen }, Lang::En) => format!("Ready! Listening on {listen}"),
-            (NoRelays, Lang::Zh) => "未发现 Relay 节点，继续查找...".into(),
-            (NoRelays, Lang::En) => "No relays found yet, still looking...".into(),
-            (NoExit, Lang::Zh) => "暂无可用的 Exit 节点，继续查找...".into(),
-            (NoExit, Lang::En) => "No exit available yet, still looking...".into(),
+/// The line for a step.
+pub fn render(step: &Step, lang: Lang) -> String {
+    use Step::*;
+    match (step, lang) {
+        (Banner { version }, _) => format!("TokenGo Client v{version}"),
+        (ConnectingDht, Lang::Zh) => "正在连接 DHT 网络...".into(),
+        (ConnectingDht, Lang::En) => "Connecting to the DHT network...".into(),
+        (ConnectedBootstrap { nodes }, Lang::Zh) => format!("已连接到 {nodes} 个引导节点"),
+        (ConnectedBootstrap { nodes }, Lang::En) => {
+            format!("Connected to {nodes} bootstrap nodes")
         }
+        (DiscoveringRelays, Lang::Zh) => "正在发现 Relay 节点...".into(),
+        (DiscoveringRelays, Lang::En) => "Discovering relays...".into(),
+        (RelaysFound { count }, Lang::Zh) => {
+            format!("发现 {count} 个 Relay 节点，正在测量延迟...")
+        }
+        (RelaysFound { count }, Lang::En) => {
+            format!("Found {count} relays, measuring latency...")
+        }
+        (
+            RelayProbed {
+                name,
+                latency,
+                selected,
+            },
+            lang,
+        ) => {
+            let latency = match (latency, lang) {
+                (Some(d), _) => format!("{}ms", ms(*d)),
+                (None, Lang::Zh) => "不可达".into(),
+                (None, Lang::En) => "unreachable".into(),
+            };
+            let mark = if *selected { " [selected]" } else { "" };
+            format!("  {name}: {latency}{mark}")
+        }
+        (RelaySelected { latency }, Lang::Zh) => {
+            format!("已选择最佳 Relay ({}ms)", ms(*latency))
+        }
+        (RelaySelected { latency }, Lang::En) => {
+            format!("Selected the best relay ({}ms)", ms(*latency))
+        }
+        (FetchingExitKeys, Lang::Zh) => "正在获取 Exit 公钥...".into(),
+        (FetchingExitKeys, Lang::En) => "Fetching exit keys...".into(),
+        (ExitKeyFetched { hash }, Lang::Zh) => {
+            format!("已获取 Exit 公钥 (Hash: {}...)", short(hash))
+        }
+        (ExitKeyFetched { hash }, Lang::En) => {
+            format!("Exit key fetched (Hash: {}...)", short(hash))
+        }
+        (Ready { listen }, Lang::Zh) => format!("就绪! 监听 {listen}"),
+        (Ready { listen }, Lang::En) => format!("Ready! Listening on {listen}"),
+        (NoRelays, Lang::Zh) => "未发现 Relay 节点，继续查找...".into(),
+        (NoRelays, Lang::En) => "No relays found yet, still looking...".into(),
+        (NoExit, Lang::Zh) => "暂无可用的 Exit 节点，继续查找...".into(),
+        (NoExit, Lang::En) => "No exit available yet, still looking...".into(),
     }
 }
 
 fn short(hash: &str) -> &str {
     hash.get(..6).unwrap_or(hash)
-}
-
-/// Receives start-up steps.
-pub trait Progress: Send + Sync {
-    fn step(&self, step: Step);
 }
 
 /// Writes each step as a line to a writer (stdout for the CLI).
@@ -170,7 +132,7 @@ impl LineProgress {
 
 impl Progress for LineProgress {
     fn step(&self, step: Step) {
-        let line = step.render(self.lang);
+        let line = render(&step, self.lang);
         if let Ok(mut out) = self.out.lock() {
             let _ = writeln!(out, "{line}");
             let _ = out.flush();
@@ -184,16 +146,8 @@ pub struct LogProgress;
 
 impl Progress for LogProgress {
     fn step(&self, step: Step) {
-        tracing::info!("{}", step.render(Lang::En).trim_start());
+        tracing::info!("{}", render(&step, Lang::En).trim_start());
     }
-}
-
-/// Discards every step.
-#[derive(Debug, Default)]
-pub struct NoProgress;
-
-impl Progress for NoProgress {
-    fn step(&self, _: Step) {}
 }
 
 #[cfg(test)]
@@ -202,7 +156,7 @@ mod tests {
 
     #[test]
     fn chinese_lines_match_the_design() {
-        let zh = |s: Step| s.render(Lang::Zh);
+        let zh = |s: Step| render(&s, Lang::Zh);
         assert_eq!(zh(Step::ConnectingDht), "正在连接 DHT 网络...");
         assert_eq!(
             zh(Step::ConnectedBootstrap { nodes: 2 }),
@@ -247,7 +201,7 @@ mod tests {
         assert_eq!(Lang::from_locale("en_US.UTF-8"), Lang::En);
         assert_eq!(Lang::from_locale(""), Lang::En);
         assert_eq!(
-            Step::Ready { listen: "x".into() }.render(Lang::En),
+            render(&Step::Ready { listen: "x".into() }, Lang::En),
             "Ready! Listening on x"
         );
     }

@@ -2,8 +2,8 @@
 //! inputs that reach past the first check.
 
 use std::path::Path;
-use tokengo::bootstrap_peers::parse_bootstrap_json;
-use tokengo::http_message::{InnerRequest, InnerResponse, ResponseHead};
+use tokengo_discovery::bootstrap::parse_bootstrap_json;
+use tokengo_gateway_proto::http_message::{InnerRequest, InnerResponse, ResponseHead};
 
 fn seed(target: &str, name: &str) -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))

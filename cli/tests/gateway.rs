@@ -241,7 +241,7 @@ async fn ndjson_and_unterminated_sse_are_delivered_whole() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn single_rfc9458_exchange_through_the_relay() {
     let net = common::net().await;
-    let req = tokengo::http_message::InnerRequest {
+    let req = tokengo_gateway_proto::http_message::InnerRequest {
         method: "POST".into(),
         path_and_query: "/v1/chat/completions?single=1".into(),
         headers: vec![("content-type".into(), b"application/json".to_vec())],

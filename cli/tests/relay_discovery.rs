@@ -3,10 +3,10 @@
 
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokengo::bootstrap_peers::{self, Sources};
 use tokengo::dht::args::{NetworkName, node_config};
-use tokengo::discovery::{self, RelayDht, RelayDhtConfig};
 use tokengo::progress::NoProgress;
+use tokengo_discovery::bootstrap::{self, Sources};
+use tokengo_discovery::{self as discovery, RelayDht, RelayDhtConfig};
 use tokengo_tokio::Dht;
 
 fn configured(peers: &[SocketAddr]) -> Sources {
@@ -19,6 +19,7 @@ async fn relay(quic_port: u16, bootstrap: &[SocketAddr]) -> RelayDht {
         quic_port,
         state_file: None,
         sources: configured(bootstrap),
+        node: node_config(NetworkName::Tokengo, false),
     })
     .await
     .unwrap()
@@ -31,7 +32,7 @@ async fn client_finds(bootstrap: &[SocketAddr]) -> Vec<SocketAddr> {
     )
     .await
     .unwrap();
-    let sources = bootstrap_peers::resolve(configured(bootstrap), None);
+    let sources = bootstrap::resolve(configured(bootstrap), None);
     let joined = discovery::join(&dht, sources, Duration::from_secs(5), &NoProgress).await;
     assert!(joined.table_size >= 1, "{joined:?}");
     let mut relays = discovery::find_relays(&dht, Duration::from_secs(5)).await;
@@ -77,16 +78,15 @@ async fn relays_joining_a_seed_are_all_found() {
 /// handshakes and pins each candidate to the identity key its relay proved.
 #[tokio::test]
 async fn dht_relay_source_offers_measured_and_pinned_relays() {
-    tokengo::crypto::install_default_provider();
+    tokengo_gateway::transport::install_crypto_provider();
     let mut relays = Vec::new();
     let mut stops = Vec::new();
     let mut seed_dht: Option<SocketAddr> = None;
     for _ in 0..2 {
-        let identity = tokengo::identity::Identity::generate().unwrap();
-        let server = tokengo::relay::Relay::bind(tokengo::relay::RelayOptions::new(
-            "127.0.0.1:0".parse().unwrap(),
-            identity,
-        ))
+        let identity = tokengo_gateway_proto::identity::Identity::generate().unwrap();
+        let server = tokengo_gateway::relay::Relay::bind(
+            tokengo_gateway::relay::RelayOptions::new("127.0.0.1:0".parse().unwrap(), identity),
+        )
         .unwrap();
         let quic = server.local_addr().unwrap();
         let key = server.public_key();
@@ -114,10 +114,10 @@ async fn dht_relay_source_offers_measured_and_pinned_relays() {
     )
     .await
     .unwrap();
-    let sources = bootstrap_peers::resolve(configured(&[seed]), None);
+    let sources = bootstrap::resolve(configured(&[seed]), None);
     discovery::join(&client, sources, Duration::from_secs(5), &NoProgress).await;
     let source = discovery::DhtRelays::new(client, std::sync::Arc::new(NoProgress));
-    use tokengo::client::RelaySource;
+    use tokengo_gateway::RelaySource;
     let mut candidates = source.candidates().await.unwrap();
     candidates.sort_by(|a, b| a.addr.cmp(&b.addr));
     let mut expected: Vec<(String, Option<[u8; 32]>)> = relays

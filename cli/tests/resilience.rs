@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use futures_util::StreamExt as _;
-use tokengo::exit::backend::BackendOptions;
-use tokengo::keys::OhttpKeyPair;
-use tokengo::tls::{self, ALPN_EXIT, SERVER_NAME, TransportLimits};
-use tokengo::wire::{Frame, MessageType, read_frame, write_frame};
+use tokengo_gateway::exit::backend::BackendOptions;
+use tokengo_gateway::frame_io::{read_frame, write_frame};
+use tokengo_gateway::transport::{self as tls, ALPN_EXIT, SERVER_NAME, TransportLimits};
+use tokengo_gateway_proto::Refusal;
+use tokengo_gateway_proto::frame::{Frame, MessageType};
+use tokengo_gateway_proto::keys::OhttpKeyPair;
 
 const CHAT: &str = "/v1/chat/completions";
 
@@ -101,7 +103,7 @@ async fn client_going_away_cancels_the_backend_stream() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_relay_is_502_and_no_exit_is_503() {
-    tokengo::tls::install_crypto_provider();
+    tokengo_gateway::transport::install_crypto_provider();
     let relay = common::relay().await;
     let url = common::proxy(common::client(&relay)).await;
     let resp = common::http()
@@ -125,20 +127,20 @@ async fn unreachable_relay_is_502_and_no_exit_is_503() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_with_wrong_relay_pin_does_not_connect() {
-    tokengo::tls::install_crypto_provider();
+    tokengo_gateway::transport::install_crypto_provider();
     let relay = common::relay().await;
-    let client = tokengo::client::GatewayClient::new(
-        std::sync::Arc::new(tokengo::client::StaticRelays(vec![
-            tokengo::client::RelayCandidate {
+    let client = tokengo_gateway::client::GatewayClient::new(
+        std::sync::Arc::new(tokengo_gateway::StaticRelays(vec![
+            tokengo_gateway::RelayCandidate {
                 addr: relay.addr.to_string(),
                 pin: Some([7u8; 32]),
             },
         ])),
-        tokengo::client::ClientOptions::default(),
+        tokengo_gateway::client::ClientOptions::default(),
     );
     assert!(matches!(
         client.ready().await,
-        Err(tokengo::client::ClientError::RelayUnreachable(_))
+        Err(tokengo_gateway::client::ClientError::Dial { .. })
     ));
 }
 
@@ -184,7 +186,7 @@ async fn raw_register(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_checks_the_key_config_hash_and_key_possession() {
-    tokengo::tls::install_crypto_provider();
+    tokengo_gateway::transport::install_crypto_provider();
     let relay = common::relay().await;
     let key = OhttpKeyPair::generate().expect("key");
     let other = OhttpKeyPair::generate().expect("key");
@@ -192,24 +194,24 @@ async fn relay_checks_the_key_config_hash_and_key_possession() {
     let public = key.public().encoded.clone();
     let reply = raw_register(&relay, &other.public().hash(), public.clone(), None).await;
     assert_eq!(reply.kind, MessageType::Error);
-    assert_eq!(reply.payload, b"pubKeyHash does not match the key config");
+    assert_eq!(Refusal::decode(&reply.payload).0, Refusal::KeyHashMismatch);
     let reply = raw_register(&relay, &key.public().hash(), vec![1, 2, 3], None).await;
-    assert_eq!(reply.payload, b"invalid key config");
+    assert_eq!(Refusal::decode(&reply.payload).0, Refusal::InvalidKeyConfig);
     // Someone who knows only the (public) key config cannot register it.
     let reply = raw_register(&relay, &key.public().hash(), public.clone(), None).await;
     assert_eq!(reply.kind, MessageType::Error);
-    assert_eq!(reply.payload, b"proof of key possession failed");
+    assert_eq!(Refusal::decode(&reply.payload).0, Refusal::BadProof);
     let reply = raw_register(&relay, &key.public().hash(), public, Some(&server)).await;
     assert_eq!(reply.kind, MessageType::RegisterAck);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_exit_is_evicted_and_reconnects() {
-    tokengo::tls::install_crypto_provider();
+    tokengo_gateway::transport::install_crypto_provider();
     let backend = common::backend().await;
     let relay = common::relay_with(
         "127.0.0.1:0".parse().expect("addr"),
-        tokengo::identity::Identity::generate().expect("id"),
+        tokengo_gateway_proto::identity::Identity::generate().expect("id"),
         |o| {
             o.heartbeat_timeout = Duration::from_millis(300);
             o.sweep_interval = Duration::from_millis(100);
@@ -231,7 +233,7 @@ async fn silent_exit_is_evicted_and_reconnects() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backend_that_never_answers_gives_a_json_504() {
     let net = common::net().await;
-    let options = tokengo::client::proxy::ProxyOptions {
+    let options = tokengo_gateway::client::proxy::ProxyOptions {
         timeout: Duration::from_millis(500),
         ..Default::default()
     };
@@ -251,7 +253,7 @@ async fn a_backend_that_never_answers_gives_a_json_504() {
 async fn relay_with_per_ip_limit(max_per_ip: usize) -> common::RunningRelay {
     common::relay_with(
         "127.0.0.1:0".parse().expect("addr"),
-        tokengo::identity::Identity::generate().expect("id"),
+        tokengo_gateway_proto::identity::Identity::generate().expect("id"),
         move |o| o.max_connections_per_ip = max_per_ip,
     )
     .await
@@ -296,11 +298,11 @@ async fn one_address_gets_only_its_share_of_connections() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_busy_address_proves_itself_with_a_retry_and_still_connects() {
-    use tokengo::relay::admission::UNPROVEN_PER_IP;
+    use tokengo_gateway_proto::admission::UNPROVEN_PER_IP;
     let max = UNPROVEN_PER_IP + 2;
     let relay = common::relay_with(
         "127.0.0.1:0".parse().expect("addr"),
-        tokengo::identity::Identity::generate().expect("id"),
+        tokengo_gateway_proto::identity::Identity::generate().expect("id"),
         move |o| o.max_connections_per_ip = max,
     )
     .await;
@@ -344,12 +346,12 @@ async fn a_request_lost_after_sending_fails_and_is_not_run_twice() {
         BackendOptions::new(net.backend.url.clone()),
     )
     .await;
-    let candidates = [&net.relay, &spare].map(|r| tokengo::client::RelayCandidate {
+    let candidates = [&net.relay, &spare].map(|r| tokengo_gateway::RelayCandidate {
         addr: r.addr.to_string(),
         pin: Some(r.pin),
     });
-    let client = std::sync::Arc::new(tokengo::client::GatewayClient::new(
-        std::sync::Arc::new(tokengo::client::StaticRelays(candidates.to_vec())),
+    let client = std::sync::Arc::new(tokengo_gateway::client::GatewayClient::new(
+        std::sync::Arc::new(tokengo_gateway::StaticRelays(candidates.to_vec())),
         Default::default(),
     ));
     let url = common::proxy(client).await;

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tokengo::bootstrap_peers::{PeerSpec, parse_bootstrap_json};
+use tokengo_discovery::bootstrap::{PeerSpec, parse_bootstrap_json};
 
 fn check(text: &str) {
     let Ok(peer) = text.parse::<PeerSpec>() else {

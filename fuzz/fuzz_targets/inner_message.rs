@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tokengo::http_message::{InnerRequest, InnerResponse, MAX_HEAD_LEN, ResponseHead};
+use tokengo_gateway_proto::http_message::{InnerRequest, InnerResponse, MAX_HEAD_LEN, ResponseHead};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(request) = InnerRequest::decode(data) {

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tokengo::keys::PublicKeyConfig;
+use tokengo_gateway_proto::keys::PublicKeyConfig;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(cfg) = PublicKeyConfig::parse(data) {

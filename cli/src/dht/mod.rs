@@ -12,7 +12,7 @@ mod node;
 mod ping;
 mod report;
 mod runtime;
-pub mod state;
+pub use tokengo_discovery::state;
 
 pub use args::{MAINLINE_ROUTERS, NetworkArgs, NetworkName};
 pub use runtime::RuntimeName;

@@ -13,14 +13,14 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, post};
-use tokengo::client::proxy::{ProxyOptions, router};
-use tokengo::client::{ClientOptions, GatewayClient, RelayCandidate, StaticRelays};
-use tokengo::exit::backend::BackendOptions;
-use tokengo::exit::{Exit, ExitOptions};
-use tokengo::identity::Identity;
-use tokengo::keys::OhttpKeyPair;
-use tokengo::relay::{Relay, RelayOptions};
-use tokengo::shutdown::{self, Trigger};
+use tokengo_gateway::client::proxy::{ProxyOptions, router};
+use tokengo_gateway::exit::backend::BackendOptions;
+use tokengo_gateway::exit::{Exit, ExitOptions};
+use tokengo_gateway::relay::{Relay, RelayOptions};
+use tokengo_gateway::shutdown::{self, Trigger};
+use tokengo_gateway::{ClientOptions, GatewayClient, RelayCandidate, StaticRelays};
+use tokengo_gateway_proto::identity::Identity;
+use tokengo_gateway_proto::keys::OhttpKeyPair;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -316,7 +316,7 @@ pub async fn exit_with(
     configure: impl FnOnce(&mut ExitOptions),
 ) -> RunningExit {
     let mut options = ExitOptions::new(
-        tokengo::client::static_relay(relay.addr.to_string(), Some(relay.pin)),
+        tokengo_gateway::static_relay(relay.addr.to_string(), Some(relay.pin)),
         key,
         backend,
     );
@@ -379,7 +379,7 @@ pub struct Net {
 }
 
 pub async fn net_with(configure: impl FnOnce(&mut BackendOptions)) -> Net {
-    tokengo::tls::install_crypto_provider();
+    tokengo_gateway::transport::install_crypto_provider();
     let backend = backend().await;
     let relay = relay().await;
     let key = OhttpKeyPair::generate().expect("key");

@@ -1,0 +1,77 @@
+//! The zero-configuration client: join the private DHT, find and measure relays, connect to
+//! the fastest, fetch the exit keys, serve the local proxy, printing each step.
+
+use crate::bootstrap::Sources;
+use crate::progress::{Progress, Step};
+use crate::{DhtRelays, DiscoveryError, join_read_only};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokengo_core::Config;
+use tokengo_gateway::client::{ClientError, ClientOptions, GatewayClient};
+/// First and largest delay between two background attempts to find a relay with an exit.
+const RETRY_MIN: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// A client whose relays come from the DHT, ready or still looking.
+#[derive(Debug)]
+pub struct DiscoveredClient {
+    /// The client; its relays come from the DHT.
+    pub client: Arc<GatewayClient>,
+    /// The exit's pubKeyHash when one was found at start.
+    pub exit: Option<String>,
+}
+
+/// Joins the DHT as a read-only node, then finds a relay with an exit. When none is found yet
+/// the client is returned anyway (its requests fail with a clear 502/503) and keeps looking
+/// in the background.
+/// `dht` is the node's configuration (its network and seed).
+pub async fn start(
+    dht: Config,
+    sources: Sources,
+    options: ClientOptions,
+    progress: Arc<dyn Progress>,
+) -> Result<DiscoveredClient, DiscoveryError> {
+    let any = SocketAddr::from(([0, 0, 0, 0], 0));
+    let dht = join_read_only(any, dht, sources, progress.as_ref()).await?;
+    let mut source = DhtRelays::new(dht, progress.clone());
+    source.then_fetch_exit_keys = true;
+    let source = Arc::new(source);
+    let client = Arc::new(GatewayClient::new(source, options));
+    let exit = match client.ready().await {
+        Ok(hash) => {
+            progress.step(Step::ExitKeyFetched { hash: hash.clone() });
+            Some(hash)
+        }
+        Err(e) => {
+            report(progress.as_ref(), &e);
+            let retry = client.clone();
+            let progress = progress.clone();
+            tokio::spawn(async move { keep_looking(retry, progress).await });
+            None
+        }
+    };
+    Ok(DiscoveredClient { client, exit })
+}
+
+fn report(progress: &dyn Progress, e: &ClientError) {
+    tracing::warn!("not ready yet: {e}");
+    if matches!(e, ClientError::NoExit) {
+        progress.step(Step::NoExit);
+    }
+}
+
+async fn keep_looking(client: Arc<GatewayClient>, progress: Arc<dyn Progress>) {
+    let mut delay = RETRY_MIN;
+    loop {
+        tokio::time::sleep(delay).await;
+        match client.ready().await {
+            Ok(hash) => {
+                progress.step(Step::ExitKeyFetched { hash });
+                return;
+            }
+            Err(e) => tracing::debug!("still looking for a relay with an exit: {e}"),
+        }
+        delay = (delay * 2).min(RETRY_MAX);
+    }
+}

@@ -1,0 +1,56 @@
+//! The tokengo gateway's protocol, without IO: what travels between a client, a relay and an
+//! exit, and every decision about it, as plain values and state machines.
+//!
+//! - [`frame`]: the message framing on QUIC streams, with the one header parser;
+//! - [`refusal`]: the typed code on every Error frame;
+//! - [`http_message`] and [`envelope`]: the Binary HTTP messages inside OHTTP (RFC 9458 and
+//!   chunked OHTTP) and their sealing;
+//! - [`keys`] and [`identity`]: OHTTP key configs and Ed25519 identities;
+//! - [`registration`]: the exit registration exchange, one state machine per side;
+//! - [`control`]: the exit list a relay hands out and how a client picks from it;
+//! - [`admission`] and [`per_ip`]: whether a relay takes a connection attempt;
+//! - [`retry`]: whether a failed request may be sent again.
+//!
+//! Nothing here opens a socket or reads a clock: stateful parts take `now`, in the
+//! `handle_*` / `poll_*` shape. A runtime shell (`tokengo-gateway`) moves the bytes.
+//!
+//! # A registration, driven by hand
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use tokengo_gateway_proto::keys::OhttpKeyPair;
+//! use tokengo_gateway_proto::registration::{ExitRegistration, RelayRegistration};
+//!
+//! let now = Instant::now();
+//! let key = OhttpKeyPair::generate().unwrap();
+//! let mut exit = ExitRegistration::new(now, Duration::from_secs(10), &key);
+//! let mut relay = RelayRegistration::new(now, Duration::from_secs(10), [42; 32]);
+//! // Register, then the challenge, then the proof: each side sends what it polls.
+//! for _ in 0..2 {
+//!     while let Some(frame) = exit.poll_transmit() { relay.handle_frame(now, frame); }
+//!     while let Some(frame) = relay.poll_transmit() { exit.handle_frame(now, frame); }
+//! }
+//! let (hash, _key) = relay.poll_outcome().unwrap().unwrap();
+//! assert_eq!(hash, key.public().hash());
+//! relay.accept(); // the relay's table took the exit
+//! while let Some(frame) = relay.poll_transmit() { exit.handle_frame(now, frame); }
+//! assert_eq!(exit.poll_outcome(), Some(Ok(())));
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod admission;
+pub mod control;
+pub mod envelope;
+pub mod frame;
+pub mod http_message;
+pub mod identity;
+pub mod keys;
+pub mod per_ip;
+pub mod refusal;
+pub mod registration;
+pub mod retry;
+
+pub use frame::{Frame, FrameHeader, MessageType, WireError};
+pub use refusal::Refusal;

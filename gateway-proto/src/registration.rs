@@ -1,0 +1,462 @@
+//! The exit registration exchange, as a state machine for each side.
+//!
+//! ```text
+//! exit                                   relay
+//!  | Register(target = hash, key config)  |   checks the hash against the key config
+//!  |------------------------------------->|
+//!  |  RegisterChallenge(nonce sealed to   |   a random nonce, sealed to the key (RFC 9458)
+//!  |<-------------------------------------|
+//!  | RegisterProof(nonce)                 |   only the key's holder can open the challenge
+//!  |------------------------------------->|
+//!  |  RegisterAck, or Error(Refusal)      |   the relay's table may still be full
+//!  |<-------------------------------------|
+//! ```
+//!
+//! Both machines follow the same contract: feed received frames to `handle_frame`, call
+//! `handle_timeout` once `poll_timeout` has passed, and after every call send what
+//! `poll_transmit` yields and check `poll_outcome`. Time is passed in; nothing here reads a
+//! clock, touches a socket or draws randomness (the relay's nonce is an argument).
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use crate::frame::{Frame, MessageType};
+use crate::keys::{OhttpKeyPair, PublicKeyConfig};
+use crate::refusal::Refusal;
+
+/// Largest payload of a registration or heartbeat frame (a key config is about 43 bytes).
+pub const MAX_CONTROL_PAYLOAD: usize = 4096;
+/// Length of the relay's challenge nonce.
+pub const NONCE_LEN: usize = 32;
+
+/// Why a registration ended without success.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegistrationError {
+    /// The other side refused, or this side refused the other (the refusal was sent).
+    #[error("registration refused: {0}")]
+    Refused(Refusal),
+    /// The other side sent a frame that has no place at this point of the exchange.
+    #[error("unexpected {0:?} frame during registration")]
+    Unexpected(MessageType),
+    /// The exit could not open the relay's challenge with its key.
+    #[error("cannot open the relay's challenge")]
+    BadChallenge,
+    /// The relay could not seal a challenge to the key.
+    #[error("cannot seal a challenge to the key")]
+    SealFailed,
+    /// The exchange did not finish before its deadline.
+    #[error("registration timed out")]
+    TimedOut,
+}
+
+/// What both sides share: a deadline while frames are awaited, frames to send, one outcome.
+#[derive(Debug)]
+struct Exchange<T> {
+    deadline: Instant,
+    waiting: bool,
+    transmits: VecDeque<Frame>,
+    outcome: Option<Result<T, RegistrationError>>,
+}
+
+impl<T> Exchange<T> {
+    fn new(now: Instant, timeout: Duration) -> Self {
+        Self {
+            deadline: now + timeout,
+            waiting: true,
+            transmits: VecDeque::new(),
+            outcome: None,
+        }
+    }
+
+    fn end(&mut self, result: Result<T, RegistrationError>) {
+        self.waiting = false;
+        self.outcome = Some(result);
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        if self.waiting && now >= self.deadline {
+            self.end(Err(RegistrationError::TimedOut));
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.waiting.then_some(self.deadline)
+    }
+}
+
+/// The relay's side of one registration.
+#[derive(Debug)]
+pub struct RelayRegistration {
+    state: RelayState,
+    nonce: [u8; NONCE_LEN],
+    exchange: Exchange<(String, PublicKeyConfig)>,
+}
+
+#[derive(Debug)]
+enum RelayState {
+    AwaitRegister,
+    AwaitProof {
+        hash: String,
+        key: PublicKeyConfig,
+    },
+    /// Proven; waiting for the shell to say whether its table takes the exit.
+    Proven,
+    Done,
+}
+
+impl RelayRegistration {
+    /// Starts waiting for an exit's Register frame until `now + timeout`. `nonce` must be fresh
+    /// random bytes.
+    #[must_use]
+    pub fn new(now: Instant, timeout: Duration, nonce: [u8; NONCE_LEN]) -> Self {
+        Self {
+            state: RelayState::AwaitRegister,
+            nonce,
+            exchange: Exchange::new(now, timeout),
+        }
+    }
+
+    /// A frame from the exit.
+    pub fn handle_frame(&mut self, _now: Instant, frame: Frame) {
+        match std::mem::replace(&mut self.state, RelayState::Done) {
+            RelayState::AwaitRegister => self.on_register(frame),
+            RelayState::AwaitProof { hash, key } => {
+                if frame.kind == MessageType::RegisterProof && frame.payload == self.nonce {
+                    self.state = RelayState::Proven;
+                    self.exchange.end(Ok((hash, key)));
+                } else {
+                    self.fail(Refusal::BadProof);
+                }
+            }
+            state @ (RelayState::Proven | RelayState::Done) => self.state = state,
+        }
+    }
+
+    fn on_register(&mut self, frame: Frame) {
+        if frame.kind != MessageType::Register {
+            return self.fail(Refusal::ExpectedRegister);
+        }
+        if frame.target.is_empty() {
+            return self.fail(Refusal::MissingKeyHash);
+        }
+        let key = match PublicKeyConfig::parse(&frame.payload) {
+            Ok(key) => key,
+            Err(_) => return self.fail(Refusal::InvalidKeyConfig),
+        };
+        if key.hash() != frame.target {
+            return self.fail(Refusal::KeyHashMismatch);
+        }
+        let sealed = key
+            .to_ohttp()
+            .ok()
+            .and_then(|mut config| ohttp::ClientRequest::from_config(&mut config).ok())
+            .and_then(|client| client.encapsulate(&self.nonce).ok());
+        match sealed {
+            Some((challenge, _)) => {
+                self.exchange
+                    .transmits
+                    .push_back(Frame::new(MessageType::RegisterChallenge, challenge));
+                self.state = RelayState::AwaitProof {
+                    hash: frame.target,
+                    key,
+                };
+            }
+            None => self.exchange.end(Err(RegistrationError::SealFailed)),
+        }
+    }
+
+    /// The exit proved its key and the relay's table took it: sends the acknowledgement.
+    pub fn accept(&mut self) {
+        if matches!(self.state, RelayState::Proven) {
+            self.state = RelayState::Done;
+            self.exchange
+                .transmits
+                .push_back(Frame::new(MessageType::RegisterAck, Vec::new()));
+        }
+    }
+
+    /// Refuses the exit (also after a proof, when the relay's table is full): sends the
+    /// refusal and ends the exchange.
+    pub fn refuse(&mut self, refusal: Refusal) {
+        if !matches!(self.state, RelayState::Done) {
+            self.fail(refusal);
+        }
+    }
+
+    fn fail(&mut self, refusal: Refusal) {
+        self.state = RelayState::Done;
+        self.exchange.transmits.push_back(Frame::refusal(refusal));
+        self.exchange.end(Err(RegistrationError::Refused(refusal)));
+    }
+
+    /// Ends the exchange when its deadline has passed.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.exchange.handle_timeout(now);
+        if self.exchange.outcome.is_some() && !matches!(self.state, RelayState::Proven) {
+            self.state = RelayState::Done;
+        }
+    }
+
+    /// The next frame to send to the exit.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Frame> {
+        self.exchange.transmits.pop_front()
+    }
+
+    /// When to call [`RelayRegistration::handle_timeout`], while frames are awaited.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.exchange.poll_timeout()
+    }
+
+    /// The result, once: the exit's pubKeyHash and key when it proved possession (then call
+    /// [`RelayRegistration::accept`] or [`RelayRegistration::refuse`]), or why it failed.
+    #[must_use]
+    pub fn poll_outcome(&mut self) -> Option<Result<(String, PublicKeyConfig), RegistrationError>> {
+        self.exchange.outcome.take()
+    }
+}
+
+/// The exit's side of one registration.
+#[derive(Debug)]
+pub struct ExitRegistration {
+    server: Option<ohttp::Server>,
+    exchange: Exchange<()>,
+}
+
+impl ExitRegistration {
+    /// Starts registering `key`: the Register frame is the first transmit.
+    #[must_use]
+    pub fn new(now: Instant, timeout: Duration, key: &OhttpKeyPair) -> Self {
+        let public = key.public();
+        let mut exchange = Exchange::new(now, timeout);
+        exchange.transmits.push_back(Frame::to_target(
+            MessageType::Register,
+            public.hash(),
+            public.encoded.clone(),
+        ));
+        let server = key
+            .server_config()
+            .ok()
+            .and_then(|config| ohttp::Server::new(config).ok());
+        Self { server, exchange }
+    }
+
+    /// A frame from the relay.
+    pub fn handle_frame(&mut self, _now: Instant, frame: Frame) {
+        if !self.exchange.waiting {
+            return;
+        }
+        let result = match frame.kind {
+            MessageType::RegisterChallenge => {
+                let opened = self
+                    .server
+                    .as_ref()
+                    .and_then(|s| s.decapsulate(&frame.payload).ok());
+                match opened {
+                    Some((nonce, _)) => {
+                        self.exchange
+                            .transmits
+                            .push_back(Frame::new(MessageType::RegisterProof, nonce));
+                        return;
+                    }
+                    None => Err(RegistrationError::BadChallenge),
+                }
+            }
+            MessageType::RegisterAck => Ok(()),
+            MessageType::Error => Err(RegistrationError::Refused(
+                Refusal::decode(&frame.payload).0,
+            )),
+            other => Err(RegistrationError::Unexpected(other)),
+        };
+        self.exchange.end(result);
+    }
+
+    /// Ends the exchange when its deadline has passed.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.exchange.handle_timeout(now);
+    }
+
+    /// The next frame to send to the relay.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Frame> {
+        self.exchange.transmits.pop_front()
+    }
+
+    /// When to call [`ExitRegistration::handle_timeout`], while the exchange runs.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.exchange.poll_timeout()
+    }
+
+    /// The result, once: registered, or why not.
+    #[must_use]
+    pub fn poll_outcome(&mut self) -> Option<Result<(), RegistrationError>> {
+        self.exchange.outcome.take()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: Duration = Duration::from_secs(10);
+
+    fn key() -> OhttpKeyPair {
+        OhttpKeyPair::generate().expect("key")
+    }
+
+    /// Passes frames between the two machines until neither has anything to send.
+    fn run(exit: &mut ExitRegistration, relay: &mut RelayRegistration, now: Instant) {
+        loop {
+            let mut moved = false;
+            while let Some(f) = exit.poll_transmit() {
+                relay.handle_frame(now, f);
+                moved = true;
+            }
+            while let Some(f) = relay.poll_transmit() {
+                exit.handle_frame(now, f);
+                moved = true;
+            }
+            if !moved {
+                return;
+            }
+        }
+    }
+
+    #[test]
+    fn an_exit_holding_its_key_registers() {
+        let now = Instant::now();
+        let k = key();
+        let mut exit = ExitRegistration::new(now, T, &k);
+        let mut relay = RelayRegistration::new(now, T, [7; NONCE_LEN]);
+        run(&mut exit, &mut relay, now);
+        let (hash, got) = relay.poll_outcome().expect("outcome").expect("proven");
+        assert_eq!(
+            (hash.as_str(), &got),
+            (k.public().hash().as_str(), k.public())
+        );
+        assert_eq!(exit.poll_outcome(), None, "no ack yet");
+        relay.accept();
+        run(&mut exit, &mut relay, now);
+        assert_eq!(exit.poll_outcome(), Some(Ok(())));
+        assert_eq!(exit.poll_timeout(), None);
+        assert_eq!(relay.poll_timeout(), None);
+    }
+
+    #[test]
+    fn a_full_relay_refuses_after_the_proof() {
+        let now = Instant::now();
+        let mut exit = ExitRegistration::new(now, T, &key());
+        let mut relay = RelayRegistration::new(now, T, [1; NONCE_LEN]);
+        run(&mut exit, &mut relay, now);
+        assert!(matches!(relay.poll_outcome(), Some(Ok(_))));
+        relay.refuse(Refusal::RelayFull);
+        run(&mut exit, &mut relay, now);
+        assert_eq!(
+            exit.poll_outcome(),
+            Some(Err(RegistrationError::Refused(Refusal::RelayFull)))
+        );
+    }
+
+    #[test]
+    fn a_key_that_is_not_held_cannot_be_registered() {
+        // The attacker copies an honest exit's Register frame but holds another key.
+        let now = Instant::now();
+        let honest = key();
+        let mut relay = RelayRegistration::new(now, T, [3; NONCE_LEN]);
+        relay.handle_frame(
+            now,
+            Frame::to_target(
+                MessageType::Register,
+                honest.public().hash(),
+                honest.public().encoded.clone(),
+            ),
+        );
+        let challenge = relay.poll_transmit().expect("challenge");
+        assert_eq!(challenge.kind, MessageType::RegisterChallenge);
+        let mut attacker = ExitRegistration::new(now, T, &key());
+        let _ = attacker.poll_transmit();
+        attacker.handle_frame(now, challenge);
+        assert_eq!(
+            attacker.poll_outcome(),
+            Some(Err(RegistrationError::BadChallenge))
+        );
+        // Guessing the proof fails too.
+        relay.handle_frame(now, Frame::new(MessageType::RegisterProof, vec![0; 32]));
+        assert_eq!(
+            relay.poll_outcome(),
+            Some(Err(RegistrationError::Refused(Refusal::BadProof)))
+        );
+        let refusal = relay.poll_transmit().expect("refusal frame");
+        assert_eq!(Refusal::decode(&refusal.payload).0, Refusal::BadProof);
+    }
+
+    #[test]
+    fn malformed_registers_are_refused_with_their_code() {
+        let now = Instant::now();
+        let k = key();
+        let good = k.public().encoded.clone();
+        let cases = [
+            (
+                Frame::new(MessageType::Heartbeat, vec![]),
+                Refusal::ExpectedRegister,
+            ),
+            (
+                Frame::new(MessageType::Register, good.clone()),
+                Refusal::MissingKeyHash,
+            ),
+            (
+                Frame::to_target(MessageType::Register, k.public().hash(), vec![1, 2]),
+                Refusal::InvalidKeyConfig,
+            ),
+            (
+                Frame::to_target(MessageType::Register, "00".repeat(16), good),
+                Refusal::KeyHashMismatch,
+            ),
+        ];
+        for (frame, want) in cases {
+            let mut relay = RelayRegistration::new(now, T, [0; NONCE_LEN]);
+            relay.handle_frame(now, frame);
+            assert_eq!(
+                relay.poll_outcome(),
+                Some(Err(RegistrationError::Refused(want)))
+            );
+            let sent = relay.poll_transmit().expect("refusal");
+            assert_eq!(Refusal::decode(&sent.payload).0, want);
+            assert_eq!(relay.poll_transmit(), None);
+        }
+    }
+
+    #[test]
+    fn silence_ends_both_sides_at_their_deadline() {
+        let now = Instant::now();
+        let mut relay = RelayRegistration::new(now, T, [0; NONCE_LEN]);
+        let mut exit = ExitRegistration::new(now, T, &key());
+        assert_eq!(relay.poll_timeout(), Some(now + T));
+        relay.handle_timeout(now + T - Duration::from_millis(1));
+        exit.handle_timeout(now + T - Duration::from_millis(1));
+        assert_eq!((relay.poll_outcome(), exit.poll_outcome()), (None, None));
+        relay.handle_timeout(now + T);
+        exit.handle_timeout(now + T);
+        assert_eq!(relay.poll_outcome(), Some(Err(RegistrationError::TimedOut)));
+        assert_eq!(exit.poll_outcome(), Some(Err(RegistrationError::TimedOut)));
+    }
+
+    #[test]
+    fn an_exit_reports_refusals_and_strange_frames() {
+        let now = Instant::now();
+        let mut exit = ExitRegistration::new(now, T, &key());
+        exit.handle_frame(now, Frame::refusal(Refusal::RelayFull));
+        assert_eq!(
+            exit.poll_outcome(),
+            Some(Err(RegistrationError::Refused(Refusal::RelayFull)))
+        );
+        let mut exit = ExitRegistration::new(now, T, &key());
+        exit.handle_frame(now, Frame::new(MessageType::StreamChunk, vec![]));
+        assert_eq!(
+            exit.poll_outcome(),
+            Some(Err(RegistrationError::Unexpected(MessageType::StreamChunk)))
+        );
+    }
+}

@@ -1,0 +1,248 @@
+//! The local HTTP proxy: any method and path, forwarded through the gateway.
+//!
+//! Every request is sent as a chunked-OHTTP exchange, so a response is relayed as it arrives
+//! whatever it turns out to be. Whether a request *is* a stream decides its timeouts only:
+//! a non-stream request must complete within the total timeout; a stream (JSON `"stream": true`,
+//! `Accept: text/event-stream`, a path mentioning `stream`, or a backend answering
+//! `text/event-stream` / NDJSON) must only never stay silent longer than the idle timeout.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt as _;
+use tokio::time::{Instant, timeout_at};
+use tracing::debug;
+
+use super::{ClientError, GatewayClient};
+use tokengo_gateway_proto::http_message::{InnerRequest, is_hop_by_hop};
+
+/// Proxy settings.
+#[derive(Debug, Clone)]
+pub struct ProxyOptions {
+    /// Total deadline of a non-stream request.
+    pub timeout: Duration,
+    /// Largest request body accepted.
+    pub max_body: usize,
+}
+
+impl Default for ProxyOptions {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(120),
+            max_body: tokengo_gateway_proto::envelope::MAX_SINGLE_BODY - 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct ProxyState {
+    client: Arc<GatewayClient>,
+    options: ProxyOptions,
+}
+
+/// The proxy's router.
+pub fn router(client: Arc<GatewayClient>, options: ProxyOptions) -> Router {
+    Router::new()
+        .fallback(handle)
+        .with_state(Arc::new(ProxyState { client, options }))
+}
+
+/// A JSON error in the OpenAI error shape.
+pub fn json_error(status: StatusCode, message: &str) -> Response {
+    let body = serde_json::json!({
+        "error": { "message": message, "type": "tokengo_error", "code": status.as_u16() }
+    });
+    (
+        status,
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// Whether a request asks for a streamed response.
+pub fn detect_streaming(path: &str, headers: &HeaderMap, body: &[u8]) -> bool {
+    let accepts_sse = headers.get_all("accept").iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|s| s.to_ascii_lowercase().contains("text/event-stream"))
+    });
+    if accepts_sse || path.contains("stream") {
+        return true;
+    }
+    let looks_json = body.first().is_some_and(|b| *b == b'{');
+    looks_json
+        && serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v.get("stream").and_then(serde_json::Value::as_bool))
+            .unwrap_or(false)
+}
+
+fn is_streaming_type(content_type: Option<&[u8]>) -> bool {
+    content_type.is_some_and(|v| {
+        let v = String::from_utf8_lossy(v).to_ascii_lowercase();
+        v.starts_with("text/event-stream") || v.starts_with("application/x-ndjson")
+    })
+}
+
+fn error_for(e: &ClientError) -> Response {
+    match e {
+        ClientError::NoExit => json_error(StatusCode::SERVICE_UNAVAILABLE, "no exit available"),
+        ClientError::Refused { text, .. } => {
+            json_error(StatusCode::BAD_GATEWAY, &format!("relay error: {text}"))
+        }
+        ClientError::Unexpected(_) | ClientError::Envelope(_) | ClientError::ExitKeys(_) => {
+            json_error(
+                StatusCode::BAD_GATEWAY,
+                "gateway response could not be read",
+            )
+        }
+        ClientError::Relays(_)
+        | ClientError::Dial { .. }
+        | ClientError::ConnectionLost(_)
+        | ClientError::Stream(_)
+        | ClientError::TimedOut(_) => json_error(StatusCode::BAD_GATEWAY, "relay unreachable"),
+    }
+}
+
+/// Serves the proxy on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    client: Arc<GatewayClient>,
+    options: ProxyOptions,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(client, options))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn handle(State(state): State<Arc<ProxyState>>, req: Request) -> Response {
+    let started = Instant::now();
+    let (parts, body) = req.into_parts();
+    let body = match axum::body::to_bytes(body, state.options.max_body).await {
+        Ok(b) => b,
+        Err(_) => return json_error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
+    };
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or_else(|| "/".to_string(), |p| p.as_str().to_string());
+    let streaming = detect_streaming(parts.uri.path(), &parts.headers, &body);
+    let headers = parts
+        .headers
+        .iter()
+        .filter(|(n, _)| !is_hop_by_hop(n.as_str()) && *n != axum::http::header::CONTENT_LENGTH)
+        .map(|(n, v)| (n.as_str().to_string(), v.as_bytes().to_vec()))
+        .collect();
+    let inner = InnerRequest {
+        method: parts.method.as_str().to_string(),
+        path_and_query: path,
+        headers,
+        body: body.to_vec(),
+    };
+    drop(body);
+    let deadline = started + state.options.timeout;
+    let resp = match timeout_at(deadline, state.client.send_streamed(&inner)).await {
+        Err(_) => return json_error(StatusCode::GATEWAY_TIMEOUT, "gateway timeout"),
+        Ok(Err(e)) => {
+            debug!("request failed: {e}");
+            return error_for(&e);
+        }
+        Ok(Ok(r)) => r,
+    };
+    let Ok(status) = StatusCode::from_u16(resp.head.status) else {
+        return json_error(StatusCode::BAD_GATEWAY, "invalid status from backend");
+    };
+    let mut out_headers = HeaderMap::new();
+    for (n, v) in &resp.head.headers {
+        if is_hop_by_hop(n) || n.eq_ignore_ascii_case("content-length") {
+            continue;
+        }
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(n.as_bytes()),
+            HeaderValue::from_bytes(v),
+        ) {
+            out_headers.append(n, v);
+        }
+    }
+    let streaming = streaming || is_streaming_type(resp.head.header("content-type"));
+    let mut body = resp.body;
+    let body = if streaming {
+        Body::from_stream(body)
+    } else {
+        let mut all = Vec::new();
+        loop {
+            match timeout_at(deadline, body.next()).await {
+                Err(_) => return json_error(StatusCode::GATEWAY_TIMEOUT, "gateway timeout"),
+                Ok(None) => break,
+                Ok(Some(Err(e))) => {
+                    debug!("response body failed: {e}");
+                    return json_error(StatusCode::BAD_GATEWAY, "response body was cut");
+                }
+                Ok(Some(Ok(piece))) => all.extend_from_slice(&piece),
+            }
+        }
+        Body::from(all)
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    *response.headers_mut() = out_headers;
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("accept", HeaderValue::from_str(v).expect("value"));
+        h
+    }
+
+    #[test]
+    fn streaming_detection_matches_the_documented_rules() {
+        let none = HeaderMap::new();
+        assert!(detect_streaming(
+            "/v1/chat/completions",
+            &none,
+            br#"{"stream":true}"#
+        ));
+        assert!(!detect_streaming(
+            "/v1/chat/completions",
+            &none,
+            br#"{"stream":false}"#
+        ));
+        assert!(!detect_streaming(
+            "/v1/chat/completions",
+            &none,
+            br#"{"model":"m"}"#
+        ));
+        assert!(!detect_streaming(
+            "/v1/chat/completions",
+            &none,
+            br#"{"stream":"true"}"#
+        ));
+        assert!(!detect_streaming(
+            "/v1/chat/completions",
+            &none,
+            b"not json"
+        ));
+        assert!(detect_streaming(
+            "/v1beta/models/g:streamGenerateContent",
+            &none,
+            b""
+        ));
+        assert!(detect_streaming("/v1/x", &accept("text/event-stream"), b""));
+        assert!(!detect_streaming(
+            "/v1/models",
+            &accept("application/json"),
+            b""
+        ));
+    }
+}

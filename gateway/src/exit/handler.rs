@@ -1,0 +1,242 @@
+//! What an exit does with one stream the relay opened: open the sealed request, call the
+//! backend, seal the answer back.
+//!
+//! Everything after decapsulation travels sealed, errors included: a backend failure becomes an
+//! encrypted JSON error response (502, or 504 on timeout). Only a request that cannot be
+//! decapsulated is answered with a plaintext Error frame, whose text says nothing more.
+
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use quinn::{RecvStream, SendStream};
+use tokio::sync::Semaphore;
+use tokio::time::timeout;
+use tracing::debug;
+
+use super::backend::{Backend, BackendError, BackendResponse};
+use crate::frame_io::{read_header, read_payload, write_frame};
+use tokengo_gateway_proto::envelope::{MAX_SINGLE_BODY, StreamReply, open_single, open_stream};
+use tokengo_gateway_proto::frame::{Frame, MAX_PAYLOAD_LEN, MessageType, WireError};
+use tokengo_gateway_proto::http_message::{InnerResponse, ResponseHead};
+use tokengo_gateway_proto::refusal::Refusal;
+
+/// Largest piece of body sealed into one StreamChunk frame.
+const MAX_CHUNK_FRAME: usize = 1024 * 1024;
+
+/// Everything an exit needs to answer requests.
+#[derive(Debug)]
+pub struct ExitContext {
+    /// The OHTTP key config with its private key.
+    pub key_config: ohttp::KeyConfig,
+    /// The same, ready for single exchanges.
+    pub server: ohttp::Server,
+    /// The backend.
+    pub backend: Backend,
+    /// Deadline for the relay's request frame.
+    pub read_timeout: Duration,
+    /// Longest silence allowed between two pieces of a backend body.
+    pub body_idle_timeout: Duration,
+    /// Request bytes held at once across all streams, in KiB ([`REQUEST_BUDGET_KIB`]).
+    pub request_budget: Semaphore,
+}
+
+/// How many KiB of relayed requests an exit holds in memory at once (256 MiB); further requests
+/// wait, which back-pressures the relay through QUIC flow control.
+pub const REQUEST_BUDGET_KIB: usize = 256 * 1024;
+
+/// Answers one relay-initiated stream.
+pub async fn handle_stream(ctx: &ExitContext, mut send: SendStream, mut recv: RecvStream) {
+    let header = match timeout(ctx.read_timeout, read_header(&mut recv, MAX_PAYLOAD_LEN)).await {
+        Ok(Ok(h)) => h,
+        Ok(Err(WireError::Closed)) => return,
+        Ok(Err(e)) => {
+            debug!("bad frame from relay: {e}");
+            return;
+        }
+        Err(_) => return,
+    };
+    let kib = u32::try_from(header.payload_len.div_ceil(1024)).unwrap_or(u32::MAX);
+    let Ok(_held) = ctx.request_budget.acquire_many(kib).await else {
+        return;
+    };
+    let frame = match timeout(
+        ctx.read_timeout,
+        read_payload(&mut recv, header.payload_len),
+    )
+    .await
+    {
+        Ok(Ok(payload)) => Frame::with_payload(header, payload),
+        _ => return,
+    };
+    match frame.kind {
+        MessageType::Request => single(ctx, &frame.payload, &mut send).await,
+        MessageType::StreamRequest => streamed(ctx, &frame.payload, &mut send).await,
+        MessageType::Heartbeat => {
+            let _ = write_frame(&mut send, &Frame::new(MessageType::HeartbeatAck, vec![])).await;
+        }
+        other => {
+            debug!("unexpected {other:?} frame from the relay");
+            let _ = write_frame(&mut send, &Frame::refusal(Refusal::InvalidMessageType)).await;
+        }
+    }
+    let _ = send.finish();
+}
+
+fn error_response(e: &BackendError) -> InnerResponse {
+    match e {
+        BackendError::Timeout => InnerResponse::json_error(504, "backend timed out"),
+        BackendError::Invalid(_) => {
+            InnerResponse::json_error(400, "request not accepted by the exit")
+        }
+        BackendError::Unreachable(_) | BackendError::Client(_) => {
+            InnerResponse::json_error(502, "backend unavailable")
+        }
+    }
+}
+
+async fn collect(resp: BackendResponse, idle: Duration) -> InnerResponse {
+    let BackendResponse { head, mut body } = resp;
+    let mut out = Vec::new();
+    loop {
+        match timeout(idle, body.next()).await {
+            Err(_) => return InnerResponse::json_error(504, "backend timed out"),
+            Ok(None) => break,
+            Ok(Some(Err(_))) => return InnerResponse::json_error(502, "backend body failed"),
+            Ok(Some(Ok(piece))) => {
+                if out.len() + piece.len() > MAX_SINGLE_BODY {
+                    return InnerResponse::json_error(502, "backend response too large");
+                }
+                out.extend_from_slice(&piece);
+            }
+        }
+    }
+    InnerResponse { head, body: out }
+}
+
+async fn single(ctx: &ExitContext, payload: &[u8], send: &mut SendStream) {
+    let (req, reply) = match open_single(&ctx.server, payload) {
+        Ok(x) => x,
+        Err(e) => {
+            debug!("cannot decapsulate request: {e}");
+            let _ = write_frame(send, &Frame::refusal(Refusal::Undecryptable)).await;
+            return;
+        }
+    };
+    let resp = match ctx.backend.call(req).await {
+        Ok(r) => collect(r, ctx.body_idle_timeout).await,
+        Err(e) => {
+            debug!("backend call failed: {e}");
+            error_response(&e)
+        }
+    };
+    let frame = match reply.seal(&resp) {
+        Ok(bytes) => Frame::new(MessageType::Response, bytes),
+        Err(e) => {
+            debug!("cannot seal response: {e}");
+            Frame::refusal(Refusal::SealFailed)
+        }
+    };
+    let _ = write_frame(send, &frame).await;
+}
+
+async fn chunk(send: &mut SendStream, bytes: Vec<u8>) -> bool {
+    if bytes.is_empty() {
+        return true;
+    }
+    write_frame(send, &Frame::new(MessageType::StreamChunk, bytes))
+        .await
+        .is_ok()
+}
+
+async fn streamed(ctx: &ExitContext, payload: &[u8], send: &mut SendStream) {
+    let (req, mut reply) = match open_stream(&ctx.key_config, payload) {
+        Ok(x) => x,
+        Err(e) => {
+            debug!("cannot decapsulate streamed request: {e}");
+            let _ = write_frame(send, &Frame::refusal(Refusal::Undecryptable)).await;
+            return;
+        }
+    };
+    // The relay stops our stream when its client goes away: stop the backend call too.
+    let relay_gone = send.stopped();
+    tokio::pin!(relay_gone);
+    let call = tokio::select! {
+        r = ctx.backend.call(req) => r,
+        _ = &mut relay_gone => return,
+    };
+    let (head, mut body) = match call {
+        Ok(r) => (r.head, r.body),
+        Err(e) => {
+            debug!("backend call failed: {e}");
+            let resp = error_response(&e);
+            return finish_with(send, reply, &resp.head, &resp.body).await;
+        }
+    };
+    let Ok(bytes) = reply.head(&head) else { return };
+    if !chunk(send, bytes).await {
+        return;
+    }
+    loop {
+        let next = tokio::select! {
+            n = timeout(ctx.body_idle_timeout, body.next()) => n,
+            _ = &mut relay_gone => {
+                debug!("relay cancelled the stream");
+                return;
+            }
+        };
+        match next {
+            Ok(Some(Ok(piece))) => {
+                // Keep every frame far below the frame limit, whatever the backend's piece size.
+                for part in piece.chunks(MAX_CHUNK_FRAME) {
+                    let Some(bytes) = seal_piece(&mut reply, part) else {
+                        return;
+                    };
+                    if !chunk(send, bytes).await {
+                        return;
+                    }
+                }
+            }
+            Ok(None) => break,
+            Ok(Some(Err(e))) => {
+                // Leave the sealed stream without its final chunk: the client sees a failure.
+                debug!("backend body failed: {e}");
+                let _ = write_frame(send, &Frame::refusal(Refusal::StreamAborted)).await;
+                return;
+            }
+            Err(_) => {
+                debug!("backend body idle for too long");
+                let _ = write_frame(send, &Frame::refusal(Refusal::StreamAborted)).await;
+                return;
+            }
+        }
+    }
+    end(send, reply).await;
+}
+
+fn seal_piece(reply: &mut StreamReply, piece: &[u8]) -> Option<Vec<u8>> {
+    reply.body(piece).ok()
+}
+
+async fn finish_with(
+    send: &mut SendStream,
+    mut reply: StreamReply,
+    head: &ResponseHead,
+    body: &[u8],
+) {
+    let Ok(h) = reply.head(head) else { return };
+    if !chunk(send, h).await {
+        return;
+    }
+    let Ok(b) = reply.body(body) else { return };
+    if !chunk(send, b).await {
+        return;
+    }
+    end(send, reply).await;
+}
+
+async fn end(send: &mut SendStream, reply: StreamReply) {
+    let Ok(last) = reply.finish() else { return };
+    if chunk(send, last).await {
+        let _ = write_frame(send, &Frame::new(MessageType::StreamEnd, vec![])).await;
+    }
+}
