@@ -49,18 +49,32 @@ pub enum RegistrationError {
     TimedOut,
 }
 
-/// What both sides share: a deadline while frames are awaited, frames to send, one outcome.
+/// One registration exchange, on the side `S` ([`RelaySide`] or [`ExitSide`]): a deadline
+/// while frames are awaited, frames to send, and one outcome.
 #[derive(Debug)]
-struct Exchange<T> {
+pub struct Registration<S: Side> {
+    side: S,
     deadline: Instant,
     waiting: bool,
     transmits: VecDeque<Frame>,
-    outcome: Option<Result<T, RegistrationError>>,
+    outcome: Option<Result<S::Outcome, RegistrationError>>,
 }
 
-impl<T> Exchange<T> {
-    fn new(now: Instant, timeout: Duration) -> Self {
+/// A side of the exchange: what its outcome carries.
+pub trait Side: std::fmt::Debug {
+    /// What a successful exchange yields on this side.
+    type Outcome;
+}
+
+/// The relay's side of one registration.
+pub type RelayRegistration = Registration<RelaySide>;
+/// The exit's side of one registration.
+pub type ExitRegistration = Registration<ExitSide>;
+
+impl<S: Side> Registration<S> {
+    fn start(side: S, now: Instant, timeout: Duration) -> Self {
         Self {
+            side,
             deadline: now + timeout,
             waiting: true,
             transmits: VecDeque::new(),
@@ -68,28 +82,48 @@ impl<T> Exchange<T> {
         }
     }
 
-    fn end(&mut self, result: Result<T, RegistrationError>) {
+    fn end(&mut self, result: Result<S::Outcome, RegistrationError>) {
         self.waiting = false;
         self.outcome = Some(result);
     }
 
-    fn handle_timeout(&mut self, now: Instant) {
+    /// Ends the exchange when its deadline has passed.
+    pub fn handle_timeout(&mut self, now: Instant) {
         if self.waiting && now >= self.deadline {
             self.end(Err(RegistrationError::TimedOut));
         }
     }
 
-    fn poll_timeout(&self) -> Option<Instant> {
+    /// The next frame to send to the other side.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Frame> {
+        self.transmits.pop_front()
+    }
+
+    /// When to call [`Registration::handle_timeout`], while frames are awaited.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
         self.waiting.then_some(self.deadline)
+    }
+
+    /// The result, once. On the relay: the exit's pubKeyHash and key once it proved
+    /// possession (then call [`RelayRegistration::accept`] or [`RelayRegistration::refuse`]).
+    /// On the exit: registered. Or why the exchange failed.
+    #[must_use]
+    pub fn poll_outcome(&mut self) -> Option<Result<S::Outcome, RegistrationError>> {
+        self.outcome.take()
     }
 }
 
-/// The relay's side of one registration.
+/// The relay's state in the exchange.
 #[derive(Debug)]
-pub struct RelayRegistration {
+pub struct RelaySide {
     state: RelayState,
     nonce: [u8; NONCE_LEN],
-    exchange: Exchange<(String, PublicKeyConfig)>,
+}
+
+impl Side for RelaySide {
+    type Outcome = (String, PublicKeyConfig);
 }
 
 #[derive(Debug)]
@@ -104,31 +138,34 @@ enum RelayState {
     Done,
 }
 
-impl RelayRegistration {
+impl Registration<RelaySide> {
     /// Starts waiting for an exit's Register frame until `now + timeout`. `nonce` must be fresh
     /// random bytes.
     #[must_use]
     pub fn new(now: Instant, timeout: Duration, nonce: [u8; NONCE_LEN]) -> Self {
-        Self {
+        let side = RelaySide {
             state: RelayState::AwaitRegister,
             nonce,
-            exchange: Exchange::new(now, timeout),
-        }
+        };
+        Self::start(side, now, timeout)
     }
 
     /// A frame from the exit.
     pub fn handle_frame(&mut self, _now: Instant, frame: Frame) {
-        match std::mem::replace(&mut self.state, RelayState::Done) {
+        if !self.waiting {
+            return;
+        }
+        match std::mem::replace(&mut self.side.state, RelayState::Done) {
             RelayState::AwaitRegister => self.on_register(frame),
             RelayState::AwaitProof { hash, key } => {
-                if frame.kind == MessageType::RegisterProof && frame.payload == self.nonce {
-                    self.state = RelayState::Proven;
-                    self.exchange.end(Ok((hash, key)));
+                if frame.kind == MessageType::RegisterProof && frame.payload == self.side.nonce {
+                    self.side.state = RelayState::Proven;
+                    self.end(Ok((hash, key)));
                 } else {
                     self.fail(Refusal::BadProof);
                 }
             }
-            state @ (RelayState::Proven | RelayState::Done) => self.state = state,
+            state @ (RelayState::Proven | RelayState::Done) => self.side.state = state,
         }
     }
 
@@ -150,27 +187,25 @@ impl RelayRegistration {
             .to_ohttp()
             .ok()
             .and_then(|mut config| ohttp::ClientRequest::from_config(&mut config).ok())
-            .and_then(|client| client.encapsulate(&self.nonce).ok());
+            .and_then(|client| client.encapsulate(&self.side.nonce).ok());
         match sealed {
             Some((challenge, _)) => {
-                self.exchange
-                    .transmits
+                self.transmits
                     .push_back(Frame::new(MessageType::RegisterChallenge, challenge));
-                self.state = RelayState::AwaitProof {
+                self.side.state = RelayState::AwaitProof {
                     hash: frame.target,
                     key,
                 };
             }
-            None => self.exchange.end(Err(RegistrationError::SealFailed)),
+            None => self.end(Err(RegistrationError::SealFailed)),
         }
     }
 
     /// The exit proved its key and the relay's table took it: sends the acknowledgement.
     pub fn accept(&mut self) {
-        if matches!(self.state, RelayState::Proven) {
-            self.state = RelayState::Done;
-            self.exchange
-                .transmits
+        if matches!(self.side.state, RelayState::Proven) {
+            self.side.state = RelayState::Done;
+            self.transmits
                 .push_back(Frame::new(MessageType::RegisterAck, Vec::new()));
         }
     }
@@ -178,85 +213,61 @@ impl RelayRegistration {
     /// Refuses the exit (also after a proof, when the relay's table is full): sends the
     /// refusal and ends the exchange.
     pub fn refuse(&mut self, refusal: Refusal) {
-        if !matches!(self.state, RelayState::Done) {
+        if self.waiting || matches!(self.side.state, RelayState::Proven) {
             self.fail(refusal);
         }
     }
 
     fn fail(&mut self, refusal: Refusal) {
-        self.state = RelayState::Done;
-        self.exchange.transmits.push_back(Frame::refusal(refusal));
-        self.exchange.end(Err(RegistrationError::Refused(refusal)));
-    }
-
-    /// Ends the exchange when its deadline has passed.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        self.exchange.handle_timeout(now);
-        if self.exchange.outcome.is_some() && !matches!(self.state, RelayState::Proven) {
-            self.state = RelayState::Done;
-        }
-    }
-
-    /// The next frame to send to the exit.
-    #[must_use]
-    pub fn poll_transmit(&mut self) -> Option<Frame> {
-        self.exchange.transmits.pop_front()
-    }
-
-    /// When to call [`RelayRegistration::handle_timeout`], while frames are awaited.
-    #[must_use]
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.exchange.poll_timeout()
-    }
-
-    /// The result, once: the exit's pubKeyHash and key when it proved possession (then call
-    /// [`RelayRegistration::accept`] or [`RelayRegistration::refuse`]), or why it failed.
-    #[must_use]
-    pub fn poll_outcome(&mut self) -> Option<Result<(String, PublicKeyConfig), RegistrationError>> {
-        self.exchange.outcome.take()
+        self.side.state = RelayState::Done;
+        self.transmits.push_back(Frame::refusal(refusal));
+        self.end(Err(RegistrationError::Refused(refusal)));
     }
 }
 
-/// The exit's side of one registration.
+/// The exit's state in the exchange: the key that opens the relay's challenge.
 #[derive(Debug)]
-pub struct ExitRegistration {
+pub struct ExitSide {
     server: Option<ohttp::Server>,
-    exchange: Exchange<()>,
 }
 
-impl ExitRegistration {
+impl Side for ExitSide {
+    type Outcome = ();
+}
+
+impl Registration<ExitSide> {
     /// Starts registering `key`: the Register frame is the first transmit.
     #[must_use]
     pub fn new(now: Instant, timeout: Duration, key: &OhttpKeyPair) -> Self {
+        let server = key
+            .server_config()
+            .ok()
+            .and_then(|config| ohttp::Server::new(config).ok());
+        let mut exchange = Self::start(ExitSide { server }, now, timeout);
         let public = key.public();
-        let mut exchange = Exchange::new(now, timeout);
         exchange.transmits.push_back(Frame::to_target(
             MessageType::Register,
             public.hash(),
             public.encoded.clone(),
         ));
-        let server = key
-            .server_config()
-            .ok()
-            .and_then(|config| ohttp::Server::new(config).ok());
-        Self { server, exchange }
+        exchange
     }
 
     /// A frame from the relay.
     pub fn handle_frame(&mut self, _now: Instant, frame: Frame) {
-        if !self.exchange.waiting {
+        if !self.waiting {
             return;
         }
         let result = match frame.kind {
             MessageType::RegisterChallenge => {
                 let opened = self
+                    .side
                     .server
                     .as_ref()
                     .and_then(|s| s.decapsulate(&frame.payload).ok());
                 match opened {
                     Some((nonce, _)) => {
-                        self.exchange
-                            .transmits
+                        self.transmits
                             .push_back(Frame::new(MessageType::RegisterProof, nonce));
                         return;
                     }
@@ -269,30 +280,7 @@ impl ExitRegistration {
             )),
             other => Err(RegistrationError::Unexpected(other)),
         };
-        self.exchange.end(result);
-    }
-
-    /// Ends the exchange when its deadline has passed.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        self.exchange.handle_timeout(now);
-    }
-
-    /// The next frame to send to the relay.
-    #[must_use]
-    pub fn poll_transmit(&mut self) -> Option<Frame> {
-        self.exchange.transmits.pop_front()
-    }
-
-    /// When to call [`ExitRegistration::handle_timeout`], while the exchange runs.
-    #[must_use]
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.exchange.poll_timeout()
-    }
-
-    /// The result, once: registered, or why not.
-    #[must_use]
-    pub fn poll_outcome(&mut self) -> Option<Result<(), RegistrationError>> {
-        self.exchange.outcome.take()
+        self.end(result);
     }
 }
 

@@ -11,6 +11,22 @@ use std::net::{SocketAddr, SocketAddrV4};
 use std::time::Instant;
 
 impl Node {
+    /// The query a lookup of `kind` sends: get_peers for peer lookups and announces,
+    /// find_node otherwise.
+    pub(super) fn lookup_query(&self, kind: LookupKind, target: Id) -> Query<'static> {
+        if matches!(kind, LookupKind::GetPeers | LookupKind::Announce) {
+            Query::GetPeers {
+                id: self.id,
+                info_hash: target,
+            }
+        } else {
+            Query::FindNode {
+                id: self.id,
+                target,
+            }
+        }
+    }
+
     pub(super) fn start_lookup(
         &mut self,
         now: Instant,
@@ -82,8 +98,7 @@ impl Node {
             }
             return;
         }
-        let method_get_peers = matches!(lookup.kind, LookupKind::GetPeers | LookupKind::Announce);
-        let target = lookup.target;
+        let (kind, target) = (lookup.kind, lookup.target);
         loop {
             let Some(lookup) = self.lookups.get_mut(&query) else {
                 return;
@@ -93,17 +108,7 @@ impl Node {
                 break;
             }
             for request in requests {
-                let q = if method_get_peers {
-                    Query::GetPeers {
-                        id: self.id,
-                        info_hash: target,
-                    }
-                } else {
-                    Query::FindNode {
-                        id: self.id,
-                        target,
-                    }
-                };
+                let q = self.lookup_query(kind, target);
                 if self
                     .send_query(now, request.addr, request.id, q, Purpose::Lookup(query))
                     .is_none()

@@ -3,7 +3,7 @@
 //! from responses (BEP 42).
 
 use super::Node;
-use crate::event::{Event, LookupKind, QueryId};
+use crate::event::{Event, QueryId};
 use crate::krpc::{ErrorBody, Message, NodeInfo, Query, Response};
 use crate::routing::Insert;
 use crate::transaction::{Pending, Purpose};
@@ -24,17 +24,7 @@ impl Node {
                 if retry {
                     let target = self.lookups.get(&query).map(|l| (l.kind, l.target));
                     if let Some((kind, target)) = target {
-                        let q = if matches!(kind, LookupKind::GetPeers | LookupKind::Announce) {
-                            Query::GetPeers {
-                                id: self.id,
-                                info_hash: target,
-                            }
-                        } else {
-                            Query::FindNode {
-                                id: self.id,
-                                target,
-                            }
-                        };
+                        let q = self.lookup_query(kind, target);
                         let sent =
                             self.send_query(now, pending.to, pending.node_id, q, pending.purpose);
                         if sent.is_none()
