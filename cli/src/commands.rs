@@ -82,6 +82,10 @@ pub struct ExitArgs {
     /// OHTTP private key file [default: keys/ohttp_private.key, created if missing].
     #[arg(long)]
     pub ohttp_key: Option<PathBuf>,
+    /// Identity key file that signs the exit's descriptor (created 0600 if missing); without
+    /// one the exit id changes every start.
+    #[arg(long)]
+    pub identity: Option<PathBuf>,
 }
 
 /// `tokengo client`: finds relays through the DHT, or uses `--relay`.
@@ -104,6 +108,10 @@ pub struct ClientArgs {
     /// Use only the exit with this pubKeyHash.
     #[arg(long)]
     pub exit_key_hash: Option<String>,
+    /// Use only exits whose descriptor is signed by this exit id (hex; repeatable). Their keys
+    /// then never come from the relay alone.
+    #[arg(long = "trust-exit", value_name = "EXIT_ID")]
+    pub trust_exits: Vec<String>,
     /// Non-stream request timeout [default: 120s].
     #[arg(long)]
     pub timeout: Option<String>,
@@ -316,7 +324,17 @@ pub async fn exit(args: ExitArgs) -> anyhow::Result<()> {
             Arc::new(DhtRelays::new(dht, progress)) as Arc<dyn RelaySource>
         }
     };
-    let options = ExitOptions::new(relays, key, backend);
+    let identity = match args.identity.or(file.identity_key_file) {
+        Some(path) => {
+            Identity::load_or_generate(&path)
+                .with_context(|| format!("exit identity {}", path.display()))?
+                .0
+        }
+        None => Identity::generate()?,
+    };
+    crate::say!("exit id: {}", identity.id());
+    let mut options = ExitOptions::new(relays, key, backend);
+    options.identity = Some(identity);
     Exit::new(options)?.run(ctrl_c_or_term()).await?;
     Ok(())
 }
@@ -339,7 +357,14 @@ pub async fn client(args: ClientArgs) -> anyhow::Result<()> {
     if let Some(t) = args.timeout.clone().or(file.timeout.clone()) {
         proxy_options.timeout = config::parse_duration(&t)?;
     }
+    let trusted_exits = args
+        .trust_exits
+        .iter()
+        .chain(&file.trusted_exits)
+        .map(|id| parse_relay_id(id).ok_or_else(|| anyhow!("exit id must be 64 hex characters")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let options = ClientOptions {
+        trusted_exits,
         exit_pin: args
             .exit_key_hash
             .clone()

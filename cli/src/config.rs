@@ -120,6 +120,8 @@ pub struct ExitFile {
     pub ohttp_private_key_file: Option<PathBuf>,
     /// Public key config file (defaults to `<private>.pub`).
     pub ohttp_public_key_file: Option<PathBuf>,
+    /// The exit's Ed25519 identity file (created 0600 when missing).
+    pub identity_key_file: Option<PathBuf>,
     /// The backend.
     #[serde(deserialize_with = "null_as_default")]
     pub ai_backend: BackendSection,
@@ -142,6 +144,8 @@ pub struct ClientFile {
     pub relay_id: Option<String>,
     /// Use only the exit with this pubKeyHash.
     pub exit_pub_key_hash: Option<String>,
+    /// Use only exits whose signed descriptor comes from one of these exit ids (hex).
+    pub trusted_exits: Vec<String>,
     /// Bootstrap peers, merged with the built-in ones and bootstrap.json.
     pub bootstrap_peers: Vec<String>,
     /// Use only `bootstrap_peers` (no built-in peers, no bootstrap.json).

@@ -30,3 +30,11 @@ fn bootstrap_list_seeds_parse() {
         assert!(!peers.is_empty(), "{name}");
     }
 }
+
+#[test]
+fn exit_descriptor_seed_verifies() {
+    let bytes = seed("exit_descriptor", "descriptor");
+    let d = tokengo_gateway_proto::descriptor::ExitDescriptor::verify(&bytes).expect("verifies");
+    assert_eq!(d.key_configs.len(), 2);
+    assert_eq!(d.models, ["llama3", "gpt-4o-mini"]);
+}

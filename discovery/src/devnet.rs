@@ -150,6 +150,7 @@ pub async fn run(
         OhttpKeyPair::generate()?,
         BackendOptions::new(backend),
     ))?;
+    let exit_id = exit.identity_key();
     let mut registered = exit.registrations();
     let s = signal.clone();
     tasks.spawn(async move {
@@ -166,7 +167,11 @@ pub async fn run(
     let found = client_flow::start(
         node(&options, options.relays as u64 + 1),
         only(&[seed]),
-        ClientOptions::default(),
+        // The client takes the devnet's exit only with the descriptor that exit signed.
+        ClientOptions {
+            trusted_exits: vec![exit_id],
+            ..ClientOptions::default()
+        },
         progress.clone(),
     )
     .await?;

@@ -92,6 +92,12 @@ impl Identity {
         Self::from_pkcs8(der).ok_or_else(|| IdentityError::Invalid(path.to_path_buf()))
     }
 
+    /// An Ed25519 signature over `message`; `None` only if the stored key is unusable.
+    pub fn sign(&self, message: &[u8]) -> Option<[u8; 64]> {
+        let kp = Ed25519KeyPair::from_pkcs8_maybe_unchecked(&self.pkcs8).ok()?;
+        kp.sign(message).as_ref().try_into().ok()
+    }
+
     /// The id others pin: hex of the public key.
     pub fn id(&self) -> String {
         hex::encode(self.public)

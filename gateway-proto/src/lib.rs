@@ -6,9 +6,11 @@
 //! - [`http_message`] and [`envelope`]: the Binary HTTP messages inside OHTTP (RFC 9458 and
 //!   chunked OHTTP) and their sealing;
 //! - [`keys`] and [`identity`]: OHTTP key configs and Ed25519 identities;
+//! - [`descriptor`]: what an exit signs about itself (its keys, validity);
 //! - [`registration`]: the exit registration exchange, one state machine per side;
 //! - [`control`]: the exit list a relay hands out and how a client picks from it;
 //! - [`admission`] and [`per_ip`]: whether a relay takes a connection attempt;
+//! - [`replay`]: the date in every sealed request, and the exit's guard against replays;
 //! - [`retry`]: whether a failed request may be sent again.
 //!
 //! Nothing here opens a socket or reads a clock: stateful parts take `now`, in the
@@ -23,15 +25,15 @@
 //!
 //! let now = Instant::now();
 //! let key = OhttpKeyPair::generate().unwrap();
-//! let mut exit = ExitRegistration::new(now, Duration::from_secs(10), &key);
-//! let mut relay = RelayRegistration::new(now, Duration::from_secs(10), [42; 32]);
+//! let mut exit = ExitRegistration::new(now, Duration::from_secs(10), &key, None);
+//! let mut relay = RelayRegistration::new(now, 1_800_000_000, Duration::from_secs(10), [42; 32]);
 //! // Register, then the challenge, then the proof: each side sends what it polls.
 //! for _ in 0..2 {
 //!     while let Some(frame) = exit.poll_transmit() { relay.handle_frame(now, frame); }
 //!     while let Some(frame) = relay.poll_transmit() { exit.handle_frame(now, frame); }
 //! }
-//! let (hash, _key) = relay.poll_outcome().unwrap().unwrap();
-//! assert_eq!(hash, key.public().hash());
+//! let registered = relay.poll_outcome().unwrap().unwrap();
+//! assert_eq!(registered.hash, key.public().hash());
 //! relay.accept(); // the relay's table took the exit
 //! while let Some(frame) = relay.poll_transmit() { exit.handle_frame(now, frame); }
 //! assert_eq!(exit.poll_outcome(), Some(Ok(())));
@@ -42,6 +44,7 @@
 
 pub mod admission;
 pub mod control;
+pub mod descriptor;
 pub mod envelope;
 pub mod frame;
 pub mod http_message;
@@ -50,6 +53,7 @@ pub mod keys;
 pub mod per_ip;
 pub mod refusal;
 pub mod registration;
+pub mod replay;
 pub mod retry;
 
 pub use frame::{Frame, FrameHeader, MessageType, WireError};

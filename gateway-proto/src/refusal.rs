@@ -38,6 +38,8 @@ pub enum Refusal {
     BadProof,
     /// The relay holds as many exits as it may.
     RelayFull,
+    /// The exit's signed descriptor is malformed, not valid now, or does not list its key.
+    BadDescriptor,
     /// A heartbeat from a connection that is not (or no longer) registered.
     NotRegistered,
     /// The exit could not open the sealed request.
@@ -52,7 +54,7 @@ pub enum Refusal {
 
 impl Refusal {
     /// Every code this build knows, for tests and documentation.
-    pub const KNOWN: [Refusal; 19] = [
+    pub const KNOWN: [Refusal; 20] = [
         Refusal::ExitNotFound,
         Refusal::ExitUnreachable,
         Refusal::MissingTarget,
@@ -69,6 +71,7 @@ impl Refusal {
         Refusal::BadProof,
         Refusal::RelayFull,
         Refusal::NotRegistered,
+        Refusal::BadDescriptor,
         Refusal::Undecryptable,
         Refusal::SealFailed,
         Refusal::StreamAborted,
@@ -94,6 +97,7 @@ impl Refusal {
             Refusal::BadProof => 24,
             Refusal::RelayFull => 25,
             Refusal::NotRegistered => 26,
+            Refusal::BadDescriptor => 27,
             Refusal::Undecryptable => 40,
             Refusal::SealFailed => 41,
             Refusal::StreamAborted => 42,
@@ -130,6 +134,7 @@ impl Refusal {
             Refusal::BadProof => "proof of key possession failed",
             Refusal::RelayFull => "relay is full",
             Refusal::NotRegistered => "exit not registered",
+            Refusal::BadDescriptor => "invalid exit descriptor",
             Refusal::Undecryptable => "cannot decapsulate request",
             Refusal::SealFailed => "cannot seal response",
             Refusal::StreamAborted => "stream aborted",

@@ -20,14 +20,25 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use crate::descriptor::ExitDescriptor;
 use crate::frame::{Frame, MessageType};
 use crate::keys::{OhttpKeyPair, PublicKeyConfig};
 use crate::refusal::Refusal;
 
-/// Largest payload of a registration or heartbeat frame (a key config is about 43 bytes).
-pub const MAX_CONTROL_PAYLOAD: usize = 4096;
+/// Largest payload of a registration or heartbeat frame (a key config is about 43 bytes, a
+/// descriptor at most [`MAX_DESCRIPTOR_LEN`](crate::descriptor::MAX_DESCRIPTOR_LEN)).
+pub const MAX_CONTROL_PAYLOAD: usize = 20 * 1024;
 /// Length of the relay's challenge nonce.
 pub const NONCE_LEN: usize = 32;
+/// What every challenge's plaintext starts with. An exit answers only a challenge that opens
+/// to this prefix and a nonce, so a relay cannot use the exit to open a captured client request
+/// (whose plaintext is a Binary HTTP message) by passing it off as a challenge.
+pub const CHALLENGE_PREFIX: &[u8] = b"tokengo register challenge v1\0";
+
+/// The plaintext a challenge with `nonce` seals, and its proof.
+fn challenge_plaintext(nonce: &[u8; NONCE_LEN]) -> Vec<u8> {
+    [CHALLENGE_PREFIX, nonce].concat()
+}
 
 /// Why a registration ended without success.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -120,19 +131,37 @@ impl<S: Side> Registration<S> {
 pub struct RelaySide {
     state: RelayState,
     nonce: [u8; NONCE_LEN],
+    now_unix: u64,
 }
 
 impl Side for RelaySide {
-    type Outcome = (String, PublicKeyConfig);
+    type Outcome = Registered;
+}
+
+/// An exit that proved it holds its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registered {
+    /// Its pubKeyHash.
+    pub hash: String,
+    /// Its OHTTP key config.
+    pub key: PublicKeyConfig,
+    /// Its signed descriptor (checked: the signature verifies, it is valid now, and it lists
+    /// the key), when it sent one.
+    pub descriptor: Option<Vec<u8>>,
+}
+
+/// Splits a Register payload into its key config and the signed descriptor after it (empty
+/// when the exit sent none). The key config's length follows from its own suite length field.
+pub fn split_register_payload(payload: &[u8]) -> Option<(&[u8], &[u8])> {
+    let suites = payload.get(35..37)?;
+    let len = 37 + usize::from(u16::from_be_bytes([suites[0], suites[1]]));
+    (payload.len() >= len).then(|| payload.split_at(len))
 }
 
 #[derive(Debug)]
 enum RelayState {
     AwaitRegister,
-    AwaitProof {
-        hash: String,
-        key: PublicKeyConfig,
-    },
+    AwaitProof(Registered),
     /// Proven; waiting for the shell to say whether its table takes the exit.
     Proven,
     Done,
@@ -142,10 +171,12 @@ impl Registration<RelaySide> {
     /// Starts waiting for an exit's Register frame until `now + timeout`. `nonce` must be fresh
     /// random bytes.
     #[must_use]
-    pub fn new(now: Instant, timeout: Duration, nonce: [u8; NONCE_LEN]) -> Self {
+    /// `now_unix` (Unix seconds) is when a descriptor must be valid.
+    pub fn new(now: Instant, now_unix: u64, timeout: Duration, nonce: [u8; NONCE_LEN]) -> Self {
         let side = RelaySide {
             state: RelayState::AwaitRegister,
             nonce,
+            now_unix,
         };
         Self::start(side, now, timeout)
     }
@@ -157,10 +188,11 @@ impl Registration<RelaySide> {
         }
         match std::mem::replace(&mut self.side.state, RelayState::Done) {
             RelayState::AwaitRegister => self.on_register(frame),
-            RelayState::AwaitProof { hash, key } => {
-                if frame.kind == MessageType::RegisterProof && frame.payload == self.side.nonce {
+            RelayState::AwaitProof(registered) => {
+                let expected = challenge_plaintext(&self.side.nonce);
+                if frame.kind == MessageType::RegisterProof && frame.payload == expected {
                     self.side.state = RelayState::Proven;
-                    self.end(Ok((hash, key)));
+                    self.end(Ok(registered));
                 } else {
                     self.fail(Refusal::BadProof);
                 }
@@ -176,26 +208,46 @@ impl Registration<RelaySide> {
         if frame.target.is_empty() {
             return self.fail(Refusal::MissingKeyHash);
         }
-        let key = match PublicKeyConfig::parse(&frame.payload) {
+        let Some((config, descriptor)) = split_register_payload(&frame.payload) else {
+            return self.fail(Refusal::InvalidKeyConfig);
+        };
+        let key = match PublicKeyConfig::parse(config) {
             Ok(key) => key,
             Err(_) => return self.fail(Refusal::InvalidKeyConfig),
         };
         if key.hash() != frame.target {
             return self.fail(Refusal::KeyHashMismatch);
         }
+        let descriptor = if descriptor.is_empty() {
+            None
+        } else {
+            let checked = ExitDescriptor::verify(descriptor).and_then(|d| {
+                d.check_time(self.side.now_unix)?;
+                Ok(d)
+            });
+            match checked {
+                Ok(d) if d.accepts(&key) => Some(descriptor.to_vec()),
+                _ => return self.fail(Refusal::BadDescriptor),
+            }
+        };
         let sealed = key
             .to_ohttp()
             .ok()
             .and_then(|mut config| ohttp::ClientRequest::from_config(&mut config).ok())
-            .and_then(|client| client.encapsulate(&self.side.nonce).ok());
+            .and_then(|client| {
+                client
+                    .encapsulate(&challenge_plaintext(&self.side.nonce))
+                    .ok()
+            });
         match sealed {
             Some((challenge, _)) => {
                 self.transmits
                     .push_back(Frame::new(MessageType::RegisterChallenge, challenge));
-                self.side.state = RelayState::AwaitProof {
+                self.side.state = RelayState::AwaitProof(Registered {
                     hash: frame.target,
                     key,
-                };
+                    descriptor,
+                });
             }
             None => self.end(Err(RegistrationError::SealFailed)),
         }
@@ -236,9 +288,15 @@ impl Side for ExitSide {
 }
 
 impl Registration<ExitSide> {
-    /// Starts registering `key`: the Register frame is the first transmit.
+    /// Starts registering `key`, with the exit's signed `descriptor` when it has one: the
+    /// Register frame is the first transmit.
     #[must_use]
-    pub fn new(now: Instant, timeout: Duration, key: &OhttpKeyPair) -> Self {
+    pub fn new(
+        now: Instant,
+        timeout: Duration,
+        key: &OhttpKeyPair,
+        descriptor: Option<&[u8]>,
+    ) -> Self {
         let server = key
             .server_config()
             .ok()
@@ -248,7 +306,7 @@ impl Registration<ExitSide> {
         exchange.transmits.push_back(Frame::to_target(
             MessageType::Register,
             public.hash(),
-            public.encoded.clone(),
+            [&public.encoded[..], descriptor.unwrap_or_default()].concat(),
         ));
         exchange
     }
@@ -264,11 +322,16 @@ impl Registration<ExitSide> {
                     .side
                     .server
                     .as_ref()
-                    .and_then(|s| s.decapsulate(&frame.payload).ok());
+                    .and_then(|s| s.decapsulate(&frame.payload).ok())
+                    .map(|(plain, _)| plain)
+                    .filter(|plain| {
+                        plain.len() == CHALLENGE_PREFIX.len() + NONCE_LEN
+                            && plain.starts_with(CHALLENGE_PREFIX)
+                    });
                 match opened {
-                    Some((nonce, _)) => {
+                    Some(plain) => {
                         self.transmits
-                            .push_back(Frame::new(MessageType::RegisterProof, nonce));
+                            .push_back(Frame::new(MessageType::RegisterProof, plain));
                         return;
                     }
                     None => Err(RegistrationError::BadChallenge),
@@ -287,8 +350,10 @@ impl Registration<ExitSide> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::identity::Identity;
 
     const T: Duration = Duration::from_secs(10);
+    const NOW_UNIX: u64 = 1_800_000_000;
 
     fn key() -> OhttpKeyPair {
         OhttpKeyPair::generate().expect("key")
@@ -316,14 +381,15 @@ mod tests {
     fn an_exit_holding_its_key_registers() {
         let now = Instant::now();
         let k = key();
-        let mut exit = ExitRegistration::new(now, T, &k);
-        let mut relay = RelayRegistration::new(now, T, [7; NONCE_LEN]);
+        let mut exit = ExitRegistration::new(now, T, &k, None);
+        let mut relay = RelayRegistration::new(now, NOW_UNIX, T, [7; NONCE_LEN]);
         run(&mut exit, &mut relay, now);
-        let (hash, got) = relay.poll_outcome().expect("outcome").expect("proven");
+        let got = relay.poll_outcome().expect("outcome").expect("proven");
         assert_eq!(
-            (hash.as_str(), &got),
+            (got.hash.as_str(), &got.key),
             (k.public().hash().as_str(), k.public())
         );
+        assert_eq!(got.descriptor, None);
         assert_eq!(exit.poll_outcome(), None, "no ack yet");
         relay.accept();
         run(&mut exit, &mut relay, now);
@@ -332,11 +398,52 @@ mod tests {
         assert_eq!(relay.poll_timeout(), None);
     }
 
+    fn signed(id: &Identity, key: &OhttpKeyPair, from: u64, until: u64) -> Vec<u8> {
+        ExitDescriptor {
+            exit_id: id.public_key(),
+            key_configs: vec![key.public().clone()],
+            models: vec![],
+            valid_from: from,
+            valid_until: until,
+            sequence: 1,
+        }
+        .sign(id)
+        .expect("sign")
+    }
+
+    #[test]
+    fn the_relay_keeps_a_valid_descriptor_and_refuses_a_bad_one() {
+        let now = Instant::now();
+        let id = Identity::generate().expect("id");
+        let k = key();
+        let good = signed(&id, &k, NOW_UNIX - 60, NOW_UNIX + 3600);
+        let mut exit = ExitRegistration::new(now, T, &k, Some(&good));
+        let mut relay = RelayRegistration::new(now, NOW_UNIX, T, [5; NONCE_LEN]);
+        run(&mut exit, &mut relay, now);
+        let got = relay.poll_outcome().expect("outcome").expect("proven");
+        assert_eq!(got.descriptor.as_deref(), Some(&good[..]));
+
+        let expired = signed(&id, &k, NOW_UNIX - 7200, NOW_UNIX - 3600);
+        let other_key = signed(&id, &key(), NOW_UNIX - 60, NOW_UNIX + 3600);
+        let mut tampered = good.clone();
+        let last = tampered.len() - 1;
+        tampered[last] ^= 1;
+        for bad in [expired, other_key, tampered, vec![1, 2, 3]] {
+            let mut exit = ExitRegistration::new(now, T, &k, Some(&bad));
+            let mut relay = RelayRegistration::new(now, NOW_UNIX, T, [5; NONCE_LEN]);
+            run(&mut exit, &mut relay, now);
+            assert_eq!(
+                relay.poll_outcome(),
+                Some(Err(RegistrationError::Refused(Refusal::BadDescriptor)))
+            );
+        }
+    }
+
     #[test]
     fn a_full_relay_refuses_after_the_proof() {
         let now = Instant::now();
-        let mut exit = ExitRegistration::new(now, T, &key());
-        let mut relay = RelayRegistration::new(now, T, [1; NONCE_LEN]);
+        let mut exit = ExitRegistration::new(now, T, &key(), None);
+        let mut relay = RelayRegistration::new(now, NOW_UNIX, T, [1; NONCE_LEN]);
         run(&mut exit, &mut relay, now);
         assert!(matches!(relay.poll_outcome(), Some(Ok(_))));
         relay.refuse(Refusal::RelayFull);
@@ -352,7 +459,7 @@ mod tests {
         // The attacker copies an honest exit's Register frame but holds another key.
         let now = Instant::now();
         let honest = key();
-        let mut relay = RelayRegistration::new(now, T, [3; NONCE_LEN]);
+        let mut relay = RelayRegistration::new(now, NOW_UNIX, T, [3; NONCE_LEN]);
         relay.handle_frame(
             now,
             Frame::to_target(
@@ -363,7 +470,7 @@ mod tests {
         );
         let challenge = relay.poll_transmit().expect("challenge");
         assert_eq!(challenge.kind, MessageType::RegisterChallenge);
-        let mut attacker = ExitRegistration::new(now, T, &key());
+        let mut attacker = ExitRegistration::new(now, T, &key(), None);
         let _ = attacker.poll_transmit();
         attacker.handle_frame(now, challenge);
         assert_eq!(
@@ -378,6 +485,31 @@ mod tests {
         );
         let refusal = relay.poll_transmit().expect("refusal frame");
         assert_eq!(Refusal::decode(&refusal.payload).0, Refusal::BadProof);
+    }
+
+    #[test]
+    fn a_captured_client_request_passed_off_as_a_challenge_opens_nothing() {
+        let now = Instant::now();
+        let k = key();
+        let request = crate::http_message::InnerRequest {
+            method: "POST".into(),
+            path_and_query: "/v1/chat/completions".into(),
+            headers: vec![],
+            body: b"the user's secret prompt".to_vec(),
+        };
+        let (captured, _) = crate::envelope::seal_single(k.public(), &request).expect("seal");
+        let mut exit = ExitRegistration::new(now, T, &k, None);
+        let _register = exit.poll_transmit();
+        exit.handle_frame(now, Frame::new(MessageType::RegisterChallenge, captured));
+        assert_eq!(
+            exit.poll_transmit(),
+            None,
+            "the exit must send no plaintext back"
+        );
+        assert_eq!(
+            exit.poll_outcome(),
+            Some(Err(RegistrationError::BadChallenge))
+        );
     }
 
     #[test]
@@ -404,7 +536,7 @@ mod tests {
             ),
         ];
         for (frame, want) in cases {
-            let mut relay = RelayRegistration::new(now, T, [0; NONCE_LEN]);
+            let mut relay = RelayRegistration::new(now, NOW_UNIX, T, [0; NONCE_LEN]);
             relay.handle_frame(now, frame);
             assert_eq!(
                 relay.poll_outcome(),
@@ -419,8 +551,8 @@ mod tests {
     #[test]
     fn silence_ends_both_sides_at_their_deadline() {
         let now = Instant::now();
-        let mut relay = RelayRegistration::new(now, T, [0; NONCE_LEN]);
-        let mut exit = ExitRegistration::new(now, T, &key());
+        let mut relay = RelayRegistration::new(now, NOW_UNIX, T, [0; NONCE_LEN]);
+        let mut exit = ExitRegistration::new(now, T, &key(), None);
         assert_eq!(relay.poll_timeout(), Some(now + T));
         relay.handle_timeout(now + T - Duration::from_millis(1));
         exit.handle_timeout(now + T - Duration::from_millis(1));
@@ -434,13 +566,13 @@ mod tests {
     #[test]
     fn an_exit_reports_refusals_and_strange_frames() {
         let now = Instant::now();
-        let mut exit = ExitRegistration::new(now, T, &key());
+        let mut exit = ExitRegistration::new(now, T, &key(), None);
         exit.handle_frame(now, Frame::refusal(Refusal::RelayFull));
         assert_eq!(
             exit.poll_outcome(),
             Some(Err(RegistrationError::Refused(Refusal::RelayFull)))
         );
-        let mut exit = ExitRegistration::new(now, T, &key());
+        let mut exit = ExitRegistration::new(now, T, &key(), None);
         exit.handle_frame(now, Frame::new(MessageType::StreamChunk, vec![]));
         assert_eq!(
             exit.poll_outcome(),

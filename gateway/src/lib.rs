@@ -57,5 +57,12 @@ pub mod shutdown;
 pub mod stack;
 pub mod transport;
 
+/// The wall clock in Unix seconds: descriptors and request dates are written in it.
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 pub use client::{ClientError, ClientOptions, GatewayClient};
 pub use relay_source::{RelayCandidate, RelaySource, StaticRelays, static_relay};

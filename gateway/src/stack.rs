@@ -113,6 +113,7 @@ impl Stack {
         );
         let exit = Exit::new(exit_options)?;
         let exit_hash = exit.pub_key_hash().to_string();
+        let exit_id = exit.identity_key();
         let mut registered = exit.registrations();
         let (trigger, signal) = shutdown::channel();
         let mut tasks = Vec::new();
@@ -130,6 +131,7 @@ impl Stack {
             static_relay(relay_addr.to_string(), Some(relay_pin)),
             ClientOptions {
                 exit_pin: Some(exit_hash.clone()),
+                trusted_exits: vec![exit_id],
                 ..ClientOptions::default()
             },
         ));

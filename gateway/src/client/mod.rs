@@ -2,7 +2,8 @@
 //!
 //! Relays come from a [`RelaySource`]. The client dials the first reachable candidate, asks it
 //! for the exits' key configs (each checked against its claimed pubKeyHash), picks the pinned
-//! exit or else the first by hash, and keeps the connection for later requests. Whether a
+//! exit or else one at random, and keeps both for later requests (a new pick only when the
+//! exit fails). Whether a
 //! failed request is sent again is [`retry::decide`]'s call: only a request that cannot have
 //! reached an exit is, once, on a fresh session; one lost after it was sent fails.
 
@@ -18,13 +19,15 @@ use tokio::time::timeout;
 use tracing::{debug, info, warn};
 
 use tokengo_gateway_proto::control::{
-    ExitKeyEntry, ExitKeysError, MAX_EXIT_KEYS_PAYLOAD, choose_exit, decode_exit_keys,
+    ExitKeyEntry, ExitKeysError, MAX_EXIT_KEYS_PAYLOAD, NoExit, TrustPolicy, choose_exit,
+    decode_exit_keys,
 };
 use tokengo_gateway_proto::envelope::{EnvelopeError, StreamedResponse, seal_single, seal_stream};
 use tokengo_gateway_proto::frame::{Frame, MAX_PAYLOAD_LEN, MessageType, WireError};
 use tokengo_gateway_proto::http_message::{InnerRequest, InnerResponse};
 use tokengo_gateway_proto::keys::PublicKeyConfig;
 use tokengo_gateway_proto::refusal::Refusal;
+use tokengo_gateway_proto::replay;
 use tokengo_gateway_proto::retry::{self, RetryDecision, SendFailure};
 
 use crate::frame_io::{read_frame, write_frame};
@@ -39,6 +42,9 @@ pub const MAX_RELAYS_TRIED: usize = 8;
 pub struct ClientOptions {
     /// Use only the exit with this pubKeyHash.
     pub exit_pin: Option<String>,
+    /// When not empty, use only exits whose signed descriptor comes from one of these exit
+    /// ids and lists the key offered (see [`TrustPolicy`]).
+    pub trusted_exits: Vec<[u8; 32]>,
     /// Deadline for dialling a relay and fetching the exit keys.
     pub connect_timeout: Duration,
     /// Longest silence between two pieces of a streamed response.
@@ -49,6 +55,7 @@ impl Default for ClientOptions {
     fn default() -> Self {
         Self {
             exit_pin: None,
+            trusted_exits: Vec::new(),
             connect_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(300),
         }
@@ -72,6 +79,9 @@ pub enum ClientError {
     /// The relay has no (matching) exit.
     #[error("no exit available")]
     NoExit,
+    /// The relay lists exits, and none passes the trust policy; no request was sent.
+    #[error("no trusted exit: {0}")]
+    Untrusted(#[source] NoExit),
     /// The relay (or the exit) refused the request.
     #[error("relay refused: {refusal} ({text})")]
     Refused {
@@ -98,6 +108,9 @@ pub enum ClientError {
     /// Sealing or opening failed.
     #[error(transparent)]
     Envelope(#[from] EnvelopeError),
+    /// The system's random generator failed.
+    #[error("no randomness available")]
+    NoRandomness,
 }
 
 impl ClientError {
@@ -171,7 +184,7 @@ impl GatewayClient {
                     slot.exit = Some(exit.clone());
                     return Ok(Session { conn, exit });
                 }
-                Err(ClientError::NoExit) => {
+                Err(ClientError::NoExit | ClientError::Untrusted(_)) => {
                     conn.close(0u32.into(), b"no exit");
                     *slot = Slot::default();
                 }
@@ -189,8 +202,18 @@ impl GatewayClient {
         let keys = timeout(self.options.connect_timeout, query_exit_keys(conn))
             .await
             .map_err(|_| ClientError::TimedOut("fetching the exit keys"))??;
-        let exit =
-            choose_exit(&keys, self.options.exit_pin.as_deref()).ok_or(ClientError::NoExit)?;
+        let policy = TrustPolicy {
+            exit_pin: self.options.exit_pin.clone(),
+            trusted_exits: self.options.trusted_exits.clone(),
+        };
+        let exit = match choose_exit(&keys, &policy, crate::unix_now(), random_pick()?) {
+            Ok(exit) => exit,
+            Err(NoExit::NoneListed) => return Err(ClientError::NoExit),
+            Err(why) => {
+                warn!("no exit passes the trust policy: {why}");
+                return Err(ClientError::Untrusted(why));
+            }
+        };
         info!(exit = %exit.hash(), "using exit");
         Ok(exit)
     }
@@ -230,7 +253,7 @@ impl GatewayClient {
                 Ok(conn) => conn,
                 Err(source) => {
                     debug!(relay = %c.addr, "dial failed: {source}");
-                    if !matches!(last, ClientError::NoExit) {
+                    if !matches!(last, ClientError::NoExit | ClientError::Untrusted(_)) {
                         last = ClientError::Dial {
                             relay: c.addr.clone(),
                             source,
@@ -265,8 +288,9 @@ impl GatewayClient {
 
     /// Sends `req` as an RFC 9458 single exchange.
     pub async fn send_single(&self, req: &InnerRequest) -> Result<InnerResponse, ClientError> {
+        let req = dated(req);
         let (exit_reply, pending) = self
-            .send_with_retry(MessageType::Request, |exit| seal_single(exit, req))
+            .send_with_retry(MessageType::Request, |exit| seal_single(exit, &req))
             .await?;
         let (first, _) = exit_reply;
         match first.kind {
@@ -277,8 +301,9 @@ impl GatewayClient {
 
     /// Sends `req` as a chunked-OHTTP exchange; returns once the response head has arrived.
     pub async fn send_streamed(&self, req: &InnerRequest) -> Result<StreamedResponse, ClientError> {
+        let req = dated(req);
         let ((first, recv), pending) = self
-            .send_with_retry(MessageType::StreamRequest, |exit| seal_stream(exit, req))
+            .send_with_retry(MessageType::StreamRequest, |exit| seal_stream(exit, &req))
             .await?;
         if first.kind != MessageType::StreamChunk {
             return Err(ClientError::Unexpected(first.kind));
@@ -360,6 +385,21 @@ impl GatewayClient {
         }
         Ok((first, recv))
     }
+}
+
+/// The request with the date the exit checks against replays ([`replay::stamp`]).
+fn dated(req: &InnerRequest) -> InnerRequest {
+    let mut req = req.clone();
+    replay::stamp(&mut req, crate::unix_now());
+    req
+}
+
+/// A uniformly random number for choosing an exit.
+fn random_pick() -> Result<u64, ClientError> {
+    let mut bytes = [0u8; 8];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+        .map_err(|_| ClientError::NoRandomness)?;
+    Ok(u64::from_le_bytes(bytes))
 }
 
 async fn query_exit_keys(conn: &quinn::Connection) -> Result<Vec<ExitKeyEntry>, ClientError> {

@@ -92,15 +92,20 @@ fn is_streaming_type(content_type: Option<&[u8]>) -> bool {
 fn error_for(e: &ClientError) -> Response {
     match e {
         ClientError::NoExit => json_error(StatusCode::SERVICE_UNAVAILABLE, "no exit available"),
+        ClientError::Untrusted(why) => json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("no trusted exit available: {why}"),
+        ),
         ClientError::Refused { text, .. } => {
             json_error(StatusCode::BAD_GATEWAY, &format!("relay error: {text}"))
         }
-        ClientError::Unexpected(_) | ClientError::Envelope(_) | ClientError::ExitKeys(_) => {
-            json_error(
-                StatusCode::BAD_GATEWAY,
-                "gateway response could not be read",
-            )
-        }
+        ClientError::Unexpected(_)
+        | ClientError::Envelope(_)
+        | ClientError::ExitKeys(_)
+        | ClientError::NoRandomness => json_error(
+            StatusCode::BAD_GATEWAY,
+            "gateway response could not be read",
+        ),
         ClientError::Relays(_)
         | ClientError::Dial { .. }
         | ClientError::ConnectionLost(_)

@@ -17,8 +17,9 @@ use super::backend::{Backend, BackendError, BackendResponse};
 use crate::frame_io::{read_header, read_payload, write_frame};
 use tokengo_gateway_proto::envelope::{MAX_SINGLE_BODY, StreamReply, open_single, open_stream};
 use tokengo_gateway_proto::frame::{Frame, MAX_PAYLOAD_LEN, MessageType, WireError};
-use tokengo_gateway_proto::http_message::{InnerResponse, ResponseHead};
+use tokengo_gateway_proto::http_message::{InnerRequest, InnerResponse, ResponseHead};
 use tokengo_gateway_proto::refusal::Refusal;
+use tokengo_gateway_proto::replay::{ReplayError, ReplayGuard, take_date};
 
 /// Largest piece of body sealed into one StreamChunk frame.
 const MAX_CHUNK_FRAME: usize = 1024 * 1024;
@@ -38,6 +39,25 @@ pub struct ExitContext {
     pub body_idle_timeout: Duration,
     /// Request bytes held at once across all streams, in KiB ([`REQUEST_BUDGET_KIB`]).
     pub request_budget: Semaphore,
+    /// The sealed requests seen inside the replay window.
+    pub replays: std::sync::Mutex<ReplayGuard>,
+}
+
+/// Takes the date off an opened request and checks it, and the sealed bytes, against the
+/// replay guard; the sealed error to answer with when the request must not run.
+fn admit(ctx: &ExitContext, sealed: &[u8], req: &mut InnerRequest) -> Result<(), InnerResponse> {
+    let date = take_date(req);
+    let now = crate::unix_now();
+    let checked = ctx
+        .replays
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .check(now, date, sealed);
+    checked.map_err(|e| {
+        debug!("request refused before the backend: {e}");
+        let status = if e == ReplayError::Full { 503 } else { 400 };
+        InnerResponse::json_error(status, &format!("request refused by the exit: {e}"))
+    })
 }
 
 /// How many KiB of relayed requests an exit holds in memory at once (256 MiB); further requests
@@ -114,7 +134,7 @@ async fn collect(resp: BackendResponse, idle: Duration) -> InnerResponse {
 }
 
 async fn single(ctx: &ExitContext, payload: &[u8], send: &mut SendStream) {
-    let (req, reply) = match open_single(&ctx.server, payload) {
+    let (mut req, reply) = match open_single(&ctx.server, payload) {
         Ok(x) => x,
         Err(e) => {
             debug!("cannot decapsulate request: {e}");
@@ -122,12 +142,15 @@ async fn single(ctx: &ExitContext, payload: &[u8], send: &mut SendStream) {
             return;
         }
     };
-    let resp = match ctx.backend.call(req).await {
-        Ok(r) => collect(r, ctx.body_idle_timeout).await,
-        Err(e) => {
-            debug!("backend call failed: {e}");
-            error_response(&e)
-        }
+    let resp = match admit(ctx, payload, &mut req) {
+        Err(refused) => refused,
+        Ok(()) => match ctx.backend.call(req).await {
+            Ok(r) => collect(r, ctx.body_idle_timeout).await,
+            Err(e) => {
+                debug!("backend call failed: {e}");
+                error_response(&e)
+            }
+        },
     };
     let frame = match reply.seal(&resp) {
         Ok(bytes) => Frame::new(MessageType::Response, bytes),
@@ -149,7 +172,7 @@ async fn chunk(send: &mut SendStream, bytes: Vec<u8>) -> bool {
 }
 
 async fn streamed(ctx: &ExitContext, payload: &[u8], send: &mut SendStream) {
-    let (req, mut reply) = match open_stream(&ctx.key_config, payload) {
+    let (mut req, mut reply) = match open_stream(&ctx.key_config, payload) {
         Ok(x) => x,
         Err(e) => {
             debug!("cannot decapsulate streamed request: {e}");
@@ -157,6 +180,9 @@ async fn streamed(ctx: &ExitContext, payload: &[u8], send: &mut SendStream) {
             return;
         }
     };
+    if let Err(refused) = admit(ctx, payload, &mut req) {
+        return finish_with(send, reply, &refused.head, &refused.body).await;
+    }
     // The relay stops our stream when its client goes away: stop the backend call too.
     let relay_gone = send.stopped();
     tokio::pin!(relay_gone);

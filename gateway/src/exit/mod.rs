@@ -19,11 +19,14 @@ use crate::relay_source::{RelayCandidate, RelaySource, RelaySourceError};
 use crate::transport::{ALPN_EXIT, DialError, DialOptions, Dialer, TlsError, TransportLimits};
 use backend::{Backend, BackendError, BackendOptions};
 use handler::{ExitContext, handle_stream};
+use tokengo_gateway_proto::descriptor::{DescriptorError, ExitDescriptor, MAX_VALIDITY};
 use tokengo_gateway_proto::frame::{Frame, MessageType, WireError};
+use tokengo_gateway_proto::identity::{Identity, IdentityError};
 use tokengo_gateway_proto::keys::{KeyError, OhttpKeyPair};
 use tokengo_gateway_proto::registration::{
     ExitRegistration, MAX_CONTROL_PAYLOAD, RegistrationError,
 };
+use tokengo_gateway_proto::replay::{DEFAULT_WINDOW, MAX_SEEN, ReplayGuard};
 
 /// Exit settings.
 #[derive(Debug, Clone)]
@@ -33,6 +36,8 @@ pub struct ExitOptions {
     pub relays: Arc<dyn RelaySource>,
     /// The exit's OHTTP key.
     pub key: OhttpKeyPair,
+    /// The exit's Ed25519 identity, which signs its descriptor; a fresh one when absent.
+    pub identity: Option<Identity>,
     /// The backend.
     pub backend: BackendOptions,
     /// How often to heartbeat.
@@ -43,6 +48,8 @@ pub struct ExitOptions {
     pub backoff_min: Duration,
     /// Largest reconnect delay.
     pub backoff_max: Duration,
+    /// How far a request's date may be from this exit's clock (replays are refused).
+    pub replay_window: Duration,
 }
 
 impl ExitOptions {
@@ -51,11 +58,13 @@ impl ExitOptions {
         Self {
             relays,
             key,
+            identity: None,
             backend,
             heartbeat_interval: Duration::from_secs(15),
             control_timeout: Duration::from_secs(10),
             backoff_min: Duration::from_secs(1),
             backoff_max: Duration::from_secs(60),
+            replay_window: DEFAULT_WINDOW,
         }
     }
 }
@@ -72,6 +81,9 @@ pub enum ExitError {
     /// The QUIC endpoint could not be made.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// The identity could not be made.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
     /// The OHTTP server could not be made.
     #[error("ohttp: {0}")]
     Ohttp(#[from] ohttp::Error),
@@ -92,6 +104,9 @@ pub enum RelayError {
     /// The registration exchange failed.
     #[error(transparent)]
     Registration(#[from] RegistrationError),
+    /// The descriptor could not be signed.
+    #[error(transparent)]
+    Descriptor(#[from] DescriptorError),
     /// A heartbeat was not acknowledged (in time).
     #[error("heartbeat not acknowledged")]
     Heartbeat,
@@ -111,9 +126,13 @@ pub fn next_backoff(current: Duration, max: Duration) -> Duration {
     current.saturating_mul(2).min(max)
 }
 
+/// How long an exit's descriptor is valid; it signs a new one at every registration.
+pub const DESCRIPTOR_VALIDITY: u64 = MAX_VALIDITY;
+
 /// A configured exit.
 #[derive(Debug)]
 pub struct Exit {
+    identity: Identity,
     ctx: Arc<ExitContext>,
     options: ExitOptions,
     registrations: watch::Sender<u64>,
@@ -133,13 +152,45 @@ impl Exit {
             read_timeout: Duration::from_secs(30),
             body_idle_timeout: Duration::from_secs(300),
             request_budget: tokio::sync::Semaphore::new(handler::REQUEST_BUDGET_KIB),
+            replays: std::sync::Mutex::new(ReplayGuard::new(options.replay_window, MAX_SEEN)),
+        };
+        let identity = match &options.identity {
+            Some(identity) => identity.clone(),
+            None => Identity::generate()?,
         };
         Ok(Self {
             ctx: Arc::new(ctx),
             hash: options.key.public().hash(),
+            identity,
             options,
             registrations: watch::channel(0).0,
         })
+    }
+
+    /// The identity key clients trust ([`ClientOptions::trusted_exits`](crate::ClientOptions)).
+    pub fn identity_key(&self) -> [u8; 32] {
+        self.identity.public_key()
+    }
+
+    /// The exit id clients trust (`--trust-exit`): hex of its identity key.
+    pub fn exit_id(&self) -> String {
+        self.identity.id()
+    }
+
+    /// A descriptor listing this exit's key, valid from a minute ago for
+    /// [`DESCRIPTOR_VALIDITY`], signed by its identity.
+    fn descriptor(&self) -> Result<Vec<u8>, DescriptorError> {
+        let now = crate::unix_now();
+        let valid_from = now.saturating_sub(60);
+        ExitDescriptor {
+            exit_id: self.identity.public_key(),
+            key_configs: vec![self.options.key.public().clone()],
+            models: Vec::new(),
+            valid_from,
+            valid_until: valid_from + DESCRIPTOR_VALIDITY,
+            sequence: now,
+        }
+        .sign(&self.identity)
     }
 
     /// The pubKeyHash this exit registers under.
@@ -234,10 +285,12 @@ impl Exit {
 
     /// Runs the registration exchange on a new stream of `conn`.
     async fn register(&self, conn: &quinn::Connection) -> Result<(), RelayError> {
+        let descriptor = self.descriptor()?;
         let mut exchange = ExitRegistration::new(
             Instant::now(),
             self.options.control_timeout,
             &self.options.key,
+            Some(&descriptor),
         );
         let (mut send, mut recv) = conn.open_bi().await?;
         loop {

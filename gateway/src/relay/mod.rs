@@ -24,13 +24,14 @@ use tokengo_gateway_proto::identity::Identity;
 use tokengo_gateway_proto::per_ip::PerIpLimit;
 use tokengo_gateway_proto::refusal::Refusal;
 use tokengo_gateway_proto::registration::{
-    MAX_CONTROL_PAYLOAD, NONCE_LEN, RegistrationError, RelayRegistration,
+    MAX_CONTROL_PAYLOAD, NONCE_LEN, Registered, RegistrationError, RelayRegistration,
 };
 
 use crate::frame_io::{
     CopyError, copy_payload, read_frame, read_header, write_frame, write_header,
 };
 use crate::transport::{self, ALPN_EXIT, TlsError, TransportLimits};
+use crate::unix_now;
 pub use registry::Registry;
 pub use tokengo_gateway_proto::control::ExitKeyEntry;
 
@@ -243,7 +244,7 @@ impl Shared {
         let (mut send, mut recv) = timeout(t, conn.accept_bi()).await.ok()?.ok()?;
         let mut nonce = [0u8; NONCE_LEN];
         ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce).ok()?;
-        let mut exchange = RelayRegistration::new(Instant::now(), t, nonce);
+        let mut exchange = RelayRegistration::new(Instant::now(), unix_now(), t, nonce);
         let outcome = loop {
             while let Some(frame) = exchange.poll_transmit() {
                 if write_frame(&mut send, &frame).await.is_err() {
@@ -269,7 +270,14 @@ impl Shared {
             }
         };
         let registered = match outcome {
-            Ok((hash, key)) => match self.registry.register(key, conn.clone(), Instant::now()) {
+            Ok(Registered {
+                hash,
+                key,
+                descriptor,
+            }) => match self
+                .registry
+                .register(key, descriptor, conn.clone(), Instant::now())
+            {
                 Ok(old) => {
                     if let Some(old) = old {
                         info!(exit = %hash, "exit re-registered; closing its older connection");

@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 use tokengo_gateway_proto::control::ExitKeyEntry;
 use tokengo_gateway_proto::keys::PublicKeyConfig;
 
@@ -18,6 +20,8 @@ pub const MAX_EXITS: usize = 1024;
 struct Entry {
     conn: quinn::Connection,
     key: PublicKeyConfig,
+    /// The exit's signed descriptor, as it sent it (checked at registration).
+    descriptor: Option<Vec<u8>>,
     last_heartbeat: Instant,
 }
 
@@ -44,6 +48,7 @@ impl Registry {
     pub fn register(
         &self,
         key: PublicKeyConfig,
+        descriptor: Option<Vec<u8>>,
         conn: quinn::Connection,
         now: Instant,
     ) -> Result<Option<quinn::Connection>, RegisterError> {
@@ -57,6 +62,7 @@ impl Registry {
             Entry {
                 conn,
                 key,
+                descriptor,
                 last_heartbeat: now,
             },
         );
@@ -114,6 +120,7 @@ impl Registry {
             .map(|(h, e)| ExitKeyEntry {
                 pub_key_hash: h.clone(),
                 key_config: e.key.to_base64(),
+                descriptor: e.descriptor.as_deref().map(|d| B64.encode(d)),
             })
             .collect();
         out.sort_by(|a, b| a.pub_key_hash.cmp(&b.pub_key_hash));
