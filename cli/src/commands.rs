@@ -86,6 +86,9 @@ pub struct ExitArgs {
     /// one the exit id changes every start.
     #[arg(long)]
     pub identity: Option<PathBuf>,
+    /// An admission certificate from a network authority (repeatable; `tokengo authority admit`).
+    #[arg(long = "admission", value_name = "FILE")]
+    pub admissions: Vec<PathBuf>,
 }
 
 /// `tokengo client`: finds relays through the DHT, or uses `--relay`.
@@ -112,6 +115,12 @@ pub struct ClientArgs {
     /// then never come from the relay alone.
     #[arg(long = "trust-exit", value_name = "EXIT_ID")]
     pub trust_exits: Vec<String>,
+    /// Use only exits admitted by this network authority (hex id; repeatable).
+    #[arg(long = "trust-authority", value_name = "AUTHORITY_ID")]
+    pub trust_authorities: Vec<String>,
+    /// How many of the trusted authorities must admit an exit [default: 1].
+    #[arg(long)]
+    pub authority_threshold: Option<usize>,
     /// Non-stream request timeout [default: 120s].
     #[arg(long)]
     pub timeout: Option<String>,
@@ -176,12 +185,14 @@ pub async fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
 }
 
 /// Key kinds for `keygen --type`.
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum KeyTypeArg {
     /// An exit's OHTTP key pair.
     Ohttp,
     /// An Ed25519 identity for relays and exits.
     Identity,
+    /// A network authority's key (`authority.key`), which admits exits.
+    Authority,
 }
 
 /// `tokengo keygen`.
@@ -334,6 +345,10 @@ pub async fn exit(args: ExitArgs) -> anyhow::Result<()> {
     };
     crate::say!("exit id: {}", identity.id());
     let mut options = ExitOptions::new(relays, key, backend);
+    let files = args.admissions.iter().chain(&file.admissions);
+    options.admissions = files
+        .map(|path| crate::authority::load_admission(path, &identity))
+        .collect::<anyhow::Result<_>>()?;
     options.identity = Some(identity);
     Exit::new(options)?.run(ctrl_c_or_term()).await?;
     Ok(())
@@ -357,14 +372,27 @@ pub async fn client(args: ClientArgs) -> anyhow::Result<()> {
     if let Some(t) = args.timeout.clone().or(file.timeout.clone()) {
         proxy_options.timeout = config::parse_duration(&t)?;
     }
-    let trusted_exits = args
-        .trust_exits
-        .iter()
-        .chain(&file.trusted_exits)
-        .map(|id| parse_relay_id(id).ok_or_else(|| anyhow!("exit id must be 64 hex characters")))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let ids = |list: Vec<&String>, what: &str| {
+        list.into_iter()
+            .map(|id| parse_relay_id(id).ok_or_else(|| anyhow!("{what} must be 64 hex characters")))
+            .collect::<anyhow::Result<Vec<_>>>()
+    };
     let options = ClientOptions {
-        trusted_exits,
+        trusted_exits: ids(
+            args.trust_exits.iter().chain(&file.trusted_exits).collect(),
+            "exit id",
+        )?,
+        trusted_authorities: ids(
+            args.trust_authorities
+                .iter()
+                .chain(&file.trust_authorities)
+                .collect(),
+            "authority id",
+        )?,
+        authority_threshold: args
+            .authority_threshold
+            .or(file.authority_threshold)
+            .unwrap_or(1),
         exit_pin: args
             .exit_key_hash
             .clone()
@@ -433,6 +461,7 @@ pub fn keygen(args: KeygenArgs) -> anyhow::Result<()> {
     let kind = match args.kind {
         KeyTypeArg::Ohttp => KeyKind::Ohttp,
         KeyTypeArg::Identity => KeyKind::Identity,
+        KeyTypeArg::Authority => KeyKind::Authority,
     };
     match crate::keygen::generate(kind, &args.output, args.force)? {
         Generated::Ohttp {
@@ -445,6 +474,10 @@ pub fn keygen(args: KeygenArgs) -> anyhow::Result<()> {
             crate::say!("public key config: {}", public.display());
             crate::say!("key config (base64): {key_config}");
             crate::say!("pubKeyHash: {pub_key_hash}");
+        }
+        Generated::Identity { path, id } if args.kind == KeyTypeArg::Authority => {
+            crate::say!("authority key: {}", path.display());
+            crate::say!("authority id: {id}");
         }
         Generated::Identity { path, id } => {
             crate::say!("identity: {}", path.display());

@@ -10,6 +10,8 @@ use tokengo_gateway_proto::keys::{KeyError, OhttpKeyPair};
 pub const OHTTP_FILE: &str = "ohttp_private.key";
 /// File name of the identity key inside the output directory.
 pub const IDENTITY_FILE: &str = "identity.key";
+/// File name of a network authority's key inside the output directory.
+pub const AUTHORITY_FILE: &str = "authority.key";
 
 /// What kind of key to make.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,6 +20,8 @@ pub enum KeyKind {
     Ohttp,
     /// A node's Ed25519 identity.
     Identity,
+    /// A network authority's Ed25519 key, which admits exits.
+    Authority,
 }
 
 /// Why keygen failed.
@@ -77,8 +81,13 @@ pub fn generate(kind: KeyKind, dir: &Path, force: bool) -> Result<Generated, Key
                 public,
             })
         }
-        KeyKind::Identity => {
-            let path = dir.join(IDENTITY_FILE);
+        KeyKind::Identity | KeyKind::Authority => {
+            let name = if kind == KeyKind::Identity {
+                IDENTITY_FILE
+            } else {
+                AUTHORITY_FILE
+            };
+            let path = dir.join(name);
             if !force && path.exists() {
                 return Err(KeygenError::Exists(path));
             }

@@ -2,6 +2,7 @@
 //! commands that run the gateway roles (`tokengo-gateway`), discovery (`tokengo-discovery`)
 //! and `tokengo dht`.
 
+pub mod authority;
 pub mod bootstrap_args;
 pub mod commands;
 pub mod config;

@@ -25,8 +25,10 @@ enum Command {
     Serve(commands::ServeArgs),
     /// Run a whole private network on loopback (relays, an exit, a backend) and the client.
     Devnet(commands::DevnetArgs),
-    /// Generate an OHTTP key pair or an identity key.
+    /// Generate an OHTTP key pair, an identity or a network authority key.
     Keygen(commands::KeygenArgs),
+    /// Act as a network authority: admit exits.
+    Authority(tokengo::authority::AuthorityArgs),
     /// Use the DHT directly: run a node, look up, announce, find, ping.
     Dht(tokengo::dht::DhtArgs),
 }
@@ -50,6 +52,9 @@ fn gateway(command: Command) -> anyhow::Result<()> {
     if let Command::Keygen(args) = command {
         return commands::keygen(args);
     }
+    if let Command::Authority(args) = command {
+        return tokengo::authority::run(args);
+    }
     tokengo_gateway::transport::install_crypto_provider();
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
@@ -59,7 +64,7 @@ fn gateway(command: Command) -> anyhow::Result<()> {
             Command::Client(a) => commands::client(a).await,
             Command::Serve(a) => commands::serve(a).await,
             Command::Devnet(a) => commands::devnet(a).await,
-            Command::Keygen(_) | Command::Dht(_) => Ok(()),
+            Command::Keygen(_) | Command::Authority(_) | Command::Dht(_) => Ok(()),
         }
     })
 }

@@ -353,3 +353,118 @@ fn relay_outlives_a_closed_stdout() {
     assert!(answered, "the relay's DHT node never answered");
     assert!(relay.0.try_wait().unwrap().is_none(), "the relay exited");
 }
+
+/// Runs a one-shot `tokengo ARGS`; the value after `label` in its stdout.
+fn printed(args: &[&str], label: &str) -> String {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{args:?}: {stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(label))
+        .unwrap_or_else(|| panic!("no {label:?} in {stdout}"))
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn an_exit_admitted_by_an_authority_serves_the_clients_that_trust_it_and_no_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let authority = printed(
+        &[
+            "keygen",
+            "--type",
+            "authority",
+            "--output",
+            &path("authority"),
+        ],
+        "authority id:",
+    );
+    let other_authority = printed(
+        &["keygen", "--type", "authority", "--output", &path("other")],
+        "authority id:",
+    );
+    let exit_id = printed(
+        &["keygen", "--type", "identity", "--output", &path("exit")],
+        "id:",
+    );
+    let cert = path("exit.cert");
+    let written = printed(
+        &[
+            "authority",
+            "admit",
+            "--key",
+            &path("authority/authority.key"),
+            "--exit",
+            &exit_id,
+            "--valid",
+            "30d",
+            "--output",
+            &cert,
+        ],
+        "admission certificate:",
+    );
+    assert_eq!(written, cert);
+
+    let backend = http_server(None);
+    let quic = format!("127.0.0.1:{}", free_udp());
+    let (_relay, relay_out) = spawn(&[
+        "relay",
+        "--listen",
+        &quic,
+        "--no-dht",
+        "--identity",
+        &path("relay.key"),
+    ]);
+    let relay_id = wait_for(&relay_out, "relay id:")
+        .last()
+        .and_then(|l| l.split("relay id:").nth(1))
+        .unwrap()
+        .trim()
+        .to_string();
+    let (_exit, exit_out) = spawn(&[
+        "exit",
+        "--relay",
+        &quic,
+        "--relay-id",
+        &relay_id,
+        "--backend",
+        &format!("http://{backend}"),
+        "--ohttp-key",
+        &path("ohttp.key"),
+        "--identity",
+        &path("exit/identity.key"),
+        "--admission",
+        &cert,
+    ]);
+    let lines = wait_for(&exit_out, "registered with relay");
+    assert!(lines.iter().any(|l| l.contains(&exit_id)), "{lines:?}");
+
+    let client = |trust: &str| {
+        let api = free_tcp();
+        let (proc, out) = spawn(&[
+            "client",
+            "--relay",
+            &quic,
+            "--relay-id",
+            &relay_id,
+            "--trust-authority",
+            trust,
+            "--listen",
+            &format!("127.0.0.1:{api}"),
+        ]);
+        wait_for(&out, "ready:");
+        (proc, api)
+    };
+    let (_trusting, api) = client(&authority);
+    assert_echoed(&post_until_ok(api));
+    let (_other, api) = client(&other_authority);
+    let answer = post(api, r#"{"messages":[{"role":"user","content":"hi"}]}"#);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("no trusted exit"), "{answer}");
+}

@@ -37,4 +37,5 @@ fn exit_descriptor_seed_verifies() {
     let d = tokengo_gateway_proto::descriptor::ExitDescriptor::verify(&bytes).expect("verifies");
     assert_eq!(d.key_configs.len(), 2);
     assert_eq!(d.models, ["llama3", "gpt-4o-mini"]);
+    assert_eq!(d.admissions.len(), 1);
 }

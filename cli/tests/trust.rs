@@ -102,3 +102,91 @@ async fn every_request_reaches_the_trusted_exit_and_none_the_other() {
     assert_eq!(trusted_backend.mock.count.load(Ordering::SeqCst), 100);
     assert_eq!(other_backend.mock.count.load(Ordering::SeqCst), 0);
 }
+
+fn admission(authority: &Identity, exit: &Identity) -> Vec<u8> {
+    use tokengo_gateway_proto::certificate::{AdmissionCertificate, Role};
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    AdmissionCertificate {
+        subject: exit.public_key(),
+        role: Role::Exit,
+        not_after: now + 3600,
+        authority: authority.public_key(),
+    }
+    .sign(authority)
+    .expect("sign")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_exit_an_authority_admitted_gets_requests() {
+    tokengo_gateway::transport::install_crypto_provider();
+    let relay = common::relay().await;
+    let authority = Identity::generate().expect("authority");
+    let stranger = Identity::generate().expect("another authority");
+    let admitted = Identity::generate().expect("id");
+    let unadmitted = Identity::generate().expect("id");
+    let admitted_backend = common::backend_with(false).await;
+    let unadmitted_backend = common::backend_with(false).await;
+    let cert = admission(&authority, &admitted);
+    let id = admitted.clone();
+    let _admitted_exit = common::exit_with(
+        &relay,
+        OhttpKeyPair::generate().expect("key"),
+        BackendOptions::new(admitted_backend.url.clone()),
+        move |o| {
+            o.identity = Some(id);
+            o.admissions = vec![cert];
+        },
+    )
+    .await;
+    // Admitted too, but by an authority the client does not trust.
+    let foreign = admission(&stranger, &unadmitted);
+    let id = unadmitted.clone();
+    let _unadmitted_exit = common::exit_with(
+        &relay,
+        OhttpKeyPair::generate().expect("key"),
+        BackendOptions::new(unadmitted_backend.url.clone()),
+        move |o| {
+            o.identity = Some(id);
+            o.admissions = vec![foreign];
+        },
+    )
+    .await;
+    let client_for = |authorities: Vec<[u8; 32]>, threshold: usize| {
+        Arc::new(GatewayClient::new(
+            Arc::new(StaticRelays(vec![RelayCandidate {
+                addr: relay.addr.to_string(),
+                pin: Some(relay.pin),
+            }])),
+            ClientOptions {
+                trusted_authorities: authorities,
+                authority_threshold: threshold,
+                ..ClientOptions::default()
+            },
+        ))
+    };
+    let req = tokengo_gateway_proto::http_message::InnerRequest {
+        method: "POST".into(),
+        path_and_query: "/v1/chat/completions".into(),
+        headers: vec![("content-type".into(), b"application/json".to_vec())],
+        body: br#"{"model":"m"}"#.to_vec(),
+    };
+    for _ in 0..100 {
+        let client = client_for(vec![authority.public_key()], 1);
+        let resp = client.send_single(&req).await.expect("request");
+        assert_eq!(resp.head.status, 200);
+    }
+    assert_eq!(admitted_backend.mock.count.load(Ordering::SeqCst), 100);
+    assert_eq!(unadmitted_backend.mock.count.load(Ordering::SeqCst), 0);
+
+    // Two authorities required, one admits: nobody passes, nothing is sent.
+    let strict = client_for(vec![authority.public_key(), stranger.public_key()], 2);
+    assert!(matches!(
+        strict.ready().await,
+        Err(ClientError::Untrusted(_))
+    ));
+    assert_eq!(admitted_backend.mock.count.load(Ordering::SeqCst), 100);
+    assert_eq!(unadmitted_backend.mock.count.load(Ordering::SeqCst), 0);
+}

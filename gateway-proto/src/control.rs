@@ -4,6 +4,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 
+use crate::certificate::admitting_authorities;
 use crate::descriptor::{DescriptorError, ExitDescriptor};
 use crate::identity::PUBLIC_KEY_LEN;
 use crate::keys::PublicKeyConfig;
@@ -31,6 +32,11 @@ pub struct TrustPolicy {
     /// When not empty: only exits whose descriptor, signed by one of these exit ids and valid
     /// now, lists the key the relay offers for them. Keys then never come from the relay alone.
     pub trusted_exits: Vec<[u8; PUBLIC_KEY_LEN]>,
+    /// When not empty (and no exit is trusted by id): only exits whose signed descriptor
+    /// carries admissions from at least `authority_threshold` of these authorities.
+    pub trusted_authorities: Vec<[u8; PUBLIC_KEY_LEN]>,
+    /// How many of the trusted authorities must admit an exit (at least 1).
+    pub authority_threshold: usize,
 }
 
 /// Why an exit the relay listed was not taken.
@@ -51,6 +57,14 @@ pub enum Untrusted {
     /// Its descriptor is signed by an exit id the client does not trust.
     #[error("its exit id {0} is not trusted")]
     NotTrusted(String),
+    /// Too few trusted authorities admit it.
+    #[error("admitted by {admitted} of the trusted authorities, {needed} needed")]
+    NotAdmitted {
+        /// How many do.
+        admitted: usize,
+        /// How many must.
+        needed: usize,
+    },
     /// Its descriptor does not list the key the relay offers for it.
     #[error("its descriptor does not list the key the relay offers")]
     KeyNotListed,
@@ -87,7 +101,7 @@ pub fn admit_exit(
     {
         return Err(Untrusted::NotPinned);
     }
-    if policy.trusted_exits.is_empty() {
+    if policy.trusted_exits.is_empty() && policy.trusted_authorities.is_empty() {
         return Ok(key);
     }
     let bytes = entry
@@ -96,8 +110,21 @@ pub fn admit_exit(
         .and_then(|d| B64.decode(d).ok())
         .ok_or(Untrusted::NoDescriptor)?;
     let descriptor = ExitDescriptor::verify(&bytes)?;
-    if !policy.trusted_exits.contains(&descriptor.exit_id) {
-        return Err(Untrusted::NotTrusted(descriptor.exit_id_hex()));
+    if !policy.trusted_exits.is_empty() {
+        if !policy.trusted_exits.contains(&descriptor.exit_id) {
+            return Err(Untrusted::NotTrusted(descriptor.exit_id_hex()));
+        }
+    } else {
+        let needed = policy.authority_threshold.max(1);
+        let admitted = admitting_authorities(
+            &descriptor.admissions,
+            &descriptor.exit_id,
+            &policy.trusted_authorities,
+            now_unix,
+        );
+        if admitted < needed {
+            return Err(Untrusted::NotAdmitted { admitted, needed });
+        }
     }
     descriptor.check_time(now_unix)?;
     if !descriptor.accepts(&key) {
@@ -256,6 +283,7 @@ mod tests {
             valid_from: NOW - 60,
             valid_until: until,
             sequence: 1,
+            admissions: vec![],
         };
         ExitKeyEntry {
             descriptor: Some(B64.encode(d.sign(id).expect("sign"))),

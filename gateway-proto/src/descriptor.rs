@@ -7,7 +7,8 @@
 //! ```text
 //! "TGD1" | version u8 (1) | exit id [32] | valid from u64 | valid until u64 | sequence u64
 //! | key count u8 (1..=8) | { length u16 | RFC 9458 KeyConfig } | model count u8 (0..=64)
-//! | { length u8 (1..) | UTF-8 name } | Ed25519 signature [64]
+//! | { length u8 (1..) | UTF-8 name } | certificate count u8 (0..=8)
+//! | { admission certificate [CERTIFICATE_LEN] } | Ed25519 signature [64]
 //! ```
 //!
 //! The signature covers [`SIGNING_CONTEXT`] followed by every byte before it. Times are Unix
@@ -15,6 +16,7 @@
 
 use ring::signature::{ED25519, UnparsedPublicKey};
 
+use crate::certificate::CERTIFICATE_LEN;
 use crate::identity::{Identity, PUBLIC_KEY_LEN};
 use crate::keys::PublicKeyConfig;
 
@@ -29,6 +31,8 @@ pub const MAX_VALIDITY: u64 = 7 * 24 * 3600;
 pub const MAX_KEYS: usize = 8;
 /// Most model names in one descriptor.
 pub const MAX_MODELS: usize = 64;
+/// Most admission certificates in one descriptor.
+pub const MAX_ADMISSIONS: usize = 8;
 /// Largest encoded descriptor accepted.
 pub const MAX_DESCRIPTOR_LEN: usize = 16 * 1024;
 
@@ -76,6 +80,9 @@ pub struct ExitDescriptor {
     pub valid_until: u64,
     /// Grows with every new descriptor of this exit.
     pub sequence: u64,
+    /// Admission certificates from network authorities, as they were issued (each verifies on
+    /// its own; see [`crate::certificate`]).
+    pub admissions: Vec<Vec<u8>>,
 }
 
 /// A reader over the descriptor bytes that fails instead of panicking.
@@ -142,6 +149,16 @@ impl ExitDescriptor {
             out.push(len);
             out.extend_from_slice(model.as_bytes());
         }
+        if self.admissions.len() > MAX_ADMISSIONS {
+            return Err(bad("certificate count"));
+        }
+        out.push(self.admissions.len() as u8);
+        for cert in &self.admissions {
+            if cert.len() != CERTIFICATE_LEN {
+                return Err(bad("certificate length"));
+            }
+            out.extend_from_slice(cert);
+        }
         if out.len() + SIGNATURE_LEN > MAX_DESCRIPTOR_LEN {
             return Err(bad("too large"));
         }
@@ -206,6 +223,14 @@ impl ExitDescriptor {
             let name = std::str::from_utf8(r.take(len)?).map_err(|_| bad("model name"))?;
             names.push(name.to_owned());
         }
+        let certs = usize::from(r.u8()?);
+        if certs > MAX_ADMISSIONS {
+            return Err(bad("certificate count"));
+        }
+        let mut admissions = Vec::with_capacity(certs);
+        for _ in 0..certs {
+            admissions.push(r.take(CERTIFICATE_LEN)?.to_vec());
+        }
         if !r.0.is_empty() {
             return Err(bad("trailing bytes"));
         }
@@ -216,6 +241,7 @@ impl ExitDescriptor {
             valid_from,
             valid_until,
             sequence,
+            admissions,
         };
         Ok((descriptor, body, signature))
     }
@@ -272,6 +298,7 @@ mod tests {
             valid_from: NOW - 60,
             valid_until: NOW + 24 * 3600,
             sequence: 7,
+            admissions: vec![vec![7; CERTIFICATE_LEN]],
         }
     }
 

@@ -7,6 +7,7 @@
 //!   chunked OHTTP) and their sealing;
 //! - [`keys`] and [`identity`]: OHTTP key configs and Ed25519 identities;
 //! - [`descriptor`]: what an exit signs about itself (its keys, validity);
+//! - [`certificate`]: a network authority's admission of an exit;
 //! - [`registration`]: the exit registration exchange, one state machine per side;
 //! - [`control`]: the exit list a relay hands out and how a client picks from it;
 //! - [`admission`] and [`per_ip`]: whether a relay takes a connection attempt;
@@ -43,6 +44,7 @@
 #![warn(missing_docs)]
 
 pub mod admission;
+pub mod certificate;
 pub mod control;
 pub mod descriptor;
 pub mod envelope;

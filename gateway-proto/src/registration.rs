@@ -406,6 +406,7 @@ mod tests {
             valid_from: from,
             valid_until: until,
             sequence: 1,
+            admissions: vec![],
         }
         .sign(id)
         .expect("sign")

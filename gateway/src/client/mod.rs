@@ -45,6 +45,11 @@ pub struct ClientOptions {
     /// When not empty, use only exits whose signed descriptor comes from one of these exit
     /// ids and lists the key offered (see [`TrustPolicy`]).
     pub trusted_exits: Vec<[u8; 32]>,
+    /// When not empty (and no exit is trusted by id), use only exits admitted by at least
+    /// `authority_threshold` of these network authorities.
+    pub trusted_authorities: Vec<[u8; 32]>,
+    /// How many trusted authorities must admit an exit.
+    pub authority_threshold: usize,
     /// Deadline for dialling a relay and fetching the exit keys.
     pub connect_timeout: Duration,
     /// Longest silence between two pieces of a streamed response.
@@ -56,6 +61,8 @@ impl Default for ClientOptions {
         Self {
             exit_pin: None,
             trusted_exits: Vec::new(),
+            trusted_authorities: Vec::new(),
+            authority_threshold: 1,
             connect_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(300),
         }
@@ -205,6 +212,8 @@ impl GatewayClient {
         let policy = TrustPolicy {
             exit_pin: self.options.exit_pin.clone(),
             trusted_exits: self.options.trusted_exits.clone(),
+            trusted_authorities: self.options.trusted_authorities.clone(),
+            authority_threshold: self.options.authority_threshold,
         };
         let exit = match choose_exit(&keys, &policy, crate::unix_now(), random_pick()?) {
             Ok(exit) => exit,

@@ -38,6 +38,8 @@ pub struct ExitOptions {
     pub key: OhttpKeyPair,
     /// The exit's Ed25519 identity, which signs its descriptor; a fresh one when absent.
     pub identity: Option<Identity>,
+    /// Admission certificates from network authorities, carried in the descriptor.
+    pub admissions: Vec<Vec<u8>>,
     /// The backend.
     pub backend: BackendOptions,
     /// How often to heartbeat.
@@ -59,6 +61,7 @@ impl ExitOptions {
             relays,
             key,
             identity: None,
+            admissions: Vec::new(),
             backend,
             heartbeat_interval: Duration::from_secs(15),
             control_timeout: Duration::from_secs(10),
@@ -189,6 +192,7 @@ impl Exit {
             valid_from,
             valid_until: valid_from + DESCRIPTOR_VALIDITY,
             sequence: now,
+            admissions: self.options.admissions.clone(),
         }
         .sign(&self.identity)
     }
