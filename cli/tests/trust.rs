@@ -30,12 +30,25 @@ async fn exit_as(
     identity: &Identity,
     backend: &common::Backend,
 ) -> common::RunningExit {
+    admitted_exit(relay, identity, backend, Vec::new()).await
+}
+
+/// An exit with `identity` presenting the admission certificates `admissions`.
+async fn admitted_exit(
+    relay: &common::RunningRelay,
+    identity: &Identity,
+    backend: &common::Backend,
+    admissions: Vec<Vec<u8>>,
+) -> common::RunningExit {
     let id = identity.clone();
     common::exit_with(
         relay,
         OhttpKeyPair::generate().expect("key"),
         BackendOptions::new(backend.url.clone()),
-        move |o| o.identity = Some(id),
+        move |o| {
+            o.identity = Some(id);
+            o.admissions = admissions;
+        },
     )
     .await
 }
@@ -130,30 +143,11 @@ async fn only_the_exit_an_authority_admitted_gets_requests() {
     let admitted_backend = common::backend_with(false).await;
     let unadmitted_backend = common::backend_with(false).await;
     let cert = admission(&authority, &admitted);
-    let id = admitted.clone();
-    let _admitted_exit = common::exit_with(
-        &relay,
-        OhttpKeyPair::generate().expect("key"),
-        BackendOptions::new(admitted_backend.url.clone()),
-        move |o| {
-            o.identity = Some(id);
-            o.admissions = vec![cert];
-        },
-    )
-    .await;
+    let _admitted_exit = admitted_exit(&relay, &admitted, &admitted_backend, vec![cert]).await;
     // Admitted too, but by an authority the client does not trust.
     let foreign = admission(&stranger, &unadmitted);
-    let id = unadmitted.clone();
-    let _unadmitted_exit = common::exit_with(
-        &relay,
-        OhttpKeyPair::generate().expect("key"),
-        BackendOptions::new(unadmitted_backend.url.clone()),
-        move |o| {
-            o.identity = Some(id);
-            o.admissions = vec![foreign];
-        },
-    )
-    .await;
+    let _unadmitted_exit =
+        admitted_exit(&relay, &unadmitted, &unadmitted_backend, vec![foreign]).await;
     let client_for = |authorities: Vec<[u8; 32]>, threshold: usize| {
         Arc::new(GatewayClient::new(
             Arc::new(StaticRelays(vec![RelayCandidate {
