@@ -52,6 +52,9 @@ pub struct RelayArgs {
     /// Run without the DHT (clients and exits must be given this relay's address).
     #[arg(long)]
     pub no_dht: bool,
+    /// Accept only exits admitted by this network authority (hex id; repeatable).
+    #[arg(long = "trust-authority", value_name = "AUTHORITY_ID")]
+    pub trust_authorities: Vec<String>,
     #[command(flatten)]
     pub bootstrap: BootstrapArgs,
 }
@@ -214,6 +217,12 @@ fn pin_of(id: Option<&str>) -> anyhow::Result<Option<[u8; 32]>> {
         .transpose()
 }
 
+fn hex_ids(list: Vec<&String>, what: &str) -> anyhow::Result<Vec<[u8; 32]>> {
+    list.into_iter()
+        .map(|id| parse_relay_id(id).ok_or_else(|| anyhow!("{what} must be 64 hex characters")))
+        .collect()
+}
+
 fn headers_of(list: &[String]) -> anyhow::Result<Vec<(String, String)>> {
     list.iter()
         .map(|h| config::parse_header(h).map_err(Into::into))
@@ -239,7 +248,10 @@ pub async fn relay(args: RelayArgs) -> anyhow::Result<()> {
         Some(path) => Identity::load_or_generate(path)?.0,
         None => Identity::generate()?,
     };
-    let relay = Relay::bind(RelayOptions::new(listen, identity)).context("starting the relay")?;
+    let mut options = RelayOptions::new(listen, identity);
+    let authorities = args.trust_authorities.iter().chain(&file.trust_authorities);
+    options.trusted_authorities = hex_ids(authorities.collect(), "authority id")?;
+    let relay = Relay::bind(options).context("starting the relay")?;
     let quic = relay.local_addr()?;
     crate::say!("relay listening on {quic}");
     crate::say!("relay id: {}", relay.id());
@@ -372,17 +384,12 @@ pub async fn client(args: ClientArgs) -> anyhow::Result<()> {
     if let Some(t) = args.timeout.clone().or(file.timeout.clone()) {
         proxy_options.timeout = config::parse_duration(&t)?;
     }
-    let ids = |list: Vec<&String>, what: &str| {
-        list.into_iter()
-            .map(|id| parse_relay_id(id).ok_or_else(|| anyhow!("{what} must be 64 hex characters")))
-            .collect::<anyhow::Result<Vec<_>>>()
-    };
     let options = ClientOptions {
-        trusted_exits: ids(
+        trusted_exits: hex_ids(
             args.trust_exits.iter().chain(&file.trusted_exits).collect(),
             "exit id",
         )?,
-        trusted_authorities: ids(
+        trusted_authorities: hex_ids(
             args.trust_authorities
                 .iter()
                 .chain(&file.trust_authorities)

@@ -88,6 +88,8 @@ pub struct RelayFile {
     pub listen: Option<String>,
     /// Identity key file behind the TLS certificate (falls back to `dht.private_key_file`).
     pub identity_key_file: Option<PathBuf>,
+    /// Admit only exits admitted by one of these network authorities (hex ids).
+    pub trust_authorities: Vec<String>,
     /// DHT settings.
     #[serde(deserialize_with = "null_as_default")]
     pub dht: DhtSection,

@@ -389,3 +389,68 @@ async fn a_request_lost_after_sending_fails_and_is_not_run_twice() {
         "the request was sent again"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_trusting_an_authority_registers_only_the_exits_it_admitted() {
+    use tokengo_gateway_proto::certificate::{AdmissionCertificate, Role};
+    use tokengo_gateway_proto::descriptor::ExitDescriptor;
+    use tokengo_gateway_proto::identity::Identity;
+    tokengo_gateway::transport::install_crypto_provider();
+    let authority = Identity::generate().expect("authority");
+    let trusted = authority.public_key();
+    let relay = common::relay_with(
+        "127.0.0.1:0".parse().expect("addr"),
+        Identity::generate().expect("id"),
+        move |o| o.trusted_authorities = vec![trusted],
+    )
+    .await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let register = |admissions: Vec<Vec<u8>>, exit: &Identity, key: &OhttpKeyPair| {
+        let descriptor = ExitDescriptor {
+            exit_id: exit.public_key(),
+            key_configs: vec![key.public().clone()],
+            models: vec![],
+            valid_from: now - 60,
+            valid_until: now + 3600,
+            sequence: 1,
+            admissions,
+        }
+        .sign(exit)
+        .expect("descriptor");
+        [&key.public().encoded[..], &descriptor].concat()
+    };
+    for admitted in [true, false] {
+        let exit = Identity::generate().expect("exit");
+        let key = OhttpKeyPair::generate().expect("key");
+        let server = ohttp::Server::new(key.server_config().expect("cfg")).expect("server");
+        let admissions = if admitted {
+            let cert = AdmissionCertificate {
+                subject: exit.public_key(),
+                role: Role::Exit,
+                not_after: now + 3600,
+                authority: authority.public_key(),
+            };
+            vec![cert.sign(&authority).expect("cert")]
+        } else {
+            vec![]
+        };
+        let payload = register(admissions, &exit, &key);
+        let reply = raw_register(&relay, &key.public().hash(), payload, Some(&server)).await;
+        if admitted {
+            assert_eq!(reply.kind, MessageType::RegisterAck);
+        } else {
+            assert_eq!(reply.kind, MessageType::Error);
+            assert_eq!(Refusal::decode(&reply.payload).0, Refusal::NotAdmitted);
+        }
+    }
+    // A bare key config, without any descriptor, is refused too.
+    let key = OhttpKeyPair::generate().expect("key");
+    let server = ohttp::Server::new(key.server_config().expect("cfg")).expect("server");
+    let public = key.public().encoded.clone();
+    let reply = raw_register(&relay, &key.public().hash(), public, Some(&server)).await;
+    assert_eq!(Refusal::decode(&reply.payload).0, Refusal::NotAdmitted);
+    relay.stop().await;
+}

@@ -40,6 +40,8 @@ pub enum Refusal {
     RelayFull,
     /// The exit's signed descriptor is malformed, not valid now, or does not list its key.
     BadDescriptor,
+    /// The relay admits only exits an authority it trusts admitted, and this one is not.
+    NotAdmitted,
     /// A heartbeat from a connection that is not (or no longer) registered.
     NotRegistered,
     /// The exit could not open the sealed request.
@@ -54,7 +56,7 @@ pub enum Refusal {
 
 impl Refusal {
     /// Every code this build knows, for tests and documentation.
-    pub const KNOWN: [Refusal; 20] = [
+    pub const KNOWN: [Refusal; 21] = [
         Refusal::ExitNotFound,
         Refusal::ExitUnreachable,
         Refusal::MissingTarget,
@@ -72,6 +74,7 @@ impl Refusal {
         Refusal::RelayFull,
         Refusal::NotRegistered,
         Refusal::BadDescriptor,
+        Refusal::NotAdmitted,
         Refusal::Undecryptable,
         Refusal::SealFailed,
         Refusal::StreamAborted,
@@ -98,6 +101,7 @@ impl Refusal {
             Refusal::RelayFull => 25,
             Refusal::NotRegistered => 26,
             Refusal::BadDescriptor => 27,
+            Refusal::NotAdmitted => 28,
             Refusal::Undecryptable => 40,
             Refusal::SealFailed => 41,
             Refusal::StreamAborted => 42,
@@ -135,6 +139,7 @@ impl Refusal {
             Refusal::RelayFull => "relay is full",
             Refusal::NotRegistered => "exit not registered",
             Refusal::BadDescriptor => "invalid exit descriptor",
+            Refusal::NotAdmitted => "exit not admitted by an authority this relay trusts",
             Refusal::Undecryptable => "cannot decapsulate request",
             Refusal::SealFailed => "cannot seal response",
             Refusal::StreamAborted => "stream aborted",

@@ -20,8 +20,10 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use crate::certificate::admitting_authorities;
 use crate::descriptor::ExitDescriptor;
 use crate::frame::{Frame, MessageType};
+use crate::identity::PUBLIC_KEY_LEN;
 use crate::keys::{OhttpKeyPair, PublicKeyConfig};
 use crate::refusal::Refusal;
 
@@ -132,6 +134,7 @@ pub struct RelaySide {
     state: RelayState,
     nonce: [u8; NONCE_LEN],
     now_unix: u64,
+    required_authorities: Vec<[u8; PUBLIC_KEY_LEN]>,
 }
 
 impl Side for RelaySide {
@@ -169,16 +172,25 @@ enum RelayState {
 
 impl Registration<RelaySide> {
     /// Starts waiting for an exit's Register frame until `now + timeout`. `nonce` must be fresh
-    /// random bytes.
+    /// random bytes; `now_unix` (Unix seconds) is when a descriptor must be valid.
     #[must_use]
-    /// `now_unix` (Unix seconds) is when a descriptor must be valid.
     pub fn new(now: Instant, now_unix: u64, timeout: Duration, nonce: [u8; NONCE_LEN]) -> Self {
         let side = RelaySide {
             state: RelayState::AwaitRegister,
             nonce,
             now_unix,
+            required_authorities: Vec::new(),
         };
         Self::start(side, now, timeout)
+    }
+
+    /// Admits only exits whose descriptor carries an admission from one of `authorities`
+    /// (a relay started with `--trust-authority`); others are refused with
+    /// [`Refusal::NotAdmitted`].
+    #[must_use]
+    pub fn requiring_admission(mut self, authorities: Vec<[u8; PUBLIC_KEY_LEN]>) -> Self {
+        self.side.required_authorities = authorities;
+        self
     }
 
     /// A frame from the exit.
@@ -226,10 +238,18 @@ impl Registration<RelaySide> {
                 Ok(d)
             });
             match checked {
-                Ok(d) if d.accepts(&key) => Some(descriptor.to_vec()),
+                Ok(d) if d.accepts(&key) => Some((d, descriptor.to_vec())),
                 _ => return self.fail(Refusal::BadDescriptor),
             }
         };
+        let required = &self.side.required_authorities;
+        let admitted = descriptor.as_ref().is_some_and(|(d, _)| {
+            admitting_authorities(&d.admissions, &d.exit_id, required, self.side.now_unix) > 0
+        });
+        if !required.is_empty() && !admitted {
+            return self.fail(Refusal::NotAdmitted);
+        }
+        let descriptor = descriptor.map(|(_, bytes)| bytes);
         let sealed = key
             .to_ohttp()
             .ok()
@@ -437,6 +457,47 @@ mod tests {
                 relay.poll_outcome(),
                 Some(Err(RegistrationError::Refused(Refusal::BadDescriptor)))
             );
+        }
+    }
+
+    #[test]
+    fn a_relay_requiring_admission_refuses_exits_without_it() {
+        use crate::certificate::{AdmissionCertificate, Role};
+        let now = Instant::now();
+        let authority = Identity::generate().expect("authority");
+        let id = Identity::generate().expect("id");
+        let k = key();
+        let cert = AdmissionCertificate {
+            subject: id.public_key(),
+            role: Role::Exit,
+            not_after: NOW_UNIX + 3600,
+            authority: authority.public_key(),
+        }
+        .sign(&authority)
+        .expect("cert");
+        let mut admitted = ExitDescriptor::verify(&signed(&id, &k, NOW_UNIX - 60, NOW_UNIX + 60))
+            .expect("descriptor");
+        admitted.admissions = vec![cert];
+        let with_cert = admitted.sign(&id).expect("sign");
+        let without = signed(&id, &k, NOW_UNIX - 60, NOW_UNIX + 60);
+        for (descriptor, ok) in [
+            (Some(&with_cert[..]), true),
+            (Some(&without[..]), false),
+            (None, false),
+        ] {
+            let mut exit = ExitRegistration::new(now, T, &k, descriptor);
+            let mut relay = RelayRegistration::new(now, NOW_UNIX, T, [5; NONCE_LEN])
+                .requiring_admission(vec![authority.public_key()]);
+            run(&mut exit, &mut relay, now);
+            let outcome = relay.poll_outcome().expect("outcome");
+            if ok {
+                assert!(outcome.is_ok(), "{outcome:?}");
+            } else {
+                assert_eq!(
+                    outcome,
+                    Err(RegistrationError::Refused(Refusal::NotAdmitted))
+                );
+            }
         }
     }
 

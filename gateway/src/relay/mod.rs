@@ -59,6 +59,8 @@ pub struct RelayOptions {
     pub max_connections_per_ip: usize,
     /// Most concurrent streams a peer may open on one connection.
     pub max_streams_per_connection: u32,
+    /// When not empty, only exits admitted by one of these network authorities may register.
+    pub trusted_authorities: Vec<[u8; 32]>,
 }
 
 impl RelayOptions {
@@ -76,6 +78,7 @@ impl RelayOptions {
             // behind one NAT still fit.
             max_connections_per_ip: 256,
             max_streams_per_connection: 256,
+            trusted_authorities: Vec::new(),
         }
     }
 }
@@ -244,7 +247,8 @@ impl Shared {
         let (mut send, mut recv) = timeout(t, conn.accept_bi()).await.ok()?.ok()?;
         let mut nonce = [0u8; NONCE_LEN];
         ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce).ok()?;
-        let mut exchange = RelayRegistration::new(Instant::now(), unix_now(), t, nonce);
+        let mut exchange = RelayRegistration::new(Instant::now(), unix_now(), t, nonce)
+            .requiring_admission(self.options.trusted_authorities.clone());
         let outcome = loop {
             while let Some(frame) = exchange.poll_transmit() {
                 if write_frame(&mut send, &frame).await.is_err() {
