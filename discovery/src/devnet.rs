@@ -17,6 +17,8 @@ use tokengo_gateway::exit::{Exit, ExitError, ExitOptions};
 use tokengo_gateway::relay::{Relay, RelayOptions};
 use tokengo_gateway::shutdown::{self, Signal};
 use tokengo_gateway::transport::TlsError;
+use tokengo_gateway_proto::certificate::{AdmissionCertificate, CertificateError, Role};
+use tokengo_gateway_proto::descriptor::MAX_VALIDITY;
 use tokengo_gateway_proto::identity::{Identity, IdentityError};
 use tokengo_gateway_proto::keys::{KeyError, OhttpKeyPair};
 use tokio::task::JoinSet;
@@ -51,6 +53,9 @@ pub enum DevnetError {
     /// The exit's key could not be made.
     #[error(transparent)]
     Key(#[from] KeyError),
+    /// The exit's admission could not be signed.
+    #[error(transparent)]
+    Admission(#[from] CertificateError),
     /// A relay's endpoint could not be made.
     #[error("starting a relay: {0}")]
     Relay(#[from] TlsError),
@@ -63,6 +68,12 @@ pub enum DevnetError {
     /// A DHT node failed.
     #[error(transparent)]
     Discovery(#[from] DiscoveryError),
+}
+
+fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> DevnetError {
@@ -145,12 +156,25 @@ pub async fn run(
         &NoProgress,
     )
     .await?;
-    let exit = Exit::new(ExitOptions::new(
+    // The devnet is its own network authority: it admits its exit, and its client trusts
+    // exits only on that authority's word.
+    let authority = Identity::generate()?;
+    let exit_identity = Identity::generate()?;
+    let admission = AdmissionCertificate {
+        subject: exit_identity.public_key(),
+        role: Role::Exit,
+        not_after: now_unix().saturating_add(MAX_VALIDITY),
+        authority: authority.public_key(),
+    }
+    .sign(&authority)?;
+    let mut exit_options = ExitOptions::new(
         Arc::new(DhtRelays::new(exit_dht, Arc::new(NoProgress))),
         OhttpKeyPair::generate()?,
         BackendOptions::new(backend),
-    ))?;
-    let exit_id = exit.identity_key();
+    );
+    exit_options.identity = Some(exit_identity);
+    exit_options.admissions = vec![admission];
+    let exit = Exit::new(exit_options)?;
     let mut registered = exit.registrations();
     let s = signal.clone();
     tasks.spawn(async move {
@@ -167,9 +191,8 @@ pub async fn run(
     let found = client_flow::start(
         node(&options, options.relays as u64 + 1),
         only(&[seed]),
-        // The client takes the devnet's exit only with the descriptor that exit signed.
         ClientOptions {
-            trusted_exits: vec![exit_id],
+            trusted_authorities: vec![authority.public_key()],
             ..ClientOptions::default()
         },
         progress.clone(),
