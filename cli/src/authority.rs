@@ -8,6 +8,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use clap::{Args, Subcommand};
 use tokengo_gateway::keyfile::{KeyFile as _, write_public};
+use tokengo_gateway::unix_now;
 use tokengo_gateway_proto::certificate::{AdmissionCertificate, Role};
 use tokengo_gateway_proto::identity::{Identity, parse_relay_id};
 
@@ -53,21 +54,16 @@ pub fn run(args: AuthorityArgs) -> anyhow::Result<()> {
         Identity::load(&key).with_context(|| format!("authority key {}", key.display()))?;
     let subject =
         parse_relay_id(&exit).ok_or_else(|| anyhow!("exit id must be 64 hex characters"))?;
-    let valid = match valid.strip_suffix('d') {
-        Some(days) => days.parse::<u64>().map(|d| d * 86_400).ok(),
-        None => crate::config::parse_duration(&valid)
-            .ok()
-            .map(|d| d.as_secs()),
-    }
-    .filter(|s| *s > 0)
-    .ok_or_else(|| anyhow!("--valid must be a positive duration such as 30d or 12h"))?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_secs();
+    let not_after = crate::config::parse_duration(&valid)
+        .ok()
+        .map(|d| d.as_secs())
+        .filter(|s| *s > 0)
+        .and_then(|s| unix_now().checked_add(s))
+        .ok_or_else(|| anyhow!("--valid must be a positive duration such as 30d or 12h"))?;
     let cert = AdmissionCertificate {
         subject,
         role: Role::Exit,
-        not_after: now + valid,
+        not_after,
         authority: authority.public_key(),
     }
     .sign(&authority)?;
@@ -88,11 +84,8 @@ pub fn load_admission(path: &Path, identity: &Identity) -> anyhow::Result<Vec<u8
         .decode(text.trim())
         .with_context(|| format!("{}: not base64", path.display()))?;
     let cert = AdmissionCertificate::verify(&bytes).with_context(|| path.display().to_string())?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_secs();
     if !cert
-        .admits_exit(&identity.public_key(), now)
+        .admits_exit(&identity.public_key(), unix_now())
         .with_context(|| path.display().to_string())?
     {
         bail!(

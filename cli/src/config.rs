@@ -235,6 +235,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, ConfigError> {
         "ms" => Duration::from_millis(n),
         "m" => Duration::from_secs(n.checked_mul(60).ok_or_else(bad)?),
         "h" => Duration::from_secs(n.checked_mul(3600).ok_or_else(bad)?),
+        "d" => Duration::from_secs(n.checked_mul(86_400).ok_or_else(bad)?),
         _ => return Err(bad()),
     };
     Ok(d)

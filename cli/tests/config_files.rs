@@ -133,6 +133,14 @@ fn small_parsers() {
     );
     assert!(parse_duration("5x").is_err());
     assert_eq!(
+        parse_duration("30d").expect("d"),
+        Duration::from_secs(30 * 86_400)
+    );
+    assert!(
+        parse_duration("300000000000000d").is_err(),
+        "an overflow is an error, not a panic"
+    );
+    assert_eq!(
         parse_header(" X-Key : a:b ").expect("h"),
         ("X-Key".to_string(), "a:b".to_string())
     );

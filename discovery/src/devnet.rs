@@ -70,12 +70,6 @@ pub enum DevnetError {
     Discovery(#[from] DiscoveryError),
 }
 
-fn now_unix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> DevnetError {
     move |source| DevnetError::Io { what, source }
 }
@@ -163,7 +157,7 @@ pub async fn run(
     let admission = AdmissionCertificate {
         subject: exit_identity.public_key(),
         role: Role::Exit,
-        not_after: now_unix().saturating_add(MAX_VALIDITY),
+        not_after: tokengo_gateway::unix_now().saturating_add(MAX_VALIDITY),
         authority: authority.public_key(),
     }
     .sign(&authority)?;

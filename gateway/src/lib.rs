@@ -57,8 +57,9 @@ pub mod shutdown;
 pub mod stack;
 pub mod transport;
 
-/// The wall clock in Unix seconds: descriptors and request dates are written in it.
-pub(crate) fn unix_now() -> u64 {
+/// The wall clock in Unix seconds (0 before 1970): descriptors, admission certificates and
+/// request dates are written in it.
+pub fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
