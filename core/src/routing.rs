@@ -217,6 +217,8 @@ impl RoutingTable {
                 return Insert::Rejected;
             }
             if responded {
+                // Any answer settles a liveness ping in flight: it may be pinged again later.
+                entry.pinging = false;
                 entry.verified = true;
                 entry.failures = 0;
                 entry.last_seen = now;

@@ -123,3 +123,70 @@ fn full_bucket_parks_newcomer_and_pings_questionable() {
     assert!(table.get(&far(4).id).is_some());
     assert!(table.check_invariants().is_ok());
 }
+
+#[test]
+fn answered_ping_lets_the_node_be_pinged_and_replaced_again() {
+    let own = Id([0; 20]);
+    let config = TableConfig {
+        k: 2,
+        replacement_cache: 2,
+        max_nodes_per_ip: 8,
+        stale_after: Duration::from_secs(900),
+        max_failures: 2,
+    };
+    let t0 = Instant::now();
+    let mut table = RoutingTable::new(own, config, t0);
+    let node = NodeInfo {
+        id: Id([0x80; 20]),
+        addr: SocketAddrV4::new([10, 0, 0, 1].into(), 6881),
+    };
+    assert_eq!(table.on_response(node, t0), Insert::Added);
+    // Questionable after 16 minutes: due for a liveness ping, which it answers.
+    let t1 = t0 + Duration::from_secs(960);
+    assert_eq!(table.due_for_ping(t1, 4), vec![node]);
+    assert_eq!(table.on_response(node, t1), Insert::Added);
+    // Questionable again 16 minutes later: it must be pinged again, not skipped forever.
+    let t2 = t1 + Duration::from_secs(960);
+    assert_eq!(
+        table.due_for_ping(t2, 4),
+        vec![node],
+        "answered ping left it marked"
+    );
+    // This time it dies: two failures make it bad and the table drops it from replies.
+    table.on_failure(&node.id, &node.addr, t2);
+    table.on_failure(&node.id, &node.addr, t2);
+    assert!(table.closest(&node.id, 8).is_empty());
+}
+
+#[test]
+fn answered_ping_lets_a_full_bucket_offer_the_node_for_replacement() {
+    let own = Id([0; 20]);
+    let config = TableConfig {
+        k: 1,
+        replacement_cache: 2,
+        max_nodes_per_ip: 8,
+        stale_after: Duration::from_secs(900),
+        max_failures: 2,
+    };
+    let t0 = Instant::now();
+    let mut table = RoutingTable::new(own, config, t0);
+    let far = |n: u8| NodeInfo {
+        id: Id([0x80 | n; 20]),
+        addr: SocketAddrV4::new([10, 0, 0, n].into(), 6881),
+    };
+    assert_eq!(table.on_response(far(1), t0), Insert::Added);
+    // The far bucket holds one slot: a newcomer gets the silent node pinged.
+    let t1 = t0 + Duration::from_secs(960);
+    assert_eq!(
+        table.on_response(far(2), t1),
+        Insert::Parked { ping: Some(far(1)) }
+    );
+    assert_eq!(table.on_response(far(1), t1), Insert::Added);
+    // Silent again: a newcomer must get it pinged again.
+    let t2 = t1 + Duration::from_secs(960);
+    assert_eq!(
+        table.on_response(far(3), t2),
+        Insert::Parked { ping: Some(far(1)) },
+        "a node whose ping was answered is never offered for replacement again"
+    );
+}

@@ -125,7 +125,12 @@ impl Node {
                 addr: SocketAddr::V4(from),
                 id: Some(r.id),
             }),
-            Purpose::TablePing => {}
+            Purpose::TablePing => {
+                // Answered read-only or under another id: the ping is over all the same.
+                if let Some(id) = pending.node_id {
+                    self.table.ping_done(&id);
+                }
+            }
         }
     }
 
