@@ -228,15 +228,36 @@ impl RoutingTable {
             }
             return Insert::Added;
         }
-        if bucket.nodes.iter().any(|e| e.addr == info.addr) {
-            // A known address under a new id: the old one must fail before it is replaced.
-            return Insert::Rejected;
+        if self.entries().any(|e| e.addr == info.addr) {
+            if !responded {
+                // A query's source address can be forged: it does not unseat a known node.
+                return Insert::Rejected;
+            }
+            // An answer to our query came from this address under a new id (a restart with a
+            // fresh id): the old id is gone, and keeping it would hand out a zombie.
+            self.forget_addr(&info.addr, now);
         }
         if self.ip_capped(&info.addr) {
             return Insert::Rejected;
         }
         let entry = Entry::new(info, now, responded);
         self.insert_entry(index, entry, now)
+    }
+
+    /// Drops every entry (node or replacement) at `addr`; a bucket that loses a node takes its
+    /// freshest replacement instead.
+    fn forget_addr(&mut self, addr: &SocketAddrV4, now: Instant) {
+        for bucket in &mut self.buckets {
+            bucket.replacements.retain(|r| r.addr != *addr);
+            let before = bucket.nodes.len();
+            bucket.nodes.retain(|e| e.addr != *addr);
+            if bucket.nodes.len() < before {
+                bucket.last_changed = now;
+                if let Some(replacement) = bucket.replacements.pop() {
+                    bucket.nodes.push(replacement);
+                }
+            }
+        }
     }
 
     fn insert_entry(&mut self, mut index: usize, entry: Entry, now: Instant) -> Insert {
@@ -447,6 +468,7 @@ impl RoutingTable {
     pub fn check_invariants(&self) -> Result<(), String> {
         let last = self.buckets.len() - 1;
         let mut seen = std::collections::BTreeSet::new();
+        let mut addrs = std::collections::BTreeSet::new();
         for (i, bucket) in self.buckets.iter().enumerate() {
             if bucket.nodes.len() > self.config.k {
                 return Err(format!("bucket {i} holds {} > k nodes", bucket.nodes.len()));
@@ -466,6 +488,9 @@ impl RoutingTable {
             for e in &bucket.nodes {
                 if !seen.insert(e.id) {
                     return Err(format!("node {} twice", e.id));
+                }
+                if !addrs.insert(e.addr) {
+                    return Err(format!("address {} twice", e.addr));
                 }
             }
         }

@@ -9,6 +9,8 @@ use tokengo_core::{Id, NodeInfo};
 #[derive(Debug, Clone)]
 enum Op {
     Response(u8, u16),
+    /// A node answering from another node's address (a restart under a new id).
+    Moved(u8, u8, u16),
     Query(u8, u16),
     Failure(u8),
     Advance(u16),
@@ -17,6 +19,7 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         (any::<u8>(), any::<u16>()).prop_map(|(n, ip)| Op::Response(n, ip)),
+        (any::<u8>(), any::<u8>(), any::<u16>()).prop_map(|(n, m, ip)| Op::Moved(n, m, ip)),
         (any::<u8>(), any::<u16>()).prop_map(|(n, ip)| Op::Query(n, ip)),
         any::<u8>().prop_map(Op::Failure),
         any::<u16>().prop_map(Op::Advance),
@@ -58,6 +61,12 @@ proptest! {
                     if table.on_response(info, now) == Insert::Added {
                         let entry = table.get(&info.id).expect("added node is present");
                         prop_assert_eq!(table.state(entry, now), NodeState::Good);
+                    }
+                }
+                Op::Moved(n, m, ip) => {
+                    let info = NodeInfo { id: node_id(&own, n), addr: addr(m, ip) };
+                    if table.on_response(info, now) == Insert::Added {
+                        prop_assert_eq!(table.entries().filter(|e| e.addr == info.addr).count(), 1);
                     }
                 }
                 Op::Query(n, ip) => {
@@ -189,4 +198,64 @@ fn answered_ping_lets_a_full_bucket_offer_the_node_for_replacement() {
         Insert::Parked { ping: Some(far(1)) },
         "a node whose ping was answered is never offered for replacement again"
     );
+}
+
+#[test]
+fn node_that_changes_its_id_leaves_no_zombie() {
+    let own = Id([0; 20]);
+    let config = TableConfig {
+        k: 8,
+        replacement_cache: 2,
+        max_nodes_per_ip: 8,
+        stale_after: Duration::from_secs(900),
+        max_failures: 2,
+    };
+    let t0 = Instant::now();
+    let mut table = RoutingTable::new(own, config, t0);
+    let addr = SocketAddrV4::new([10, 0, 0, 1].into(), 6881);
+    let old = NodeInfo {
+        id: Id([0x80; 20]),
+        addr,
+    };
+    assert_eq!(table.on_response(old, t0), Insert::Added);
+    // A restart under a new id in the same bucket: the answer proves the address is the new id.
+    let same_bucket = NodeInfo {
+        id: Id([0x81; 20]),
+        addr,
+    };
+    assert_eq!(table.on_response(same_bucket, t0), Insert::Added);
+    assert!(table.get(&old.id).is_none(), "old id left behind");
+    assert!(table.get(&same_bucket.id).is_some());
+    // And once more, into another bucket (a near id after splits).
+    for n in 1..=8u8 {
+        let mut id = [0x40; 20];
+        id[19] = n;
+        let info = NodeInfo {
+            id: Id(id),
+            addr: SocketAddrV4::new([10, 0, 1, n].into(), 6881),
+        };
+        table.on_response(info, t0);
+    }
+    let other_bucket = NodeInfo {
+        id: Id([0x01; 20]),
+        addr,
+    };
+    assert_eq!(table.on_response(other_bucket, t0), Insert::Added);
+    assert!(table.get(&same_bucket.id).is_none(), "old id left behind");
+    let at_addr: Vec<Id> = table
+        .entries()
+        .filter(|e| e.addr == addr)
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(at_addr, vec![other_bucket.id]);
+    assert!(table.check_invariants().is_ok());
+    // A mere query claiming a known address under a new id proves nothing (its source can be
+    // forged): the known node stays.
+    let claimed = NodeInfo {
+        id: Id([0x82; 20]),
+        addr,
+    };
+    assert_eq!(table.on_query(claimed, t0), Insert::Rejected);
+    assert!(table.get(&other_bucket.id).is_some());
+    assert!(table.get(&claimed.id).is_none());
 }
