@@ -372,10 +372,31 @@ impl RoutingTable {
     /// Up to `count` non-bad nodes closest to `target`, closest first.
     pub fn closest(&self, target: &Id, count: usize) -> Vec<NodeInfo> {
         let max_failures = self.config.max_failures;
-        let mut all: Vec<&Entry> = self
-            .entries()
-            .filter(|e| e.failures < max_failures)
-            .collect();
+        self.closest_where(target, count, |e| e.failures < max_failures)
+    }
+
+    /// Up to `count` nodes to hand out in answers about `target`, closest first: nodes that
+    /// answered one of our queries and failed none since. A table holding fewer such nodes than
+    /// `count` (a network of one or two nodes) tops the answer up with nodes that never failed
+    /// but only queried us, so that a lone seed still introduces its peers to each other.
+    pub fn closest_for_reply(&self, target: &Id, count: usize) -> Vec<NodeInfo> {
+        let mut out = self.closest_where(target, count, |e| e.verified && e.failures == 0);
+        if out.len() < count {
+            let rest = count - out.len();
+            out.extend(self.closest_where(target, rest, |e| !e.verified && e.failures == 0));
+            out.sort_by_key(|n| n.id.distance(target));
+        }
+        out
+    }
+
+    /// Up to `count` entries that pass `keep`, closest to `target` first.
+    fn closest_where(
+        &self,
+        target: &Id,
+        count: usize,
+        keep: impl Fn(&Entry) -> bool,
+    ) -> Vec<NodeInfo> {
+        let mut all: Vec<&Entry> = self.entries().filter(|e| keep(e)).collect();
         all.sort_by_key(|e| e.id.distance(target));
         all.into_iter().take(count).map(Entry::info).collect()
     }

@@ -116,7 +116,7 @@ impl Node {
 
     fn compact_closest(&self, target: &Id) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.config.k * COMPACT_NODE_LEN);
-        for node in self.table.closest(target, self.config.k) {
+        for node in self.table.closest_for_reply(target, self.config.k) {
             out.extend_from_slice(node.id.as_bytes());
             out.extend_from_slice(&node.addr.ip().octets());
             out.extend_from_slice(&node.addr.port().to_be_bytes());

@@ -1,0 +1,270 @@
+//! One node driven by hand-written datagrams: which nodes its replies hand out, what it makes
+//! of sloppy or hostile answers, and what it stores. Every peer here is a fake address whose
+//! answers the test writes byte by byte.
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::time::{Duration, Instant};
+use tokengo_core::krpc::{self, Body};
+use tokengo_core::{Config, Event, Id, Node};
+
+/// A bencode value, encoded with sorted dictionary keys.
+#[derive(Debug, Clone)]
+enum B {
+    S(Vec<u8>),
+    D(Vec<(&'static str, B)>),
+}
+
+impl B {
+    fn s(bytes: impl AsRef<[u8]>) -> B {
+        B::S(bytes.as_ref().to_vec())
+    }
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            B::S(s) => {
+                out.extend_from_slice(format!("{}:", s.len()).as_bytes());
+                out.extend_from_slice(s);
+            }
+            B::D(items) => {
+                let mut items = items.clone();
+                items.sort_by_key(|(k, _)| *k);
+                out.push(b'd');
+                for (k, v) in &items {
+                    B::s(k).encode(out);
+                    v.encode(out);
+                }
+                out.push(b'e');
+            }
+        }
+    }
+
+    fn bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.encode(&mut out);
+        out
+    }
+}
+
+fn v4(a: u8, b: u8, c: u8, d: u8, port: u16) -> SocketAddrV4 {
+    SocketAddrV4::new(Ipv4Addr::new(a, b, c, d), port)
+}
+
+/// An id whose first byte is `first` and last byte `last` (the rest zero).
+fn id(first: u8, last: u8) -> Id {
+    let mut id = [0u8; 20];
+    id[0] = first;
+    id[19] = last;
+    Id(id)
+}
+
+/// A query our node sent.
+#[derive(Debug, Clone)]
+struct Sent {
+    to: SocketAddrV4,
+    tid: Vec<u8>,
+}
+
+/// One node under test and the clock.
+struct Harness {
+    node: Node,
+    now: Instant,
+}
+
+impl Harness {
+    fn new(config: Config) -> Self {
+        let now = Instant::now();
+        Harness {
+            node: Node::new(config, now),
+            now,
+        }
+    }
+
+    fn tag(&self) -> Option<Vec<u8>> {
+        self.node.config().network.tag().map(<[u8]>::to_vec)
+    }
+
+    fn with_tag(&self, mut items: Vec<(&'static str, B)>) -> Vec<u8> {
+        if let Some(tag) = self.tag() {
+            items.push(("net", B::S(tag)));
+        }
+        B::D(items).bytes()
+    }
+
+    /// The queries the node sent since the last call (answers it sent are dropped).
+    fn sent(&mut self) -> Vec<Sent> {
+        let mut out = Vec::new();
+        while let Some(t) = self.node.poll_transmit() {
+            let SocketAddr::V4(to) = t.to else { continue };
+            let msg = krpc::decode(&t.payload).expect("our own datagrams decode");
+            if let Body::Query(_) = msg.body {
+                out.push(Sent {
+                    to,
+                    tid: msg.transaction_id.to_vec(),
+                });
+            }
+        }
+        out
+    }
+
+    fn events(&mut self) -> Vec<Event> {
+        std::iter::from_fn(|| self.node.poll_event()).collect()
+    }
+
+    /// Answers `query` as the node `id` with the given return values besides `id`.
+    fn answer(&mut self, query: &Sent, id: &Id, mut r: Vec<(&'static str, B)>) {
+        r.push(("id", B::s(id.0)));
+        let datagram = self.with_tag(vec![
+            ("r", B::D(r)),
+            ("t", B::S(query.tid.clone())),
+            ("y", B::s("r")),
+        ]);
+        self.node
+            .handle_input(self.now, SocketAddr::V4(query.to), &datagram);
+    }
+
+    /// Sends a query from `from` as the node `id`; returns the node's answer, decoded into
+    /// (its `nodes`, its `values`, its token), or `None` for no answer or an error.
+    fn ask(
+        &mut self,
+        from: SocketAddrV4,
+        id: &Id,
+        method: &str,
+        mut a: Vec<(&'static str, B)>,
+    ) -> Option<Answer> {
+        a.push(("id", B::s(id.0)));
+        let datagram = self.with_tag(vec![
+            ("a", B::D(a)),
+            ("q", B::s(method)),
+            ("t", B::s("qq")),
+            ("y", B::s("q")),
+        ]);
+        self.node
+            .handle_input(self.now, SocketAddr::V4(from), &datagram);
+        let mut answer = None;
+        while let Some(t) = self.node.poll_transmit() {
+            if t.to != SocketAddr::V4(from) {
+                continue;
+            }
+            let msg = krpc::decode(&t.payload).expect("our own datagrams decode");
+            if let Body::Response(r) = msg.body {
+                answer = Some(Answer {
+                    nodes: r
+                        .nodes
+                        .map(|n| n.iter().map(|n| (n.id, n.addr)).collect())
+                        .unwrap_or_default(),
+                    values: r.values.map(|v| v.iter().collect()).unwrap_or_default(),
+                    token: r.token.map(<[u8]>::to_vec),
+                });
+            }
+        }
+        answer
+    }
+
+    /// Makes `peer_id` at `addr` known and verified: we ping it and it answers.
+    fn verified(&mut self, peer_id: &Id, addr: SocketAddrV4) {
+        self.node.ping(self.now, SocketAddr::V4(addr));
+        let sent = self.sent();
+        let ping = sent.iter().find(|s| s.to == addr).expect("ping sent");
+        self.answer(ping, peer_id, vec![]);
+        assert!(self.node.routing_table().get(peer_id).is_some());
+    }
+
+    /// Moves the clock to the node's next deadline (at most `limit` ahead) and runs it.
+    fn tick(&mut self, limit: Duration) {
+        let next = self.node.poll_timeout().unwrap_or(self.now + limit);
+        self.now = next.min(self.now + limit).max(self.now);
+        self.node.handle_timeout(self.now);
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Answer {
+    nodes: Vec<(Id, SocketAddrV4)>,
+    values: Vec<SocketAddrV4>,
+    token: Option<Vec<u8>>,
+}
+
+fn config(k: usize) -> Config {
+    Config {
+        id: Some(Id([0xff; 20])),
+        k,
+        query_rate_per_ip: 0,
+        ..Config::default()
+    }
+}
+
+#[test]
+fn replies_hand_out_only_nodes_that_answered_and_are_not_failing() {
+    let mut h = Harness::new(config(3));
+    let target = Id::ZERO;
+    // Closest to the target: one node that only queried us, one that answered once then
+    // failed a query. Farther: three that answered.
+    let (unverified, failing) = (id(0x00, 1), id(0x00, 2));
+    let (unverified_at, failing_at) = (v4(10, 0, 0, 1, 6881), v4(10, 0, 0, 2, 6881));
+    let good = [
+        (id(0x80, 0), v4(10, 0, 1, 1, 6881)),
+        (id(0xc0, 0), v4(10, 0, 1, 2, 6881)),
+        (id(0xe0, 0), v4(10, 0, 1, 3, 6881)),
+    ];
+    h.ask(unverified_at, &unverified, "ping", vec![]);
+    h.verified(&failing, failing_at);
+    for (peer_id, addr) in good {
+        h.verified(&peer_id, addr);
+    }
+    // A lookup asks the closest ones; the good ones answer, the other two stay silent.
+    h.node.find_node(h.now, target);
+    let deadline = h.now + Duration::from_secs(60);
+    while h.now < deadline {
+        for query in h.sent() {
+            if let Some((peer_id, _)) = good.iter().find(|(_, a)| *a == query.to) {
+                h.answer(&query, peer_id, vec![]);
+            }
+        }
+        let done = h
+            .events()
+            .iter()
+            .any(|e| matches!(e, Event::LookupDone { .. }));
+        if done {
+            break;
+        }
+        h.tick(Duration::from_secs(1));
+    }
+    // The lookup ends once the silent ones pass the short timeout; their requests fail later.
+    for _ in 0..5 {
+        h.tick(Duration::from_secs(1));
+    }
+    let failed = h
+        .node
+        .routing_table()
+        .get(&failing)
+        .expect("one failure keeps it");
+    assert_eq!(failed.failures, 1, "{failed:?}");
+    let answer = h
+        .ask(
+            v4(10, 9, 9, 9, 6881),
+            &id(0xf0, 9),
+            "find_node",
+            vec![("target", B::s(target.0))],
+        )
+        .expect("answered");
+    assert_eq!(
+        answer.nodes,
+        good.to_vec(),
+        "reply holds unverified or failing nodes"
+    );
+}
+
+#[test]
+fn a_tiny_network_still_hands_out_nodes_that_only_queried_us() {
+    // A lone seed knows its two peers only from their queries: it must still introduce them.
+    let mut h = Harness::new(config(8));
+    let (a, b) = (
+        (id(0x10, 1), v4(10, 0, 0, 1, 6881)),
+        (id(0x20, 2), v4(10, 0, 0, 2, 6881)),
+    );
+    h.ask(a.1, &a.0, "ping", vec![]);
+    let answer = h
+        .ask(b.1, &b.0, "find_node", vec![("target", B::s(b.0.0))])
+        .expect("answered");
+    assert_eq!(answer.nodes, vec![b, a]);
+}
