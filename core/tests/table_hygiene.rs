@@ -5,12 +5,14 @@
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant};
 use tokengo_core::krpc::{self, Body};
-use tokengo_core::{Config, Event, Id, Node};
+use tokengo_core::{Config, Event, Id, LookupStats, Node};
 
 /// A bencode value, encoded with sorted dictionary keys.
 #[derive(Debug, Clone)]
 enum B {
     S(Vec<u8>),
+    I(i64),
+    L(Vec<B>),
     D(Vec<(&'static str, B)>),
 }
 
@@ -24,6 +26,14 @@ impl B {
             B::S(s) => {
                 out.extend_from_slice(format!("{}:", s.len()).as_bytes());
                 out.extend_from_slice(s);
+            }
+            B::I(i) => out.extend_from_slice(format!("i{i}e").as_bytes()),
+            B::L(items) => {
+                out.push(b'l');
+                for item in items {
+                    item.encode(out);
+                }
+                out.push(b'e');
             }
             B::D(items) => {
                 let mut items = items.clone();
@@ -43,6 +53,19 @@ impl B {
         self.encode(&mut out);
         out
     }
+}
+
+fn compact(id: &Id, addr: SocketAddrV4) -> Vec<u8> {
+    let mut out = id.0.to_vec();
+    out.extend_from_slice(&addr.ip().octets());
+    out.extend_from_slice(&addr.port().to_be_bytes());
+    out
+}
+
+fn peer(addr: SocketAddrV4) -> B {
+    let mut out = addr.ip().octets().to_vec();
+    out.extend_from_slice(&addr.port().to_be_bytes());
+    B::S(out)
 }
 
 fn v4(a: u8, b: u8, c: u8, d: u8, port: u16) -> SocketAddrV4 {
@@ -267,4 +290,117 @@ fn a_tiny_network_still_hands_out_nodes_that_only_queried_us() {
         .ask(b.1, &b.0, "find_node", vec![("target", B::s(b.0.0))])
         .expect("answered");
     assert_eq!(answer.nodes, vec![b, a]);
+}
+
+/// Runs a lookup to its end, answering each query from `answers` (by address) until done.
+fn run_lookup(
+    h: &mut Harness,
+    mut answer: impl FnMut(&mut Harness, &Sent) -> bool,
+) -> (LookupStats, Vec<Sent>) {
+    let mut all = Vec::new();
+    let deadline = h.now + Duration::from_secs(120);
+    while h.now < deadline {
+        for query in h.sent() {
+            answer(h, &query);
+            all.push(query);
+        }
+        for event in h.events() {
+            if let Event::LookupDone { stats, .. } = event {
+                return (stats, all);
+            }
+        }
+        h.tick(Duration::from_secs(1));
+    }
+    panic!("lookup did not finish");
+}
+
+#[test]
+fn ragged_nodes_field_keeps_its_whole_entries() {
+    let mut h = Harness::new(config(8));
+    let router = (id(0x10, 0), v4(10, 0, 0, 1, 6881));
+    h.verified(&router.0, router.1);
+    let named = [
+        (id(0x01, 1), v4(10, 0, 2, 1, 6881)),
+        (id(0x01, 2), v4(10, 0, 2, 2, 6881)),
+    ];
+    let mut nodes = compact(&named[0].0, named[0].1);
+    nodes.extend(compact(&named[1].0, named[1].1));
+    nodes.extend_from_slice(b"xyz"); // a truncated third entry, as sloppy peers send
+    h.node.find_node(h.now, Id::ZERO);
+    let (stats, sent) = run_lookup(&mut h, |h, query| {
+        if query.to == router.1 {
+            h.answer(query, &router.0, vec![("nodes", B::S(nodes.clone()))]);
+            true
+        } else {
+            false
+        }
+    });
+    assert_eq!(stats.errors, 0, "{stats:?}");
+    assert!(
+        stats.answered >= 1,
+        "the ragged answer counted as a failure: {stats:?}"
+    );
+    for (_, addr) in named {
+        assert!(sent.iter().any(|s| s.to == addr), "{addr} was never asked");
+    }
+    let router_entry = h.node.routing_table().get(&router.0).expect("kept");
+    assert_eq!(router_entry.failures, 0);
+}
+
+/// Peers a get_peers lookup reported when its one contact answered with `values`.
+fn peers_found(config: Config, values: Vec<B>) -> (LookupStats, Vec<SocketAddr>) {
+    let mut h = Harness::new(config);
+    let contact = (id(0x10, 0), v4(10, 0, 0, 1, 6881));
+    h.verified(&contact.0, contact.1);
+    h.events();
+    h.node.get_peers(h.now, Id::ZERO);
+    let mut found = Vec::new();
+    let deadline = h.now + Duration::from_secs(120);
+    while h.now < deadline {
+        for query in h.sent() {
+            if query.to == contact.1 {
+                h.answer(
+                    &query,
+                    &contact.0,
+                    vec![("token", B::s("tk")), ("values", B::L(values.clone()))],
+                );
+            }
+        }
+        for event in h.events() {
+            match event {
+                Event::PeerFound { peer, .. } => found.push(peer),
+                Event::LookupDone { stats, .. } => return (stats, found),
+                _ => {}
+            }
+        }
+        h.tick(Duration::from_secs(1));
+    }
+    panic!("lookup did not finish");
+}
+
+#[test]
+fn values_of_the_wrong_length_are_skipped_and_the_rest_kept() {
+    let good = [v4(10, 0, 5, 1, 6881), v4(10, 0, 5, 2, 6882)];
+    let values = vec![
+        peer(good[0]),
+        B::s("short"),
+        B::S(vec![7; 18]), // a BEP 32 IPv6 peer
+        B::S(vec![]),
+        peer(good[1]),
+    ];
+    let (stats, found) = peers_found(config(8), values);
+    assert_eq!(stats.answered, 1, "{stats:?}");
+    assert_eq!(found, good.map(SocketAddr::V4).to_vec());
+}
+
+#[test]
+fn values_with_a_non_string_item_keep_their_peers() {
+    let good = v4(10, 0, 5, 1, 6881);
+    let values = vec![B::I(42), peer(good), B::L(vec![B::s("x")])];
+    let (stats, found) = peers_found(config(8), values);
+    assert_eq!(
+        stats.answered, 1,
+        "the answer counted as a failure: {stats:?}"
+    );
+    assert_eq!(found, vec![SocketAddr::V4(good)]);
 }

@@ -122,7 +122,7 @@ struct Fields<'a> {
     info_hash: Option<&'a [u8]>,
     token: Option<&'a [u8]>,
     nodes: Option<&'a [u8]>,
-    /// The body of a list whose items are all strings.
+    /// The body of a list (its items checked well-formed; strings or not).
     values: Option<&'a [u8]>,
     port: Option<i64>,
     implied_port: Option<i64>,
@@ -132,6 +132,8 @@ struct Fields<'a> {
 const TOP_DEPTH: usize = 1;
 /// Depth of the `a` and `r` dictionaries.
 const FIELDS_DEPTH: usize = 2;
+/// Depth of the items of a response's `values` list.
+pub(crate) const VALUES_ITEM_DEPTH: usize = FIELDS_DEPTH + 1;
 
 /// Reads a string, or skips a value of another type and flags `key` in `wrong`.
 #[inline(always)]
@@ -346,10 +348,8 @@ impl<'a> TopLevel<'a> {
                 "token"
             }));
         }
-        let nodes = match f.nodes {
-            Some(n) => Some(CompactNodes::new(n).ok_or(DecodeError::InvalidField("nodes"))?),
-            None => None,
-        };
+        // A ragged `nodes` (a truncated last entry) keeps its whole entries, as libtorrent reads it.
+        let nodes = f.nodes.map(CompactNodes::whole_entries);
         Ok(Response {
             id,
             nodes,
@@ -384,7 +384,7 @@ impl<'a> Fields<'a> {
                 }
                 (6, b"values") => {
                     mark(&mut self.seen, VALUES)?;
-                    self.values = read_string_list(r)?;
+                    self.values = read_list_body(r)?;
                     if self.values.is_none() {
                         *w |= VALUES;
                     }
@@ -412,33 +412,30 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// Reads a list that must hold only strings and returns its body (between `l` and `e`);
-/// `None` when the value is not such a list.
+/// Reads a list and returns its body (between `l` and `e`); `None` when the value is not a
+/// list. Items that are not strings are kept in the body; the peer iterator skips them, as it
+/// skips strings of the wrong length, so that one bad entry does not cost the good ones.
 #[inline(always)]
-fn read_string_list<'a>(r: &mut Reader<'a>) -> Result<Option<&'a [u8]>, DecodeError> {
+fn read_list_body<'a>(r: &mut Reader<'a>) -> Result<Option<&'a [u8]>, DecodeError> {
     if r.peek() != Some(b'l') {
         r.skip_value(FIELDS_DEPTH)?;
         return Ok(None);
     }
     r.bump();
     let start = r.position();
-    let mut all_strings = true;
     loop {
         match r.peek() {
             Some(b'e') => break,
             Some(b'0'..=b'9') => {
                 r.bytes()?;
             }
-            Some(_) => {
-                all_strings = false;
-                r.skip_value(FIELDS_DEPTH + 1)?;
-            }
+            Some(_) => r.skip_value(VALUES_ITEM_DEPTH)?,
             None => return Err(DecodeError::Truncated),
         }
     }
     let body = r.since(start);
     r.bump();
-    Ok(all_strings.then_some(body))
+    Ok(Some(body))
 }
 
 /// Reads `e`: a list `[code, message]`; a missing message reads as empty, extra items are

@@ -1,6 +1,7 @@
 //! Encoding a [`Message`] as canonical bencode (keys sorted, optional fields only when present)
 //! into a caller's buffer.
 
+use super::decode::VALUES_ITEM_DEPTH;
 use super::error::EncodeError;
 use super::message::{Body, ErrorBody, Message, PeerList, Query, Response};
 use super::reader::Reader;
@@ -156,11 +157,22 @@ fn write_response(w: &mut Writer<'_>, response: &Response<'_>) -> Result<(), Enc
     }
     match response.values {
         Some(PeerList::Raw(body)) => {
-            if !is_string_list_body(body) {
-                return Err(EncodeError::InvalidPeerList);
-            }
             w.put(b"6:valuesl")?;
-            w.put(body)?;
+            if is_string_list_body(body) {
+                w.put(body)?;
+            } else {
+                // A decoded list with items that are not strings: only its strings go out.
+                let mut r = Reader::new(body);
+                while !r.at_end() {
+                    if matches!(r.peek(), Some(b'0'..=b'9')) {
+                        let item = r.bytes().map_err(|_| EncodeError::InvalidPeerList)?;
+                        w.string(item)?;
+                    } else {
+                        r.skip_value(VALUES_ITEM_DEPTH)
+                            .map_err(|_| EncodeError::InvalidPeerList)?;
+                    }
+                }
+            }
             w.put(b"e")?;
         }
         Some(PeerList::Addrs(addrs)) => {

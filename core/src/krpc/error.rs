@@ -52,7 +52,8 @@ impl std::error::Error for DecodeError {}
 pub enum EncodeError {
     /// The caller's buffer is too small; nothing useful was written.
     BufferTooSmall,
-    /// A [`PeerList::Raw`](crate::krpc::PeerList::Raw) body is not a sequence of byte strings.
+    /// A [`PeerList::Raw`](crate::krpc::PeerList::Raw) body is not a sequence of well-formed
+    /// bencode values.
     InvalidPeerList,
 }
 
@@ -60,7 +61,7 @@ impl fmt::Display for EncodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             EncodeError::BufferTooSmall => f.write_str("buffer too small for the message"),
-            EncodeError::InvalidPeerList => f.write_str("raw peer list is not a list of strings"),
+            EncodeError::InvalidPeerList => f.write_str("raw peer list is not a well-formed list"),
         }
     }
 }

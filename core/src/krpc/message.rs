@@ -1,6 +1,7 @@
 //! The KRPC message model: what one bencoded datagram of BEP 5 (plus BEP 42 `ip`, BEP 43 `ro` and
 //! our network tag) can say. Decoded messages borrow from the datagram; nothing is copied.
 
+use super::decode::VALUES_ITEM_DEPTH;
 use super::reader::Reader;
 use crate::id::Id;
 use std::net::SocketAddrV4;
@@ -134,7 +135,8 @@ pub const COMPACT_NODE_LEN: usize = 26;
 /// Length of one compact IPv4 peer info.
 pub const COMPACT_PEER_LEN: usize = 6;
 
-/// The `nodes` string: a whole number of 26-byte compact node infos (checked when decoding).
+/// The `nodes` string: a whole number of 26-byte compact node infos (a decoded string that
+/// is not is cut to its whole entries).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CompactNodes<'a>(&'a [u8]);
 
@@ -142,9 +144,10 @@ pub struct CompactNodes<'a>(&'a [u8]);
 /// borrow the caller's addresses (`Addrs`). Two lists are equal when they hold the same peers.
 #[derive(Debug, Clone, Copy)]
 pub enum PeerList<'a> {
-    /// The body of a bencoded list (between `l` and `e`) whose every item is a string; checked
-    /// when decoding. Items of 6 bytes are IPv4 peers; items of other lengths (BEP 32's 18-byte
-    /// IPv6 peers, garbage) are skipped by the iterator.
+    /// The body of a bencoded list (between `l` and `e`), well-formed (checked when decoding).
+    /// Strings of 6 bytes are IPv4 peers; strings of other lengths (BEP 32's 18-byte IPv6
+    /// peers, garbage) and items that are not strings are skipped by the iterator, and only
+    /// the strings are encoded.
     Raw(&'a [u8]),
     /// Addresses to encode.
     Addrs(&'a [SocketAddrV4]),
@@ -157,6 +160,12 @@ impl<'a> CompactNodes<'a> {
             .len()
             .is_multiple_of(COMPACT_NODE_LEN)
             .then_some(CompactNodes(bytes))
+    }
+
+    /// The whole compact node infos at the start of `bytes`; a ragged tail is dropped.
+    pub(crate) fn whole_entries(bytes: &'a [u8]) -> Self {
+        let whole = bytes.len() - bytes.len() % COMPACT_NODE_LEN;
+        CompactNodes(bytes.get(..whole).unwrap_or_default())
     }
 
     /// The raw bytes.
@@ -230,9 +239,17 @@ impl Iterator for PeerIter<'_> {
                 // The body was checked when decoding (or is checked when encoding); anything
                 // unreadable ends the iteration instead of panicking.
                 let mut reader = Reader::new(rest);
-                let item = reader.bytes().ok()?;
+                let item = match reader.peek()? {
+                    b'0'..=b'9' => reader.bytes().ok(),
+                    _ => {
+                        reader.skip_value(VALUES_ITEM_DEPTH).ok()?;
+                        None
+                    }
+                };
                 *rest = rest.get(reader.position()..)?;
-                if item.len() == COMPACT_PEER_LEN {
+                if let Some(item) = item
+                    && item.len() == COMPACT_PEER_LEN
+                {
                     return Some(peer_from_compact(item));
                 }
             },
