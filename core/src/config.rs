@@ -84,6 +84,11 @@ pub struct Config {
     pub max_transactions: usize,
     /// Bound: candidates tracked per lookup.
     pub max_lookup_candidates: usize,
+    /// Bound: candidates of one lookup sharing one IP address (loopback excepted), so that one
+    /// host with many ports cannot crowd the closest set (libtorrent's `restrict_search_ips`).
+    /// `None` follows the network: 1 on Mainline, 2 (the routing table's default per-IP cap)
+    /// on a private network.
+    pub max_lookup_candidates_per_ip: Option<usize>,
     /// Bound: concurrent lookups (including announces and bootstraps).
     pub max_lookups: usize,
     /// Queries per second accepted from one IP on average (0: unlimited); excess is dropped.
@@ -123,6 +128,7 @@ impl Default for Config {
             max_nodes_per_ip: 2,
             max_transactions: 1024,
             max_lookup_candidates: 64,
+            max_lookup_candidates_per_ip: None,
             max_lookups: 64,
             query_rate_per_ip: 20,
             query_burst_per_ip: 50,
@@ -132,6 +138,18 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The per-IP cap on one lookup's candidates in force (see
+    /// [`Config::max_lookup_candidates_per_ip`]).
+    pub fn lookup_candidates_per_ip(&self) -> usize {
+        let by_network = match self.network {
+            Network::Mainline => 1,
+            Network::Tagged(_) => 2,
+        };
+        self.max_lookup_candidates_per_ip
+            .unwrap_or(by_network)
+            .max(1)
+    }
+
     /// A public Mainline DHT node with the default settings.
     pub fn mainline() -> Self {
         Config {

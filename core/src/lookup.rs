@@ -1,7 +1,8 @@
 //! One iterative lookup (find_node or get_peers): which candidates to ask next, when it is
 //! done, and what it found. Pure bookkeeping; the node sends and times the requests.
 //!
-//! Bounds: at most `max_candidates` candidates and [`MAX_PEERS_PER_LOOKUP`] distinct peers.
+//! Bounds: at most `max_candidates` candidates, of which at most `max_per_ip` share one IP
+//! address (loopback excepted), and [`MAX_PEERS_PER_LOOKUP`] distinct peers.
 
 use crate::event::{LookupKind, LookupStats, QueryId};
 use crate::id::Id;
@@ -46,6 +47,8 @@ pub struct LookupConfig {
     pub retries: u8,
     pub max_rounds: u32,
     pub max_candidates: usize,
+    /// Candidates sharing one (non-loopback) IP address.
+    pub max_per_ip: usize,
 }
 
 /// Where an announce stands once its lookup is done.
@@ -130,6 +133,17 @@ impl Lookup {
             .iter()
             .any(|c| c.addr == addr || (id.is_some() && c.id == id))
         {
+            return;
+        }
+        if !addr.ip().is_loopback()
+            && self
+                .candidates
+                .iter()
+                .filter(|c| c.addr.ip() == addr.ip())
+                .count()
+                >= self.config.max_per_ip
+        {
+            // One host with many ports (or many ids) gets one voice in a lookup.
             return;
         }
         let new = Candidate {

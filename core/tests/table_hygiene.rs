@@ -404,3 +404,53 @@ fn values_with_a_non_string_item_keep_their_peers() {
     );
     assert_eq!(found, vec![SocketAddr::V4(good)]);
 }
+
+/// Queries a lookup sends to each IP when its one contact names `named`.
+fn lookup_queries_per_ip(config: Config, named: &[(Id, SocketAddrV4)]) -> Vec<(Ipv4Addr, usize)> {
+    let mut h = Harness::new(config);
+    let contact = (id(0x10, 0), v4(10, 0, 0, 1, 6881));
+    h.verified(&contact.0, contact.1);
+    let nodes: Vec<u8> = named.iter().flat_map(|(i, a)| compact(i, *a)).collect();
+    h.node.find_node(h.now, Id::ZERO);
+    let (_, sent) = run_lookup(&mut h, |h, query| {
+        if query.to == contact.1 {
+            h.answer(query, &contact.0, vec![("nodes", B::S(nodes.clone()))]);
+        }
+        true
+    });
+    let mut per_ip = std::collections::BTreeMap::new();
+    for s in sent.iter().filter(|s| s.to != contact.1) {
+        *per_ip.entry(*s.to.ip()).or_insert(0) += 1;
+    }
+    per_ip.into_iter().collect()
+}
+
+#[test]
+fn a_lookup_keeps_one_candidate_per_ip_on_mainline() {
+    let config = Config {
+        id: Some(Id([0xff; 20])),
+        query_rate_per_ip: 0,
+        ..Config::mainline()
+    };
+    // Six ids near the target behind one IP (a Sybil), and two honest nodes.
+    let mut named: Vec<(Id, SocketAddrV4)> = (1..=6u8)
+        .map(|n| (id(0x00, n), v4(10, 0, 7, 7, 7000 + u16::from(n))))
+        .collect();
+    named.push((id(0x01, 1), v4(10, 0, 8, 1, 6881)));
+    named.push((id(0x01, 2), v4(10, 0, 8, 2, 6881)));
+    let per_ip = lookup_queries_per_ip(config.clone(), &named);
+    assert_eq!(
+        per_ip,
+        vec![
+            (Ipv4Addr::new(10, 0, 7, 7), 1),
+            (Ipv4Addr::new(10, 0, 8, 1), 1),
+            (Ipv4Addr::new(10, 0, 8, 2), 1),
+        ]
+    );
+    // Loopback is a local test network where every node shares one IP: no cap there.
+    let local: Vec<(Id, SocketAddrV4)> = (1..=6u8)
+        .map(|n| (id(0x00, n), v4(127, 0, 0, 1, 7000 + u16::from(n))))
+        .collect();
+    let per_ip = lookup_queries_per_ip(config, &local);
+    assert_eq!(per_ip, vec![(Ipv4Addr::LOCALHOST, 6)]);
+}

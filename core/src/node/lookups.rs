@@ -82,6 +82,7 @@ impl Node {
             retries: self.config.retries,
             max_rounds: self.config.max_rounds,
             max_candidates: self.config.max_lookup_candidates.max(self.config.k.max(1)),
+            max_per_ip: self.config.lookup_candidates_per_ip(),
         }
     }
 
