@@ -78,6 +78,9 @@ pub struct Config {
     pub max_stored_keys: usize,
     /// Bound: peers per info hash.
     pub max_peers_per_key: usize,
+    /// Bound: info hashes holding a peer of one IP address (loopback excepted), so that one
+    /// host cannot keep the whole store alive. Each key holds one peer per IP address.
+    pub max_stored_keys_per_ip: usize,
     /// Bound: routing-table nodes sharing one IP address.
     pub max_nodes_per_ip: usize,
     /// Bound: our queries awaiting an answer.
@@ -125,6 +128,7 @@ impl Default for Config {
             rebootstrap_max: Duration::from_secs(5 * 60),
             max_stored_keys: 2000,
             max_peers_per_key: 500,
+            max_stored_keys_per_ip: 50,
             max_nodes_per_ip: 2,
             max_transactions: 1024,
             max_lookup_candidates: 64,

@@ -1,65 +1,131 @@
 //! Peers announced to us, per info hash.
 //!
-//! Bounds: `max_keys` info hashes (announces for new keys are refused when full) and
-//! `max_peers_per_key` peers per key (the stalest peer makes room). Entries expire `ttl` after
-//! their last announce.
+//! Bounds: `max_keys` info hashes (announces for new keys are refused when full),
+//! `max_peers_per_key` peers per key (the stalest peer makes room), one peer per IP address and
+//! key (an announce from the same IP replaces its previous port), and `max_keys_per_ip` keys
+//! holding a peer of one IP address, so that one host can neither fill a key nor keep the
+//! whole store alive. Loopback addresses are local test networks and escape the per-IP bounds.
+//! Entries expire `ttl` after their last announce.
 
 use crate::id::Id;
+use crate::stats::StoreCounts;
 use std::collections::BTreeMap;
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
+
+/// The peer store's bounds.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreLimits {
+    /// Info hashes held.
+    pub max_keys: usize,
+    /// Peers per info hash.
+    pub max_peers_per_key: usize,
+    /// Info hashes holding a peer of one IP address.
+    pub max_keys_per_ip: usize,
+    /// Lifetime of an announce.
+    pub ttl: Duration,
+}
 
 /// The peer store.
 #[derive(Debug, Clone)]
 pub struct PeerStore {
     keys: BTreeMap<Id, Vec<(SocketAddrV4, Instant)>>,
-    max_keys: usize,
-    max_peers_per_key: usize,
-    ttl: Duration,
+    /// Keys holding a peer of each (non-loopback) IP.
+    keys_per_ip: BTreeMap<Ipv4Addr, usize>,
+    limits: StoreLimits,
     peers: usize,
+    counts: StoreCounts,
 }
 
 /// Why an announce was not stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StoreFull;
+pub enum Refused {
+    /// The store holds `max_keys` info hashes and this is a new one.
+    Full,
+    /// The announcer's IP already holds peers under `max_keys_per_ip` keys.
+    KeysPerIp,
+}
+
+/// Whether an IP is subject to the per-IP bounds.
+fn counted(ip: &Ipv4Addr) -> bool {
+    !ip.is_loopback()
+}
 
 impl PeerStore {
     /// An empty store with these bounds.
-    pub fn new(max_keys: usize, max_peers_per_key: usize, ttl: Duration) -> Self {
+    pub fn new(limits: StoreLimits) -> Self {
         PeerStore {
             keys: BTreeMap::new(),
-            max_keys,
-            max_peers_per_key,
-            ttl,
+            keys_per_ip: BTreeMap::new(),
+            limits,
             peers: 0,
+            counts: StoreCounts::default(),
+        }
+    }
+
+    fn ip_added(&mut self, ip: Ipv4Addr) {
+        if counted(&ip) {
+            *self.keys_per_ip.entry(ip).or_insert(0) += 1;
+        }
+    }
+
+    fn ip_removed(keys_per_ip: &mut BTreeMap<Ipv4Addr, usize>, ip: Ipv4Addr) {
+        if let Some(n) = keys_per_ip.get_mut(&ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                keys_per_ip.remove(&ip);
+            }
         }
     }
 
     /// Stores (or refreshes) `peer` under `key`.
-    pub fn announce(&mut self, key: Id, peer: SocketAddrV4, now: Instant) -> Result<(), StoreFull> {
-        let expires = now + self.ttl;
-        if !self.keys.contains_key(&key) && self.keys.len() >= self.max_keys {
-            return Err(StoreFull);
+    pub fn announce(&mut self, key: Id, peer: SocketAddrV4, now: Instant) -> Result<(), Refused> {
+        let expires = now + self.limits.ttl;
+        let ip = *peer.ip();
+        if let Some(peers) = self.keys.get_mut(&key) {
+            if let Some(slot) = peers.iter_mut().find(|(addr, _)| *addr == peer) {
+                slot.1 = expires;
+                return Ok(());
+            }
+            if counted(&ip)
+                && let Some(slot) = peers.iter_mut().find(|(addr, _)| *addr.ip() == ip)
+            {
+                // One peer per IP and key: the host moved to another port.
+                *slot = (peer, expires);
+                self.counts.replaced_port += 1;
+                return Ok(());
+            }
         }
+        if counted(&ip)
+            && self.keys_per_ip.get(&ip).copied().unwrap_or(0) >= self.limits.max_keys_per_ip
+        {
+            self.counts.refused_keys_per_ip += 1;
+            return Err(Refused::KeysPerIp);
+        }
+        if !self.keys.contains_key(&key) && self.keys.len() >= self.limits.max_keys {
+            self.counts.refused_full += 1;
+            return Err(Refused::Full);
+        }
+        let max_peers = self.limits.max_peers_per_key;
         let peers = self.keys.entry(key).or_default();
-        if let Some(slot) = peers.iter_mut().find(|(addr, _)| *addr == peer) {
-            slot.1 = expires;
-            return Ok(());
-        }
-        if peers.len() >= self.max_peers_per_key {
+        if peers.len() >= max_peers {
             let Some(stalest) = peers
                 .iter()
                 .enumerate()
                 .min_by_key(|(_, (_, e))| *e)
                 .map(|p| p.0)
             else {
-                return Err(StoreFull);
+                self.counts.refused_full += 1;
+                return Err(Refused::Full);
             };
-            peers[stalest] = (peer, expires);
+            let old = std::mem::replace(&mut peers[stalest], (peer, expires));
+            Self::ip_removed(&mut self.keys_per_ip, *old.0.ip());
+            self.ip_added(ip);
             return Ok(());
         }
         peers.push((peer, expires));
         self.peers += 1;
+        self.ip_added(ip);
         Ok(())
     }
 
@@ -89,10 +155,16 @@ impl PeerStore {
     /// Drops expired entries.
     pub fn expire(&mut self, now: Instant) {
         let mut removed = 0;
+        let keys_per_ip = &mut self.keys_per_ip;
         self.keys.retain(|_, peers| {
-            let before = peers.len();
-            peers.retain(|(_, e)| *e > now);
-            removed += before - peers.len();
+            peers.retain(|(addr, e)| {
+                let live = *e > now;
+                if !live {
+                    removed += 1;
+                    Self::ip_removed(keys_per_ip, *addr.ip());
+                }
+                live
+            });
             !peers.is_empty()
         });
         self.peers -= removed;
@@ -106,6 +178,11 @@ impl PeerStore {
     /// Number of peers held.
     pub fn peer_count(&self) -> usize {
         self.peers
+    }
+
+    /// What the bounds did so far.
+    pub fn counts(&self) -> StoreCounts {
+        self.counts
     }
 }
 
@@ -121,7 +198,12 @@ mod tests {
     fn bounded_and_expiring() {
         let t0 = Instant::now();
         let ttl = Duration::from_secs(1800);
-        let mut store = PeerStore::new(2, 3, ttl);
+        let mut store = PeerStore::new(StoreLimits {
+            max_keys: 2,
+            max_peers_per_key: 3,
+            max_keys_per_ip: 2,
+            ttl,
+        });
         let (a, b, c) = (Id([1; 20]), Id([2; 20]), Id([3; 20]));
         for n in 0..5 {
             store
@@ -138,11 +220,46 @@ mod tests {
             "stalest replaced"
         );
         store.announce(b, addr(1), t0).unwrap();
-        assert_eq!(store.announce(c, addr(1), t0), Err(StoreFull));
+        assert_eq!(store.announce(c, addr(2), t0), Err(Refused::Full));
         assert_eq!((store.key_count(), store.peer_count()), (2, 4));
         store.announce(b, addr(1), t0 + ttl).unwrap(); // refresh
         store.expire(t0 + ttl + Duration::from_secs(10));
         assert_eq!((store.key_count(), store.peer_count()), (1, 1));
         assert_eq!(store.peers(&b, t0 + ttl, 10, 7), vec![addr(1)]);
+    }
+
+    #[test]
+    fn per_ip_bounds_and_their_release() {
+        let t0 = Instant::now();
+        let ttl = Duration::from_secs(1800);
+        let mut store = PeerStore::new(StoreLimits {
+            max_keys: 100,
+            max_peers_per_key: 100,
+            max_keys_per_ip: 2,
+            ttl,
+        });
+        let host = |port| SocketAddrV4::new([10, 0, 0, 9].into(), port);
+        let (a, b, c) = (Id([1; 20]), Id([2; 20]), Id([3; 20]));
+        store.announce(a, host(1), t0).unwrap();
+        store.announce(a, host(2), t0).unwrap();
+        assert_eq!(
+            store.peers(&a, t0, 10, 0),
+            vec![host(2)],
+            "same IP: port replaced"
+        );
+        store.announce(b, host(1), t0 + ttl / 2).unwrap();
+        assert_eq!(store.announce(c, host(1), t0), Err(Refused::KeysPerIp));
+        // Loopback escapes the per-IP bounds.
+        let local = |port| SocketAddrV4::new([127, 0, 0, 1].into(), port);
+        for key in [a, b, c] {
+            store.announce(key, local(1), t0).unwrap();
+            store.announce(key, local(2), t0).unwrap();
+        }
+        assert_eq!(store.peers(&c, t0, 10, 0).len(), 2);
+        // Once key a's entry expires, the host may announce a new key.
+        store.expire(t0 + ttl);
+        store.announce(c, host(1), t0 + ttl).unwrap();
+        let counts = store.counts();
+        assert_eq!((counts.replaced_port, counts.refused_keys_per_ip), (1, 1));
     }
 }

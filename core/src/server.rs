@@ -7,6 +7,7 @@ use crate::krpc::{
     error_code,
 };
 use crate::node::{MAX_DATAGRAM, Node, count_method, push_encoded};
+use crate::peer_store::Refused;
 use std::net::{SocketAddr, SocketAddrV4};
 use std::time::Instant;
 
@@ -85,13 +86,16 @@ impl Node {
                     self.reply_error(from, msg, error_code::PROTOCOL, b"invalid port");
                     return;
                 }
-                if self
-                    .store
-                    .announce(info_hash, SocketAddrV4::new(*from.ip(), port), now)
-                    .is_err()
-                {
+                let stored =
+                    self.store
+                        .announce(info_hash, SocketAddrV4::new(*from.ip(), port), now);
+                if let Err(refused) = stored {
                     self.stats.dropped.over_limit += 1;
-                    self.reply_error(from, msg, error_code::SERVER, b"peer store full");
+                    let text: &[u8] = match refused {
+                        Refused::Full => b"peer store full",
+                        Refused::KeysPerIp => b"too many keys from this address",
+                    };
+                    self.reply_error(from, msg, error_code::SERVER, text);
                     return;
                 }
                 self.reply(

@@ -30,6 +30,17 @@ pub struct DropCounts {
     pub unsupported_address: u64,
 }
 
+/// What the peer store's bounds did to announces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StoreCounts {
+    /// Announces from an IP that already had a peer under the key, which took its place.
+    pub replaced_port: u64,
+    /// Announces refused because their IP already holds peers under its share of keys.
+    pub refused_keys_per_ip: u64,
+    /// Announces of a new key refused because the store holds its most keys.
+    pub refused_full: u64,
+}
+
 /// A snapshot of a node's counters and sizes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Stats {
@@ -57,6 +68,8 @@ pub struct Stats {
     pub stored_keys: usize,
     /// Peers in the peer store, over all info hashes.
     pub stored_peers: usize,
+    /// What the peer store's bounds did to announces.
+    pub store: StoreCounts,
     /// Lookups running.
     pub active_lookups: usize,
     /// Queries sent and awaiting an answer or their timeout.

@@ -454,3 +454,58 @@ fn a_lookup_keeps_one_candidate_per_ip_on_mainline() {
     let per_ip = lookup_queries_per_ip(config, &local);
     assert_eq!(per_ip, vec![(Ipv4Addr::LOCALHOST, 6)]);
 }
+
+impl Harness {
+    /// get_peers for `key` from `from`: the answer's values and token.
+    fn get_peers_from(&mut self, from: SocketAddrV4, key: &Id) -> Answer {
+        let asker = id(0x33, from.ip().octets()[3]);
+        self.ask(from, &asker, "get_peers", vec![("info_hash", B::s(key.0))])
+            .expect("answered")
+    }
+
+    /// announce_peer of `key` at `from`'s IP and `port`; whether it was acknowledged.
+    fn announce_from(&mut self, from: SocketAddrV4, key: &Id, port: u16) -> bool {
+        let token = self.get_peers_from(from, key).token.expect("token");
+        let asker = id(0x33, from.ip().octets()[3]);
+        self.ask(
+            from,
+            &asker,
+            "announce_peer",
+            vec![
+                ("info_hash", B::s(key.0)),
+                ("port", B::I(i64::from(port))),
+                ("token", B::S(token)),
+            ],
+        )
+        .is_some()
+    }
+}
+
+#[test]
+fn an_announce_from_the_same_ip_replaces_its_previous_port() {
+    let mut h = Harness::new(config(8));
+    let key = id(0x55, 1);
+    let host = v4(10, 0, 3, 3, 6881);
+    assert!(h.announce_from(host, &key, 1000));
+    assert!(h.announce_from(host, &key, 2000));
+    assert!(h.announce_from(v4(10, 0, 3, 4, 6881), &key, 3000));
+    let mut values = h.get_peers_from(v4(10, 0, 9, 9, 6881), &key).values;
+    values.sort();
+    assert_eq!(values, vec![v4(10, 0, 3, 3, 2000), v4(10, 0, 3, 4, 3000)]);
+    assert_eq!(h.node.stats().stored_peers, 2);
+}
+
+#[test]
+fn one_ip_cannot_keep_every_key_alive() {
+    let mut h = Harness::new(Config {
+        max_stored_keys: 60,
+        ..config(8)
+    });
+    let flooder = v4(10, 0, 3, 3, 6881);
+    for n in 0..60u8 {
+        h.announce_from(flooder, &id(0x66, n), 1000);
+    }
+    assert!(h.node.stats().stored_keys < 60, "one IP filled the store");
+    // Someone else's new key still finds room.
+    assert!(h.announce_from(v4(10, 0, 3, 4, 6881), &id(0x77, 1), 1000));
+}

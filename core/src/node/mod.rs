@@ -19,7 +19,7 @@ use crate::event::{Event, QueryId};
 use crate::id::Id;
 use crate::krpc::{self, Body, NodeInfo};
 use crate::lookup::Lookup;
-use crate::peer_store::PeerStore;
+use crate::peer_store::{PeerStore, StoreLimits};
 use crate::rate_limit::RateLimiter;
 use crate::rng::Rng;
 use crate::routing::{RoutingTable, TableConfig};
@@ -102,11 +102,12 @@ impl Node {
             config.query_rate_per_ip,
             config.query_burst_per_ip,
         );
-        let store = PeerStore::new(
-            config.max_stored_keys,
-            config.max_peers_per_key,
-            config.peer_ttl,
-        );
+        let store = PeerStore::new(StoreLimits {
+            max_keys: config.max_stored_keys,
+            max_peers_per_key: config.max_peers_per_key,
+            max_keys_per_ip: config.max_stored_keys_per_ip.max(1),
+            ttl: config.peer_ttl,
+        });
         let routers = config.bootstrap.iter().filter_map(v4).collect();
         Node {
             external: config.external_addr,
@@ -274,6 +275,7 @@ impl Node {
             nodes_replacement: self.table.replacement_count(),
             stored_keys: self.store.key_count(),
             stored_peers: self.store.peer_count(),
+            store: self.store.counts(),
             active_lookups: self.lookups.len(),
             transactions_in_flight: self.transactions.len(),
             ..self.stats
