@@ -7,6 +7,7 @@
 use crate::event::{LookupKind, LookupStats, QueryId};
 use crate::id::Id;
 use crate::krpc::NodeInfo;
+use crate::routing::is_routable;
 use std::collections::BTreeSet;
 use std::net::SocketAddrV4;
 use std::time::Instant;
@@ -125,7 +126,7 @@ impl Lookup {
     }
 
     fn add_candidate(&mut self, id: Option<Id>, addr: SocketAddrV4, depth: u32) {
-        if id == Some(self.own) || addr.port() == 0 || addr.ip().is_unspecified() {
+        if id == Some(self.own) || !is_routable(&addr) {
             return;
         }
         if self
@@ -281,7 +282,7 @@ impl Lookup {
     ) -> Vec<SocketAddrV4> {
         let mut fresh = Vec::new();
         for peer in peers {
-            if peer.port() == 0 || self.peers.len() >= MAX_PEERS_PER_LOOKUP {
+            if !is_routable(&peer) || self.peers.len() >= MAX_PEERS_PER_LOOKUP {
                 continue;
             }
             if self.peers.insert(peer) {

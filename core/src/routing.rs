@@ -9,6 +9,14 @@ use crate::krpc::NodeInfo;
 use std::net::SocketAddrV4;
 use std::time::{Duration, Instant};
 
+/// Whether `addr` can be a DHT node or peer: a port, and an IP that names one host (not
+/// 0.0.0.0/8, multicast or the broadcast address). Others never enter the table, a lookup
+/// or a peer list.
+pub fn is_routable(addr: &SocketAddrV4) -> bool {
+    let ip = addr.ip();
+    addr.port() != 0 && ip.octets()[0] != 0 && !ip.is_multicast() && !ip.is_broadcast()
+}
+
 /// How a node stands, per BEP 5.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NodeState {
@@ -116,7 +124,8 @@ pub enum Insert {
         /// marked as being pinged); should it turn bad, a replacement takes its slot.
         ping: Option<NodeInfo>,
     },
-    /// Not kept (full bucket of good nodes, per-IP cap, our own id, an address clash).
+    /// Not kept (full bucket of good nodes, per-IP cap, our own id, an address clash, an
+    /// address that is not routable).
     Rejected,
 }
 
@@ -206,7 +215,7 @@ impl RoutingTable {
     }
 
     fn heard(&mut self, info: NodeInfo, now: Instant, responded: bool) -> Insert {
-        if info.id == self.own {
+        if info.id == self.own || !is_routable(&info.addr) {
             return Insert::Rejected;
         }
         let index = self.bucket_index(&info.id);

@@ -8,6 +8,7 @@ use crate::krpc::{
 };
 use crate::node::{MAX_DATAGRAM, Node, count_method, push_encoded};
 use crate::peer_store::Refused;
+use crate::routing::is_routable;
 use std::net::{SocketAddr, SocketAddrV4};
 use std::time::Instant;
 
@@ -84,6 +85,10 @@ impl Node {
                 let port = if implied_port { from.port() } else { port };
                 if port == 0 {
                     self.reply_error(from, msg, error_code::PROTOCOL, b"invalid port");
+                    return;
+                }
+                if !is_routable(&SocketAddrV4::new(*from.ip(), port)) {
+                    self.reply_error(from, msg, error_code::PROTOCOL, b"invalid address");
                     return;
                 }
                 let stored =

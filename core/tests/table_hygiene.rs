@@ -509,3 +509,49 @@ fn one_ip_cannot_keep_every_key_alive() {
     // Someone else's new key still finds room.
     assert!(h.announce_from(v4(10, 0, 3, 4, 6881), &id(0x77, 1), 1000));
 }
+
+fn mainline() -> Config {
+    Config {
+        id: Some(Id([0xff; 20])),
+        query_rate_per_ip: 0,
+        ..Config::mainline()
+    }
+}
+
+#[test]
+fn unroutable_peers_are_not_reported_on_mainline() {
+    let good = v4(10, 0, 5, 1, 6881);
+    let values = vec![
+        peer(v4(0, 0, 0, 0, 6881)),
+        peer(v4(224, 0, 0, 1, 6881)),
+        peer(v4(255, 255, 255, 255, 6881)),
+        peer(v4(10, 0, 5, 1, 0)),
+        peer(good),
+    ];
+    let (_, found) = peers_found(mainline(), values);
+    assert_eq!(found, vec![SocketAddr::V4(good)]);
+}
+
+#[test]
+fn unroutable_nodes_enter_neither_lookups_nor_the_table() {
+    let named = [
+        (id(0x00, 1), v4(224, 0, 0, 1, 6881)),
+        (id(0x00, 2), v4(255, 255, 255, 255, 6881)),
+        (id(0x00, 3), v4(0, 1, 2, 3, 6881)),
+        (id(0x00, 4), v4(10, 0, 8, 1, 6881)),
+    ];
+    let per_ip = lookup_queries_per_ip(mainline(), &named);
+    assert_eq!(per_ip, vec![(Ipv4Addr::new(10, 0, 8, 1), 1)]);
+    let mut h = Harness::new(mainline());
+    for (n, from) in [
+        v4(224, 0, 0, 5, 6881),
+        v4(255, 255, 255, 255, 6881),
+        v4(10, 1, 1, 1, 0),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        h.ask(from, &id(0x40, n as u8), "ping", vec![]);
+    }
+    assert_eq!(h.node.contacts(), vec![], "unroutable senders in the table");
+}
