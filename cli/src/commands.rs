@@ -29,6 +29,7 @@ use tokengo_gateway::shutdown::ctrl_c_or_term;
 use tokengo_gateway::stack::{ServeOptions, Stack};
 use tokengo_gateway_proto::identity::{Identity, parse_relay_id};
 use tokengo_gateway_proto::keys::{OhttpKeyPair, PublicKeyConfig};
+use tokengo_gateway_proto::trust::{BUILT_IN_AUTHORITIES, Basis};
 
 /// `tokengo relay`.
 #[derive(Debug, Args)]
@@ -92,6 +93,12 @@ pub struct ExitArgs {
     /// An admission certificate from a network authority (repeatable; `tokengo authority admit`).
     #[arg(long = "admission", value_name = "FILE")]
     pub admissions: Vec<PathBuf>,
+    /// How many relays to stay registered with at once [default: 3].
+    #[arg(long)]
+    pub max_relays: Option<usize>,
+    /// How often to replace the OHTTP key, e.g. 24h; 0 never [default: 24h].
+    #[arg(long)]
+    pub rotate_every: Option<String>,
 }
 
 /// `tokengo client`: finds relays through the DHT, or uses `--relay`.
@@ -124,6 +131,10 @@ pub struct ClientArgs {
     /// How many of the trusted authorities must admit an exit [default: 1].
     #[arg(long)]
     pub authority_threshold: Option<usize>,
+    /// With no exit or authority trusted, take any exit the relay lists (for tests: whoever
+    /// runs the relay can then read everything).
+    #[arg(long)]
+    pub insecure_any_exit: bool,
     /// Non-stream request timeout [default: 120s].
     #[arg(long)]
     pub timeout: Option<String>,
@@ -362,6 +373,13 @@ pub async fn exit(args: ExitArgs) -> anyhow::Result<()> {
         .map(|path| crate::authority::load_admission(path, &identity))
         .collect::<anyhow::Result<_>>()?;
     options.identity = Some(identity);
+    if let Some(n) = args.max_relays.or(file.max_relays) {
+        options.max_relays = n.max(1);
+    }
+    if let Some(every) = args.rotate_every.or(file.rotate_every) {
+        let every = config::parse_duration(&every)?;
+        options.rotate_every = (!every.is_zero()).then_some(every);
+    }
     Exit::new(options)?.run(ctrl_c_or_term()).await?;
     Ok(())
 }
@@ -389,13 +407,21 @@ pub async fn client(args: ClientArgs) -> anyhow::Result<()> {
             args.trust_exits.iter().chain(&file.trusted_exits).collect(),
             "exit id",
         )?,
-        trusted_authorities: hex_ids(
-            args.trust_authorities
-                .iter()
-                .chain(&file.trust_authorities)
-                .collect(),
-            "authority id",
-        )?,
+        trusted_authorities: {
+            let mut ids = hex_ids(
+                args.trust_authorities
+                    .iter()
+                    .chain(&file.trust_authorities)
+                    .collect(),
+                "authority id",
+            )?;
+            for built_in in BUILT_IN_AUTHORITIES {
+                if !ids.contains(built_in) {
+                    ids.push(*built_in);
+                }
+            }
+            ids
+        },
         authority_threshold: args
             .authority_threshold
             .or(file.authority_threshold)
@@ -404,8 +430,14 @@ pub async fn client(args: ClientArgs) -> anyhow::Result<()> {
             .exit_key_hash
             .clone()
             .or(file.exit_pub_key_hash.clone()),
+        insecure_any_exit: args.insecure_any_exit || file.insecure_any_exit,
         ..ClientOptions::default()
     };
+    if options.policy().basis() == Basis::Insecure {
+        eprintln!(
+            "WARNING: --insecure-any-exit: this client takes any exit a relay lists, so whoever runs the relay can read every request. Use it for tests only."
+        );
+    }
     let static_target = args.relay.clone().or(file.relay.clone());
     let (client, progress): (Arc<GatewayClient>, Option<Arc<dyn Progress>>) = match static_target {
         Some(relay) => {

@@ -126,6 +126,10 @@ pub struct ExitFile {
     pub identity_key_file: Option<PathBuf>,
     /// Admission certificate files from network authorities.
     pub admissions: Vec<PathBuf>,
+    /// How many relays to stay registered with at once.
+    pub max_relays: Option<usize>,
+    /// How often to replace the OHTTP key (`24h`; `0` never).
+    pub rotate_every: Option<String>,
     /// The backend.
     #[serde(deserialize_with = "null_as_default")]
     pub ai_backend: BackendSection,
@@ -154,6 +158,8 @@ pub struct ClientFile {
     pub trust_authorities: Vec<String>,
     /// How many of them must admit an exit (default 1).
     pub authority_threshold: Option<usize>,
+    /// With no exit or authority trusted, take any exit (tests only).
+    pub insecure_any_exit: bool,
     /// Bootstrap peers, merged with the built-in ones and bootstrap.json.
     pub bootstrap_peers: Vec<String>,
     /// Use only `bootstrap_peers` (no built-in peers, no bootstrap.json).

@@ -254,11 +254,21 @@ impl Network {
 /// (`--bootstrap-peer P` or `--bootstrap-url U`); returns it, its API port and its output,
 /// once it printed its ready line (checked for the progress lines).
 fn start_client(bootstrap: [&str; 2]) -> (Proc, u16, mpsc::Receiver<String>) {
+    let (client, api, out, _) = start_client_with(bootstrap, &[]);
+    (client, api, out)
+}
+
+/// Like [`start_client`], with `extra` arguments; also returns the relay it selected.
+fn start_client_with(
+    bootstrap: [&str; 2],
+    extra: &[&str],
+) -> (Proc, u16, mpsc::Receiver<String>, String) {
     let api = free_tcp();
     let listen = format!("127.0.0.1:{api}");
     // The exit may register a moment after the client starts; the client keeps looking.
     let mut args = vec!["client", "--listen", &listen, "--no-default-bootstrap"];
     args.extend(bootstrap);
+    args.extend(extra);
     let (client, out) = spawn(&args);
     let lines = wait_for(&out, "Ready! Listening on");
     assert!(
@@ -271,8 +281,17 @@ fn start_client(bootstrap: [&str; 2]) -> (Proc, u16, mpsc::Receiver<String>) {
             .any(|l| l.contains("relays, measuring latency")),
         "{lines:?}"
     );
-    assert!(lines.iter().any(|l| l.ends_with("[selected]")), "{lines:?}");
-    (client, api, out)
+    let selected = lines
+        .iter()
+        .find(|l| l.ends_with("[selected]"))
+        .unwrap_or_else(|| panic!("no relay selected: {lines:?}"));
+    let selected = selected
+        .trim()
+        .split(':')
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(":");
+    (client, api, out, selected)
 }
 
 fn assert_echoed(answer: &str) {
@@ -305,26 +324,46 @@ fn client_discovers_through_bootstrap_json() {
 fn lone_seed_relay_is_a_whole_network() {
     let dir = tempfile::tempdir().unwrap();
     let network = Network::start(dir.path(), 1);
-    let (_client, api, _out) = start_client(["--bootstrap-peer", &network.seed_dht]);
-    assert_echoed(&post_until_ok(api));
+    // With no exit or authority trusted, one relay cannot vouch for an exit on its own: the
+    // client answers 503 and says why.
+    let (_strict, api, _out) = start_client(["--bootstrap-peer", &network.seed_dht]);
     assert_eq!(registered_relay(&network.exit_out), network.relay_quic[0]);
+    let answer = post(api, r#"{"messages":[{"role":"user","content":"hi"}]}"#);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("came identically from 1 relay"), "{answer}");
+    let (_client, api, _out, _) = start_client_with(
+        ["--bootstrap-peer", &network.seed_dht],
+        &["--insecure-any-exit"],
+    );
+    assert_echoed(&post_until_ok(api));
 }
 
 #[test]
 fn client_and_exit_fail_over_when_their_relay_dies() {
     let dir = tempfile::tempdir().unwrap();
     let mut network = Network::start(dir.path(), 3);
-    let (_client, api, _out) = start_client(["--bootstrap-peer", &network.seed_dht]);
+    // The exit registers with every relay (up to --max-relays, 3), so a zero-configuration
+    // client sees its descriptor through independent relays.
+    let mut registered: Vec<String> = (0..3)
+        .map(|_| registered_relay(&network.exit_out))
+        .collect();
+    registered.sort();
+    let mut all = network.relay_quic.clone();
+    all.sort();
+    assert_eq!(registered, all);
+    let (_client, api, _out, used) =
+        start_client_with(["--bootstrap-peer", &network.seed_dht], &[]);
     assert_echoed(&post_until_ok(api));
-    // The relay carrying the traffic is the one the exit registered with: kill it without
-    // warning. Its announcement stays in the DHT's peer stores; the probes must weed it out.
-    let used = registered_relay(&network.exit_out);
+    // Kill the relay carrying the client's traffic without warning. Its announcement stays in
+    // the DHT's peer stores; the probes must weed it out.
+    assert!(
+        network.relay_quic.contains(&used),
+        "{used} of {:?}",
+        network.relay_quic
+    );
     network.kill_relay(&used);
     let answer = post_until_ok(api);
     assert_echoed(&answer);
-    let now_used = registered_relay(&network.exit_out);
-    assert_ne!(now_used, used);
-    assert!(network.relay_quic.contains(&now_used), "{now_used}");
 }
 
 #[test]

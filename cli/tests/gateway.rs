@@ -254,6 +254,12 @@ async fn single_rfc9458_exchange_through_the_relay() {
     assert_eq!(body["path"], "/v1/chat/completions?single=1");
     let keys = net.client.exit_keys().await.expect("keys");
     assert_eq!(keys.len(), 1);
-    assert_eq!(keys[0].pub_key_hash, net.exit.hash);
-    assert_eq!(keys[0].key_config, net.key.public().to_base64());
+    assert_eq!(keys[0].exit_id, net.exit.id);
+    let offered = tokengo_gateway_proto::trust::admit_exit(
+        &keys[0],
+        &tokengo_gateway_proto::trust::TrustPolicy::default(),
+        tokengo_gateway::unix_now(),
+    )
+    .expect("a verified descriptor");
+    assert_eq!(offered.key(), net.key.public());
 }

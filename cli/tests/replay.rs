@@ -70,7 +70,7 @@ async fn a_replayed_or_stale_sealed_request_never_reaches_the_backend_again() {
     let (sealed, _) = seal_single(net.key.public(), &chat(now())).expect("seal");
     for _ in 0..3 {
         assert_eq!(
-            send(&conn, &net.exit.hash, &sealed).await,
+            send(&conn, &net.exit.id, &sealed).await,
             MessageType::Response
         );
     }
@@ -87,7 +87,7 @@ async fn a_replayed_or_stale_sealed_request_never_reaches_the_backend_again() {
     // Sealed ten minutes ago: refused, whoever sends it.
     let (stale, _) = seal_single(net.key.public(), &chat(now() - 600)).expect("seal");
     assert_eq!(
-        send(&conn, &net.exit.hash, &stale).await,
+        send(&conn, &net.exit.id, &stale).await,
         MessageType::Response
     );
     assert_eq!(
@@ -99,7 +99,7 @@ async fn a_replayed_or_stale_sealed_request_never_reaches_the_backend_again() {
     // A fresh request still runs.
     let (fresh, _) = seal_single(net.key.public(), &chat(now())).expect("seal");
     assert_eq!(
-        send(&conn, &net.exit.hash, &fresh).await,
+        send(&conn, &net.exit.id, &fresh).await,
         MessageType::Response
     );
     assert_eq!(count() - before, 2);

@@ -10,8 +10,11 @@ use tokengo_gateway::exit::backend::BackendOptions;
 use tokengo_gateway::frame_io::{read_frame, write_frame};
 use tokengo_gateway::transport::{self as tls, ALPN_EXIT, SERVER_NAME, TransportLimits};
 use tokengo_gateway_proto::Refusal;
+use tokengo_gateway_proto::descriptor::ExitDescriptor;
 use tokengo_gateway_proto::frame::{Frame, MessageType};
+use tokengo_gateway_proto::identity::Identity;
 use tokengo_gateway_proto::keys::OhttpKeyPair;
+use tokengo_gateway_proto::registration::proof_message;
 
 const CHAT: &str = "/v1/chat/completions";
 
@@ -144,12 +147,13 @@ async fn client_with_wrong_relay_pin_does_not_connect() {
     ));
 }
 
-/// Registers by hand; answers the relay's challenge with `server` if given, else with junk.
+/// Registers by hand: sends `descriptor` under `target` and answers the relay's challenge with a
+/// proof signed by `signer` if given, else with junk.
 async fn raw_register(
     relay: &common::RunningRelay,
     target: &str,
-    payload: Vec<u8>,
-    server: Option<&ohttp::Server>,
+    descriptor: Vec<u8>,
+    signer: Option<&Identity>,
 ) -> Frame {
     let limits = TransportLimits {
         max_streams: 16,
@@ -165,7 +169,7 @@ async fn raw_register(
     let (mut send, mut recv) = conn.open_bi().await.expect("stream");
     write_frame(
         &mut send,
-        &Frame::to_target(MessageType::Register, target, payload),
+        &Frame::to_target(MessageType::Register, target, descriptor.clone()),
     )
     .await
     .expect("write");
@@ -174,9 +178,13 @@ async fn raw_register(
         if reply.kind != MessageType::RegisterChallenge {
             return reply;
         }
-        let answer = match server {
-            Some(s) => s.decapsulate(&reply.payload).expect("decapsulate").0,
-            None => vec![0u8; 32],
+        let nonce: [u8; 32] = reply.payload[..].try_into().expect("a 32-byte nonce");
+        let answer = match signer {
+            Some(id) => id
+                .sign(&proof_message(&relay.pin, &nonce, &descriptor))
+                .expect("sign")
+                .to_vec(),
+            None => vec![0u8; 64],
         };
         write_frame(&mut send, &Frame::new(MessageType::RegisterProof, answer))
             .await
@@ -184,24 +192,46 @@ async fn raw_register(
     }
 }
 
+fn unix_now() -> u64 {
+    tokengo_gateway::unix_now()
+}
+
+/// A descriptor for `exit` listing `key`, valid for an hour, with `admissions`.
+fn signed_descriptor(exit: &Identity, key: &OhttpKeyPair, admissions: Vec<Vec<u8>>) -> Vec<u8> {
+    ExitDescriptor {
+        exit_id: exit.public_key(),
+        key_configs: vec![key.public().clone()],
+        models: vec![],
+        valid_from: unix_now() - 60,
+        valid_until: unix_now() + 3600,
+        sequence: 1,
+        admissions,
+    }
+    .sign(exit)
+    .expect("descriptor")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn relay_checks_the_key_config_hash_and_key_possession() {
+async fn relay_checks_the_descriptor_and_the_proof_of_identity() {
     tokengo_gateway::transport::install_crypto_provider();
     let relay = common::relay().await;
+    let exit = Identity::generate().expect("exit");
     let key = OhttpKeyPair::generate().expect("key");
-    let other = OhttpKeyPair::generate().expect("key");
-    let server = ohttp::Server::new(key.server_config().expect("cfg")).expect("server");
-    let public = key.public().encoded.clone();
-    let reply = raw_register(&relay, &other.public().hash(), public.clone(), None).await;
+    let descriptor = signed_descriptor(&exit, &key, vec![]);
+    let other = Identity::generate().expect("other");
+    let reply = raw_register(&relay, &other.id(), descriptor.clone(), Some(&exit)).await;
     assert_eq!(reply.kind, MessageType::Error);
-    assert_eq!(Refusal::decode(&reply.payload).0, Refusal::KeyHashMismatch);
-    let reply = raw_register(&relay, &key.public().hash(), vec![1, 2, 3], None).await;
-    assert_eq!(Refusal::decode(&reply.payload).0, Refusal::InvalidKeyConfig);
-    // Someone who knows only the (public) key config cannot register it.
-    let reply = raw_register(&relay, &key.public().hash(), public.clone(), None).await;
-    assert_eq!(reply.kind, MessageType::Error);
-    assert_eq!(Refusal::decode(&reply.payload).0, Refusal::BadProof);
-    let reply = raw_register(&relay, &key.public().hash(), public, Some(&server)).await;
+    assert_eq!(Refusal::decode(&reply.payload).0, Refusal::ExitIdMismatch);
+    let reply = raw_register(&relay, &exit.id(), vec![1, 2, 3], Some(&exit)).await;
+    assert_eq!(Refusal::decode(&reply.payload).0, Refusal::BadDescriptor);
+    // Someone who has only the (public) descriptor cannot register it, with junk or with a
+    // signature by another key.
+    for signer in [None, Some(&other)] {
+        let reply = raw_register(&relay, &exit.id(), descriptor.clone(), signer).await;
+        assert_eq!(reply.kind, MessageType::Error);
+        assert_eq!(Refusal::decode(&reply.payload).0, Refusal::BadProof);
+    }
+    let reply = raw_register(&relay, &exit.id(), descriptor, Some(&exit)).await;
     assert_eq!(reply.kind, MessageType::RegisterAck);
 }
 
@@ -352,7 +382,10 @@ async fn a_request_lost_after_sending_fails_and_is_not_run_twice() {
     });
     let client = std::sync::Arc::new(tokengo_gateway::client::GatewayClient::new(
         std::sync::Arc::new(tokengo_gateway::StaticRelays(candidates.to_vec())),
-        Default::default(),
+        tokengo_gateway::ClientOptions {
+            insecure_any_exit: true,
+            ..Default::default()
+        },
     ));
     let url = common::proxy(client).await;
     // The backend never answers this one: it is in flight until the relay goes.
@@ -393,8 +426,6 @@ async fn a_request_lost_after_sending_fails_and_is_not_run_twice() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relay_trusting_an_authority_registers_only_the_exits_it_admitted() {
     use tokengo_gateway_proto::certificate::{AdmissionCertificate, Role};
-    use tokengo_gateway_proto::descriptor::ExitDescriptor;
-    use tokengo_gateway_proto::identity::Identity;
     tokengo_gateway::transport::install_crypto_provider();
     let authority = Identity::generate().expect("authority");
     let trusted = authority.public_key();
@@ -404,41 +435,22 @@ async fn a_relay_trusting_an_authority_registers_only_the_exits_it_admitted() {
         move |o| o.trusted_authorities = vec![trusted],
     )
     .await;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs();
-    let register = |admissions: Vec<Vec<u8>>, exit: &Identity, key: &OhttpKeyPair| {
-        let descriptor = ExitDescriptor {
-            exit_id: exit.public_key(),
-            key_configs: vec![key.public().clone()],
-            models: vec![],
-            valid_from: now - 60,
-            valid_until: now + 3600,
-            sequence: 1,
-            admissions,
-        }
-        .sign(exit)
-        .expect("descriptor");
-        [&key.public().encoded[..], &descriptor].concat()
-    };
     for admitted in [true, false] {
         let exit = Identity::generate().expect("exit");
         let key = OhttpKeyPair::generate().expect("key");
-        let server = ohttp::Server::new(key.server_config().expect("cfg")).expect("server");
         let admissions = if admitted {
             let cert = AdmissionCertificate {
                 subject: exit.public_key(),
                 role: Role::Exit,
-                not_after: now + 3600,
+                not_after: unix_now() + 3600,
                 authority: authority.public_key(),
             };
             vec![cert.sign(&authority).expect("cert")]
         } else {
             vec![]
         };
-        let payload = register(admissions, &exit, &key);
-        let reply = raw_register(&relay, &key.public().hash(), payload, Some(&server)).await;
+        let descriptor = signed_descriptor(&exit, &key, admissions);
+        let reply = raw_register(&relay, &exit.id(), descriptor, Some(&exit)).await;
         if admitted {
             assert_eq!(reply.kind, MessageType::RegisterAck);
         } else {
@@ -446,11 +458,5 @@ async fn a_relay_trusting_an_authority_registers_only_the_exits_it_admitted() {
             assert_eq!(Refusal::decode(&reply.payload).0, Refusal::NotAdmitted);
         }
     }
-    // A bare key config, without any descriptor, is refused too.
-    let key = OhttpKeyPair::generate().expect("key");
-    let server = ohttp::Server::new(key.server_config().expect("cfg")).expect("server");
-    let public = key.public().encoded.clone();
-    let reply = raw_register(&relay, &key.public().hash(), public, Some(&server)).await;
-    assert_eq!(Refusal::decode(&reply.payload).0, Refusal::NotAdmitted);
     relay.stop().await;
 }

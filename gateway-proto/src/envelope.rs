@@ -40,6 +40,9 @@ pub enum EnvelopeError {
     /// A stream failed or ended early.
     #[error("stream: {0}")]
     Io(#[from] io::Error),
+    /// The request is sealed to a key id the exit does not (or no longer) accept.
+    #[error("sealed to a key this exit does not accept")]
+    UnknownKey,
 }
 
 /// An in-memory sink shared with the `ohttp` stream writer; never blocks.

@@ -176,6 +176,22 @@ impl OhttpKeyPair {
         Self::from_parts(seed[0], ikm)
     }
 
+    /// A fresh key pair with the given key id (a rotating exit gives each new key an id its
+    /// other accepted keys do not use, so a request's first byte says which key opens it).
+    pub fn generate_with_id(key_id: u8) -> Result<Self, KeyError> {
+        let mut ikm = [0u8; IKM_LEN];
+        ring::rand::SystemRandom::new()
+            .fill(&mut ikm)
+            .map_err(|_| KeyError::Random)?;
+        Self::from_parts(key_id, ikm)
+    }
+
+    /// The key id: the first byte of every request sealed to this key.
+    #[must_use]
+    pub fn key_id(&self) -> u8 {
+        self.key_id
+    }
+
     fn from_parts(key_id: u8, ikm: [u8; IKM_LEN]) -> Result<Self, KeyError> {
         let config = KeyConfig::derive(key_id, Kem::X25519Sha256, suite(), &ikm)?;
         let public = PublicKeyConfig::parse(&config.encode()?)?;

@@ -7,9 +7,11 @@
 //!   chunked OHTTP) and their sealing;
 //! - [`keys`] and [`identity`]: OHTTP key configs and Ed25519 identities;
 //! - [`descriptor`]: what an exit signs about itself (its keys, validity);
+//! - [`publication`]: an exit's rotating keys and the descriptor listing them;
 //! - [`certificate`]: a network authority's admission of an exit;
 //! - [`registration`]: the exit registration exchange, one state machine per side;
-//! - [`control`]: the exit list a relay hands out and how a client picks from it;
+//! - [`control`]: the exit list a relay hands out;
+//! - [`trust`]: which listed exits a client may use, and how it picks one;
 //! - [`admission`] and [`per_ip`]: whether a relay takes a connection attempt;
 //! - [`replay`]: the date in every sealed request, and the exit's guard against replays;
 //! - [`retry`]: whether a failed request may be sent again.
@@ -21,20 +23,26 @@
 //!
 //! ```
 //! use std::time::{Duration, Instant};
+//! use tokengo_gateway_proto::identity::Identity;
 //! use tokengo_gateway_proto::keys::OhttpKeyPair;
+//! use tokengo_gateway_proto::publication::{Publication, PublicationSettings};
 //! use tokengo_gateway_proto::registration::{ExitRegistration, RelayRegistration};
 //!
-//! let now = Instant::now();
+//! let (now, now_unix, timeout) = (Instant::now(), 1_800_000_000, Duration::from_secs(10));
+//! let (exit_id, relay_id) = (Identity::generate().unwrap(), Identity::generate().unwrap());
 //! let key = OhttpKeyPair::generate().unwrap();
-//! let mut exit = ExitRegistration::new(now, Duration::from_secs(10), &key, None);
-//! let mut relay = RelayRegistration::new(now, 1_800_000_000, Duration::from_secs(10), [42; 32]);
-//! // Register, then the challenge, then the proof: each side sends what it polls.
+//! let published = Publication::new(&exit_id, key, PublicationSettings::default(), now_unix).unwrap();
+//! let mut exit =
+//!     ExitRegistration::new(now, timeout, &exit_id, relay_id.public_key(), published.descriptor());
+//! let mut relay =
+//!     RelayRegistration::new(now, now_unix, timeout, relay_id.public_key(), [42; 32]);
+//! // Register, then the challenge, then the signed proof: each side sends what it polls.
 //! for _ in 0..2 {
 //!     while let Some(frame) = exit.poll_transmit() { relay.handle_frame(now, frame); }
 //!     while let Some(frame) = relay.poll_transmit() { exit.handle_frame(now, frame); }
 //! }
 //! let registered = relay.poll_outcome().unwrap().unwrap();
-//! assert_eq!(registered.hash, key.public().hash());
+//! assert_eq!(registered.exit_id(), exit_id.id());
 //! relay.accept(); // the relay's table took the exit
 //! while let Some(frame) = relay.poll_transmit() { exit.handle_frame(now, frame); }
 //! assert_eq!(exit.poll_outcome(), Some(Ok(())));
@@ -53,10 +61,12 @@ pub mod http_message;
 pub mod identity;
 pub mod keys;
 pub mod per_ip;
+pub mod publication;
 pub mod refusal;
 pub mod registration;
 pub mod replay;
 pub mod retry;
+pub mod trust;
 
 pub use frame::{Frame, FrameHeader, MessageType, WireError};
 pub use refusal::Refusal;

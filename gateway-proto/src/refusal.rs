@@ -28,17 +28,16 @@ pub enum Refusal {
     ExitKeysUnavailable,
     /// The registration did not start with a Register frame.
     ExpectedRegister,
-    /// The Register frame names no pubKeyHash.
-    MissingKeyHash,
-    /// The Register frame's key config is malformed.
-    InvalidKeyConfig,
-    /// The pubKeyHash is not that of the key config.
-    KeyHashMismatch,
-    /// The exit did not prove that it holds the key.
+    /// The Register frame names no exit id.
+    MissingExitId,
+    /// The exit id the Register frame names is not the one its descriptor is signed by, or an
+    /// update comes from another exit than the connection registered.
+    ExitIdMismatch,
+    /// The exit did not prove that it holds its identity key.
     BadProof,
     /// The relay holds as many exits as it may.
     RelayFull,
-    /// The exit's signed descriptor is malformed, not valid now, or does not list its key.
+    /// The exit's signed descriptor is malformed, badly signed, or not valid now.
     BadDescriptor,
     /// The relay admits only exits an authority it trusts admitted, and this one is not.
     NotAdmitted,
@@ -56,7 +55,7 @@ pub enum Refusal {
 
 impl Refusal {
     /// Every code this build knows, for tests and documentation.
-    pub const KNOWN: [Refusal; 21] = [
+    pub const KNOWN: [Refusal; 20] = [
         Refusal::ExitNotFound,
         Refusal::ExitUnreachable,
         Refusal::MissingTarget,
@@ -67,9 +66,8 @@ impl Refusal {
         Refusal::ExitTimedOut,
         Refusal::ExitKeysUnavailable,
         Refusal::ExpectedRegister,
-        Refusal::MissingKeyHash,
-        Refusal::InvalidKeyConfig,
-        Refusal::KeyHashMismatch,
+        Refusal::MissingExitId,
+        Refusal::ExitIdMismatch,
         Refusal::BadProof,
         Refusal::RelayFull,
         Refusal::NotRegistered,
@@ -94,9 +92,8 @@ impl Refusal {
             Refusal::ExitTimedOut => 8,
             Refusal::ExitKeysUnavailable => 9,
             Refusal::ExpectedRegister => 20,
-            Refusal::MissingKeyHash => 21,
-            Refusal::InvalidKeyConfig => 22,
-            Refusal::KeyHashMismatch => 23,
+            Refusal::MissingExitId => 21,
+            Refusal::ExitIdMismatch => 23,
             Refusal::BadProof => 24,
             Refusal::RelayFull => 25,
             Refusal::NotRegistered => 26,
@@ -132,10 +129,9 @@ impl Refusal {
             Refusal::ExitTimedOut => "exit timed out",
             Refusal::ExitKeysUnavailable => "failed to serialize exit keys",
             Refusal::ExpectedRegister => "expected register message",
-            Refusal::MissingKeyHash => "missing pubKeyHash",
-            Refusal::InvalidKeyConfig => "invalid key config",
-            Refusal::KeyHashMismatch => "pubKeyHash does not match the key config",
-            Refusal::BadProof => "proof of key possession failed",
+            Refusal::MissingExitId => "missing exit id",
+            Refusal::ExitIdMismatch => "exit id does not match the descriptor",
+            Refusal::BadProof => "proof of identity failed",
             Refusal::RelayFull => "relay is full",
             Refusal::NotRegistered => "exit not registered",
             Refusal::BadDescriptor => "invalid exit descriptor",

@@ -2,15 +2,23 @@
 //!
 //! ```text
 //! exit                                   relay
-//!  | Register(target = hash, key config)  |   checks the hash against the key config
+//!  | Register(target = exit id,           |   checks the descriptor: signature, validity,
+//!  |          signed descriptor)          |   admission when the relay requires one
 //!  |------------------------------------->|
-//!  |  RegisterChallenge(nonce sealed to   |   a random nonce, sealed to the key (RFC 9458)
+//!  |  RegisterChallenge(nonce)            |   32 fresh random bytes
 //!  |<-------------------------------------|
-//!  | RegisterProof(nonce)                 |   only the key's holder can open the challenge
-//!  |------------------------------------->|
+//!  | RegisterProof(signature)             |   Ed25519 by the exit id over the context, the
+//!  |------------------------------------->|   relay's id, the nonce and the descriptor's hash
 //!  |  RegisterAck, or Error(Refusal)      |   the relay's table may still be full
 //!  |<-------------------------------------|
 //! ```
+//!
+//! The exit proves that it holds its identity key by signing; it never decrypts bytes the relay
+//! chose, so registration is no decryption oracle. The signed message names the relay's id
+//! (which the exit read from the relay's TLS key), so a relay cannot pass another relay's
+//! challenge on and register the exit there as itself. A registered exit sends a new Register
+//! on a fresh stream of the same connection to publish a new descriptor (after a key rotation);
+//! the relay runs the same exchange and keeps the connection.
 //!
 //! Both machines follow the same contract: feed received frames to `handle_frame`, call
 //! `handle_timeout` once `poll_timeout` has passed, and after every call send what
@@ -20,26 +28,36 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use ring::signature::{ED25519, UnparsedPublicKey};
+use sha2::{Digest as _, Sha256};
+
 use crate::certificate::admitting_authorities;
-use crate::descriptor::ExitDescriptor;
+use crate::descriptor::{ExitDescriptor, MAX_DESCRIPTOR_LEN};
 use crate::frame::{Frame, MessageType};
-use crate::identity::PUBLIC_KEY_LEN;
-use crate::keys::{OhttpKeyPair, PublicKeyConfig};
+use crate::identity::{Identity, PUBLIC_KEY_LEN};
 use crate::refusal::Refusal;
 
-/// Largest payload of a registration or heartbeat frame (a key config is about 43 bytes, a
-/// descriptor at most [`MAX_DESCRIPTOR_LEN`](crate::descriptor::MAX_DESCRIPTOR_LEN)).
-pub const MAX_CONTROL_PAYLOAD: usize = 20 * 1024;
+/// Largest payload of a registration or heartbeat frame (a descriptor is at most
+/// [`MAX_DESCRIPTOR_LEN`]).
+pub const MAX_CONTROL_PAYLOAD: usize = MAX_DESCRIPTOR_LEN + 4 * 1024;
 /// Length of the relay's challenge nonce.
 pub const NONCE_LEN: usize = 32;
-/// What every challenge's plaintext starts with. An exit answers only a challenge that opens
-/// to this prefix and a nonce, so a relay cannot use the exit to open a captured client request
-/// (whose plaintext is a Binary HTTP message) by passing it off as a challenge.
-pub const CHALLENGE_PREFIX: &[u8] = b"tokengo register challenge v1\0";
+/// Length of the exit's proof: an Ed25519 signature.
+pub const PROOF_LEN: usize = 64;
+/// What every proof's signed message starts with. No descriptor or certificate starts so, so a
+/// proof can never be replayed as either (nor either as a proof).
+pub const PROOF_CONTEXT: &[u8] = b"tokengo register proof v2\0";
 
-/// The plaintext a challenge with `nonce` seals, and its proof.
-fn challenge_plaintext(nonce: &[u8; NONCE_LEN]) -> Vec<u8> {
-    [CHALLENGE_PREFIX, nonce].concat()
+/// The message an exit signs to register `descriptor` with the relay `relay_id`, answering
+/// `nonce`.
+#[must_use]
+pub fn proof_message(
+    relay_id: &[u8; PUBLIC_KEY_LEN],
+    nonce: &[u8; NONCE_LEN],
+    descriptor: &[u8],
+) -> Vec<u8> {
+    let digest = Sha256::digest(descriptor);
+    [PROOF_CONTEXT, relay_id, nonce, &digest[..]].concat()
 }
 
 /// Why a registration ended without success.
@@ -51,17 +69,16 @@ pub enum RegistrationError {
     /// The other side sent a frame that has no place at this point of the exchange.
     #[error("unexpected {0:?} frame during registration")]
     Unexpected(MessageType),
-    /// The exit could not open the relay's challenge with its key.
-    #[error("cannot open the relay's challenge")]
+    /// The relay's challenge is not a nonce of [`NONCE_LEN`] bytes.
+    #[error("the relay's challenge is malformed")]
     BadChallenge,
-    /// The relay could not seal a challenge to the key.
-    #[error("cannot seal a challenge to the key")]
-    SealFailed,
+    /// The exit's identity key could not sign.
+    #[error("cannot sign the proof")]
+    SignFailed,
     /// The exchange did not finish before its deadline.
     #[error("registration timed out")]
     TimedOut,
 }
-
 /// One registration exchange, on the side `S` ([`RelaySide`] or [`ExitSide`]): a deadline
 /// while frames are awaited, frames to send, and one outcome.
 #[derive(Debug)]
@@ -119,8 +136,8 @@ impl<S: Side> Registration<S> {
         self.waiting.then_some(self.deadline)
     }
 
-    /// The result, once. On the relay: the exit's pubKeyHash and key once it proved
-    /// possession (then call [`RelayRegistration::accept`] or [`RelayRegistration::refuse`]).
+    /// The result, once. On the relay: the exit's checked descriptor once it proved its
+    /// identity (then call [`RelayRegistration::accept`] or [`RelayRegistration::refuse`]).
     /// On the exit: registered. Or why the exchange failed.
     #[must_use]
     pub fn poll_outcome(&mut self) -> Option<Result<S::Outcome, RegistrationError>> {
@@ -132,6 +149,7 @@ impl<S: Side> Registration<S> {
 #[derive(Debug)]
 pub struct RelaySide {
     state: RelayState,
+    relay_id: [u8; PUBLIC_KEY_LEN],
     nonce: [u8; NONCE_LEN],
     now_unix: u64,
     required_authorities: Vec<[u8; PUBLIC_KEY_LEN]>,
@@ -141,24 +159,22 @@ impl Side for RelaySide {
     type Outcome = Registered;
 }
 
-/// An exit that proved it holds its key.
+/// An exit that proved it holds its identity key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registered {
-    /// Its pubKeyHash.
-    pub hash: String,
-    /// Its OHTTP key config.
-    pub key: PublicKeyConfig,
-    /// Its signed descriptor (checked: the signature verifies, it is valid now, and it lists
-    /// the key), when it sent one.
-    pub descriptor: Option<Vec<u8>>,
+    /// Its checked descriptor: the signature verifies, it is valid now, and it carries the
+    /// admissions the relay requires.
+    pub descriptor: ExitDescriptor,
+    /// The descriptor's bytes, as the exit signed them (what clients are handed).
+    pub bytes: Vec<u8>,
 }
 
-/// Splits a Register payload into its key config and the signed descriptor after it (empty
-/// when the exit sent none). The key config's length follows from its own suite length field.
-pub fn split_register_payload(payload: &[u8]) -> Option<(&[u8], &[u8])> {
-    let suites = payload.get(35..37)?;
-    let len = 37 + usize::from(u16::from_be_bytes([suites[0], suites[1]]));
-    (payload.len() >= len).then(|| payload.split_at(len))
+impl Registered {
+    /// The exit id (hex of its identity key), as clients address the exit.
+    #[must_use]
+    pub fn exit_id(&self) -> String {
+        self.descriptor.exit_id_hex()
+    }
 }
 
 #[derive(Debug)]
@@ -171,12 +187,20 @@ enum RelayState {
 }
 
 impl Registration<RelaySide> {
-    /// Starts waiting for an exit's Register frame until `now + timeout`. `nonce` must be fresh
-    /// random bytes; `now_unix` (Unix seconds) is when a descriptor must be valid.
+    /// Starts waiting for an exit's Register frame until `now + timeout`. `relay_id` is this
+    /// relay's public key (the one its TLS certificate carries), `nonce` fresh random bytes, and
+    /// `now_unix` (Unix seconds) when the descriptor must be valid.
     #[must_use]
-    pub fn new(now: Instant, now_unix: u64, timeout: Duration, nonce: [u8; NONCE_LEN]) -> Self {
+    pub fn new(
+        now: Instant,
+        now_unix: u64,
+        timeout: Duration,
+        relay_id: [u8; PUBLIC_KEY_LEN],
+        nonce: [u8; NONCE_LEN],
+    ) -> Self {
         let side = RelaySide {
             state: RelayState::AwaitRegister,
+            relay_id,
             nonce,
             now_unix,
             required_authorities: Vec::new(),
@@ -201,8 +225,14 @@ impl Registration<RelaySide> {
         match std::mem::replace(&mut self.side.state, RelayState::Done) {
             RelayState::AwaitRegister => self.on_register(frame),
             RelayState::AwaitProof(registered) => {
-                let expected = challenge_plaintext(&self.side.nonce);
-                if frame.kind == MessageType::RegisterProof && frame.payload == expected {
+                let message =
+                    proof_message(&self.side.relay_id, &self.side.nonce, &registered.bytes);
+                let proven = frame.kind == MessageType::RegisterProof
+                    && frame.payload.len() == PROOF_LEN
+                    && UnparsedPublicKey::new(&ED25519, registered.descriptor.exit_id)
+                        .verify(&message, &frame.payload)
+                        .is_ok();
+                if proven {
                     self.side.state = RelayState::Proven;
                     self.end(Ok(registered));
                 } else {
@@ -218,62 +248,40 @@ impl Registration<RelaySide> {
             return self.fail(Refusal::ExpectedRegister);
         }
         if frame.target.is_empty() {
-            return self.fail(Refusal::MissingKeyHash);
+            return self.fail(Refusal::MissingExitId);
         }
-        let Some((config, descriptor)) = split_register_payload(&frame.payload) else {
-            return self.fail(Refusal::InvalidKeyConfig);
-        };
-        let key = match PublicKeyConfig::parse(config) {
-            Ok(key) => key,
-            Err(_) => return self.fail(Refusal::InvalidKeyConfig),
-        };
-        if key.hash() != frame.target {
-            return self.fail(Refusal::KeyHashMismatch);
-        }
-        let descriptor = if descriptor.is_empty() {
-            None
-        } else {
-            let checked = ExitDescriptor::verify(descriptor).and_then(|d| {
-                d.check_time(self.side.now_unix)?;
-                Ok(d)
-            });
-            match checked {
-                Ok(d) if d.accepts(&key) => Some((d, descriptor.to_vec())),
-                _ => return self.fail(Refusal::BadDescriptor),
-            }
-        };
-        let required = &self.side.required_authorities;
-        let admitted = descriptor.as_ref().is_some_and(|(d, _)| {
-            admitting_authorities(&d.admissions, &d.exit_id, required, self.side.now_unix) > 0
+        let checked = ExitDescriptor::verify(&frame.payload).and_then(|d| {
+            d.check_time(self.side.now_unix)?;
+            Ok(d)
         });
-        if !required.is_empty() && !admitted {
+        let Ok(descriptor) = checked else {
+            return self.fail(Refusal::BadDescriptor);
+        };
+        if descriptor.exit_id_hex() != frame.target {
+            return self.fail(Refusal::ExitIdMismatch);
+        }
+        let required = &self.side.required_authorities;
+        if !required.is_empty()
+            && admitting_authorities(
+                &descriptor.admissions,
+                &descriptor.exit_id,
+                required,
+                self.side.now_unix,
+            ) == 0
+        {
             return self.fail(Refusal::NotAdmitted);
         }
-        let descriptor = descriptor.map(|(_, bytes)| bytes);
-        let sealed = key
-            .to_ohttp()
-            .ok()
-            .and_then(|mut config| ohttp::ClientRequest::from_config(&mut config).ok())
-            .and_then(|client| {
-                client
-                    .encapsulate(&challenge_plaintext(&self.side.nonce))
-                    .ok()
-            });
-        match sealed {
-            Some((challenge, _)) => {
-                self.transmits
-                    .push_back(Frame::new(MessageType::RegisterChallenge, challenge));
-                self.side.state = RelayState::AwaitProof(Registered {
-                    hash: frame.target,
-                    key,
-                    descriptor,
-                });
-            }
-            None => self.end(Err(RegistrationError::SealFailed)),
-        }
+        self.transmits.push_back(Frame::new(
+            MessageType::RegisterChallenge,
+            self.side.nonce.to_vec(),
+        ));
+        self.side.state = RelayState::AwaitProof(Registered {
+            descriptor,
+            bytes: frame.payload,
+        });
     }
 
-    /// The exit proved its key and the relay's table took it: sends the acknowledgement.
+    /// The exit proved its identity and the relay's table took it: sends the acknowledgement.
     pub fn accept(&mut self) {
         if matches!(self.side.state, RelayState::Proven) {
             self.side.state = RelayState::Done;
@@ -282,8 +290,8 @@ impl Registration<RelaySide> {
         }
     }
 
-    /// Refuses the exit (also after a proof, when the relay's table is full): sends the
-    /// refusal and ends the exchange.
+    /// Refuses the exit (also after a proof, when the relay's table is full or the update
+    /// names another exit): sends the refusal and ends the exchange.
     pub fn refuse(&mut self, refusal: Refusal) {
         if self.waiting || matches!(self.side.state, RelayState::Proven) {
             self.fail(refusal);
@@ -297,10 +305,13 @@ impl Registration<RelaySide> {
     }
 }
 
-/// The exit's state in the exchange: the key that opens the relay's challenge.
+/// The exit's state in the exchange: the identity that signs, and what it signs about.
 #[derive(Debug)]
 pub struct ExitSide {
-    server: Option<ohttp::Server>,
+    identity: Identity,
+    relay_id: [u8; PUBLIC_KEY_LEN],
+    descriptor: Vec<u8>,
+    proved: bool,
 }
 
 impl Side for ExitSide {
@@ -308,25 +319,27 @@ impl Side for ExitSide {
 }
 
 impl Registration<ExitSide> {
-    /// Starts registering `key`, with the exit's signed `descriptor` when it has one: the
-    /// Register frame is the first transmit.
+    /// Starts registering the exit's signed `descriptor` with the relay whose id (its TLS
+    /// public key) is `relay_id`: the Register frame is the first transmit.
     #[must_use]
     pub fn new(
         now: Instant,
         timeout: Duration,
-        key: &OhttpKeyPair,
-        descriptor: Option<&[u8]>,
+        identity: &Identity,
+        relay_id: [u8; PUBLIC_KEY_LEN],
+        descriptor: &[u8],
     ) -> Self {
-        let server = key
-            .server_config()
-            .ok()
-            .and_then(|config| ohttp::Server::new(config).ok());
-        let mut exchange = Self::start(ExitSide { server }, now, timeout);
-        let public = key.public();
+        let side = ExitSide {
+            identity: identity.clone(),
+            relay_id,
+            descriptor: descriptor.to_vec(),
+            proved: false,
+        };
+        let mut exchange = Self::start(side, now, timeout);
         exchange.transmits.push_back(Frame::to_target(
             MessageType::Register,
-            public.hash(),
-            [&public.encoded[..], descriptor.unwrap_or_default()].concat(),
+            identity.id(),
+            descriptor.to_vec(),
         ));
         exchange
     }
@@ -337,27 +350,22 @@ impl Registration<ExitSide> {
             return;
         }
         let result = match frame.kind {
-            MessageType::RegisterChallenge => {
-                let opened = self
-                    .side
-                    .server
-                    .as_ref()
-                    .and_then(|s| s.decapsulate(&frame.payload).ok())
-                    .map(|(plain, _)| plain)
-                    .filter(|plain| {
-                        plain.len() == CHALLENGE_PREFIX.len() + NONCE_LEN
-                            && plain.starts_with(CHALLENGE_PREFIX)
-                    });
-                match opened {
-                    Some(plain) => {
+            MessageType::RegisterChallenge if !self.side.proved => {
+                let Ok(nonce) = <[u8; NONCE_LEN]>::try_from(&frame.payload[..]) else {
+                    return self.end(Err(RegistrationError::BadChallenge));
+                };
+                let message = proof_message(&self.side.relay_id, &nonce, &self.side.descriptor);
+                match self.side.identity.sign(&message) {
+                    Some(signature) => {
+                        self.side.proved = true;
                         self.transmits
-                            .push_back(Frame::new(MessageType::RegisterProof, plain));
+                            .push_back(Frame::new(MessageType::RegisterProof, signature.to_vec()));
                         return;
                     }
-                    None => Err(RegistrationError::BadChallenge),
+                    None => Err(RegistrationError::SignFailed),
                 }
             }
-            MessageType::RegisterAck => Ok(()),
+            MessageType::RegisterAck if self.side.proved => Ok(()),
             MessageType::Error => Err(RegistrationError::Refused(
                 Refusal::decode(&frame.payload).0,
             )),
@@ -370,17 +378,45 @@ impl Registration<ExitSide> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::identity::Identity;
+    use crate::keys::OhttpKeyPair;
 
     const T: Duration = Duration::from_secs(10);
     const NOW_UNIX: u64 = 1_800_000_000;
+    const RELAY: [u8; PUBLIC_KEY_LEN] = [9; PUBLIC_KEY_LEN];
 
-    fn key() -> OhttpKeyPair {
-        OhttpKeyPair::generate().expect("key")
+    fn identity() -> Identity {
+        Identity::generate().expect("identity")
+    }
+
+    fn signed(id: &Identity, from: u64, until: u64) -> Vec<u8> {
+        ExitDescriptor {
+            exit_id: id.public_key(),
+            key_configs: vec![OhttpKeyPair::generate().expect("key").public().clone()],
+            models: vec![],
+            valid_from: from,
+            valid_until: until,
+            sequence: 1,
+            admissions: vec![],
+        }
+        .sign(id)
+        .expect("sign")
+    }
+
+    fn valid(id: &Identity) -> Vec<u8> {
+        signed(id, NOW_UNIX - 60, NOW_UNIX + 3600)
+    }
+
+    fn relay(nonce: u8) -> RelayRegistration {
+        RelayRegistration::new(Instant::now(), NOW_UNIX, T, RELAY, [nonce; NONCE_LEN])
+    }
+
+    fn exit(id: &Identity, descriptor: &[u8]) -> ExitRegistration {
+        ExitRegistration::new(Instant::now(), T, id, RELAY, descriptor)
     }
 
     /// Passes frames between the two machines until neither has anything to send.
-    fn run(exit: &mut ExitRegistration, relay: &mut RelayRegistration, now: Instant) {
+    fn run(exit: &mut ExitRegistration, relay: &mut RelayRegistration) {
+        let now = Instant::now();
         loop {
             let mut moved = false;
             while let Some(f) = exit.poll_transmit() {
@@ -398,63 +434,38 @@ mod tests {
     }
 
     #[test]
-    fn an_exit_holding_its_key_registers() {
-        let now = Instant::now();
-        let k = key();
-        let mut exit = ExitRegistration::new(now, T, &k, None);
-        let mut relay = RelayRegistration::new(now, NOW_UNIX, T, [7; NONCE_LEN]);
-        run(&mut exit, &mut relay, now);
+    fn an_exit_holding_its_identity_registers_its_descriptor() {
+        let id = identity();
+        let descriptor = valid(&id);
+        let (mut exit, mut relay) = (exit(&id, &descriptor), relay(7));
+        run(&mut exit, &mut relay);
         let got = relay.poll_outcome().expect("outcome").expect("proven");
-        assert_eq!(
-            (got.hash.as_str(), &got.key),
-            (k.public().hash().as_str(), k.public())
-        );
-        assert_eq!(got.descriptor, None);
+        assert_eq!(got.exit_id(), id.id());
+        assert_eq!(got.bytes, descriptor);
         assert_eq!(exit.poll_outcome(), None, "no ack yet");
         relay.accept();
-        run(&mut exit, &mut relay, now);
+        run(&mut exit, &mut relay);
         assert_eq!(exit.poll_outcome(), Some(Ok(())));
         assert_eq!(exit.poll_timeout(), None);
         assert_eq!(relay.poll_timeout(), None);
     }
 
-    fn signed(id: &Identity, key: &OhttpKeyPair, from: u64, until: u64) -> Vec<u8> {
-        ExitDescriptor {
-            exit_id: id.public_key(),
-            key_configs: vec![key.public().clone()],
-            models: vec![],
-            valid_from: from,
-            valid_until: until,
-            sequence: 1,
-            admissions: vec![],
-        }
-        .sign(id)
-        .expect("sign")
-    }
-
     #[test]
-    fn the_relay_keeps_a_valid_descriptor_and_refuses_a_bad_one() {
-        let now = Instant::now();
-        let id = Identity::generate().expect("id");
-        let k = key();
-        let good = signed(&id, &k, NOW_UNIX - 60, NOW_UNIX + 3600);
-        let mut exit = ExitRegistration::new(now, T, &k, Some(&good));
-        let mut relay = RelayRegistration::new(now, NOW_UNIX, T, [5; NONCE_LEN]);
-        run(&mut exit, &mut relay, now);
-        let got = relay.poll_outcome().expect("outcome").expect("proven");
-        assert_eq!(got.descriptor.as_deref(), Some(&good[..]));
-
-        let expired = signed(&id, &k, NOW_UNIX - 7200, NOW_UNIX - 3600);
-        let other_key = signed(&id, &key(), NOW_UNIX - 60, NOW_UNIX + 3600);
-        let mut tampered = good.clone();
+    fn the_relay_refuses_a_descriptor_that_is_expired_tampered_or_garbage() {
+        let id = identity();
+        let expired = signed(&id, NOW_UNIX - 7200, NOW_UNIX - 3600);
+        let mut tampered = valid(&id);
         let last = tampered.len() - 1;
         tampered[last] ^= 1;
-        for bad in [expired, other_key, tampered, vec![1, 2, 3]] {
-            let mut exit = ExitRegistration::new(now, T, &k, Some(&bad));
-            let mut relay = RelayRegistration::new(now, NOW_UNIX, T, [5; NONCE_LEN]);
-            run(&mut exit, &mut relay, now);
+        for bad in [expired, tampered, vec![1, 2, 3], Vec::new()] {
+            let (mut exit, mut relay) = (exit(&id, &bad), relay(5));
+            run(&mut exit, &mut relay);
             assert_eq!(
                 relay.poll_outcome(),
+                Some(Err(RegistrationError::Refused(Refusal::BadDescriptor)))
+            );
+            assert_eq!(
+                exit.poll_outcome(),
                 Some(Err(RegistrationError::Refused(Refusal::BadDescriptor)))
             );
         }
@@ -463,10 +474,8 @@ mod tests {
     #[test]
     fn a_relay_requiring_admission_refuses_exits_without_it() {
         use crate::certificate::{AdmissionCertificate, Role};
-        let now = Instant::now();
-        let authority = Identity::generate().expect("authority");
-        let id = Identity::generate().expect("id");
-        let k = key();
+        let authority = identity();
+        let id = identity();
         let cert = AdmissionCertificate {
             subject: id.public_key(),
             role: Role::Exit,
@@ -475,20 +484,13 @@ mod tests {
         }
         .sign(&authority)
         .expect("cert");
-        let mut admitted = ExitDescriptor::verify(&signed(&id, &k, NOW_UNIX - 60, NOW_UNIX + 60))
-            .expect("descriptor");
+        let mut admitted = ExitDescriptor::verify(&valid(&id)).expect("descriptor");
         admitted.admissions = vec![cert];
         let with_cert = admitted.sign(&id).expect("sign");
-        let without = signed(&id, &k, NOW_UNIX - 60, NOW_UNIX + 60);
-        for (descriptor, ok) in [
-            (Some(&with_cert[..]), true),
-            (Some(&without[..]), false),
-            (None, false),
-        ] {
-            let mut exit = ExitRegistration::new(now, T, &k, descriptor);
-            let mut relay = RelayRegistration::new(now, NOW_UNIX, T, [5; NONCE_LEN])
-                .requiring_admission(vec![authority.public_key()]);
-            run(&mut exit, &mut relay, now);
+        for (descriptor, ok) in [(with_cert, true), (valid(&id), false)] {
+            let mut exit = exit(&id, &descriptor);
+            let mut relay = relay(5).requiring_admission(vec![authority.public_key()]);
+            run(&mut exit, &mut relay);
             let outcome = relay.poll_outcome().expect("outcome");
             if ok {
                 assert!(outcome.is_ok(), "{outcome:?}");
@@ -503,13 +505,12 @@ mod tests {
 
     #[test]
     fn a_full_relay_refuses_after_the_proof() {
-        let now = Instant::now();
-        let mut exit = ExitRegistration::new(now, T, &key(), None);
-        let mut relay = RelayRegistration::new(now, NOW_UNIX, T, [1; NONCE_LEN]);
-        run(&mut exit, &mut relay, now);
+        let id = identity();
+        let (mut exit, mut relay) = (exit(&id, &valid(&id)), relay(1));
+        run(&mut exit, &mut relay);
         assert!(matches!(relay.poll_outcome(), Some(Ok(_))));
         relay.refuse(Refusal::RelayFull);
-        run(&mut exit, &mut relay, now);
+        run(&mut exit, &mut relay);
         assert_eq!(
             exit.poll_outcome(),
             Some(Err(RegistrationError::Refused(Refusal::RelayFull)))
@@ -517,30 +518,23 @@ mod tests {
     }
 
     #[test]
-    fn a_key_that_is_not_held_cannot_be_registered() {
-        // The attacker copies an honest exit's Register frame but holds another key.
-        let now = Instant::now();
-        let honest = key();
-        let mut relay = RelayRegistration::new(now, NOW_UNIX, T, [3; NONCE_LEN]);
+    fn an_exit_id_that_is_not_held_cannot_be_registered() {
+        // The attacker replays an honest exit's Register frame (its descriptor) but holds
+        // another identity key.
+        let honest = identity();
+        let descriptor = valid(&honest);
+        let mut relay = relay(3);
         relay.handle_frame(
-            now,
-            Frame::to_target(
-                MessageType::Register,
-                honest.public().hash(),
-                honest.public().encoded.clone(),
-            ),
+            Instant::now(),
+            Frame::to_target(MessageType::Register, honest.id(), descriptor.clone()),
         );
         let challenge = relay.poll_transmit().expect("challenge");
         assert_eq!(challenge.kind, MessageType::RegisterChallenge);
-        let mut attacker = ExitRegistration::new(now, T, &key(), None);
+        let mut attacker = exit(&identity(), &descriptor);
         let _ = attacker.poll_transmit();
-        attacker.handle_frame(now, challenge);
-        assert_eq!(
-            attacker.poll_outcome(),
-            Some(Err(RegistrationError::BadChallenge))
-        );
-        // Guessing the proof fails too.
-        relay.handle_frame(now, Frame::new(MessageType::RegisterProof, vec![0; 32]));
+        attacker.handle_frame(Instant::now(), challenge);
+        let forged = attacker.poll_transmit().expect("a proof, by the wrong key");
+        relay.handle_frame(Instant::now(), forged);
         assert_eq!(
             relay.poll_outcome(),
             Some(Err(RegistrationError::Refused(Refusal::BadProof)))
@@ -550,23 +544,42 @@ mod tests {
     }
 
     #[test]
+    fn a_proof_made_for_another_relay_is_refused() {
+        // A relay that passes another relay's challenge on to the exit gets a proof bound to
+        // its own id, which the other relay does not accept.
+        let id = identity();
+        let descriptor = valid(&id);
+        let mut honest_relay = relay(4);
+        let mut via_other =
+            ExitRegistration::new(Instant::now(), T, &id, [1; PUBLIC_KEY_LEN], &descriptor);
+        run(&mut via_other, &mut honest_relay);
+        assert_eq!(
+            honest_relay.poll_outcome(),
+            Some(Err(RegistrationError::Refused(Refusal::BadProof)))
+        );
+    }
+
+    #[test]
     fn a_captured_client_request_passed_off_as_a_challenge_opens_nothing() {
-        let now = Instant::now();
-        let k = key();
+        let id = identity();
+        let key = OhttpKeyPair::generate().expect("key");
         let request = crate::http_message::InnerRequest {
             method: "POST".into(),
             path_and_query: "/v1/chat/completions".into(),
             headers: vec![],
             body: b"the user's secret prompt".to_vec(),
         };
-        let (captured, _) = crate::envelope::seal_single(k.public(), &request).expect("seal");
-        let mut exit = ExitRegistration::new(now, T, &k, None);
+        let (captured, _) = crate::envelope::seal_single(key.public(), &request).expect("seal");
+        let mut exit = exit(&id, &valid(&id));
         let _register = exit.poll_transmit();
-        exit.handle_frame(now, Frame::new(MessageType::RegisterChallenge, captured));
+        exit.handle_frame(
+            Instant::now(),
+            Frame::new(MessageType::RegisterChallenge, captured),
+        );
         assert_eq!(
             exit.poll_transmit(),
             None,
-            "the exit must send no plaintext back"
+            "the exit must send nothing back"
         );
         assert_eq!(
             exit.poll_outcome(),
@@ -575,10 +588,31 @@ mod tests {
     }
 
     #[test]
+    fn a_proof_signs_only_the_proof_context_never_the_challenge_alone() {
+        // Whatever 32 bytes a relay sends, what the exit signs starts with the proof context,
+        // so a relay cannot obtain the exit's signature over a message of its choice.
+        let id = identity();
+        let descriptor = valid(&id);
+        let mut exit = exit(&id, &descriptor);
+        let _register = exit.poll_transmit();
+        let chosen = [0xAB; NONCE_LEN];
+        exit.handle_frame(
+            Instant::now(),
+            Frame::new(MessageType::RegisterChallenge, chosen.to_vec()),
+        );
+        let proof = exit.poll_transmit().expect("proof");
+        let key = UnparsedPublicKey::new(&ED25519, id.public_key());
+        assert!(key.verify(&chosen, &proof.payload).is_err());
+        assert!(
+            key.verify(&proof_message(&RELAY, &chosen, &descriptor), &proof.payload)
+                .is_ok()
+        );
+    }
+
+    #[test]
     fn malformed_registers_are_refused_with_their_code() {
-        let now = Instant::now();
-        let k = key();
-        let good = k.public().encoded.clone();
+        let id = identity();
+        let good = valid(&id);
         let cases = [
             (
                 Frame::new(MessageType::Heartbeat, vec![]),
@@ -586,20 +620,24 @@ mod tests {
             ),
             (
                 Frame::new(MessageType::Register, good.clone()),
-                Refusal::MissingKeyHash,
+                Refusal::MissingExitId,
             ),
             (
-                Frame::to_target(MessageType::Register, k.public().hash(), vec![1, 2]),
-                Refusal::InvalidKeyConfig,
+                Frame::to_target(MessageType::Register, id.id(), vec![1, 2]),
+                Refusal::BadDescriptor,
             ),
             (
-                Frame::to_target(MessageType::Register, "00".repeat(16), good),
-                Refusal::KeyHashMismatch,
+                Frame::to_target(MessageType::Register, identity().id(), good.clone()),
+                Refusal::ExitIdMismatch,
+            ),
+            (
+                Frame::to_target(MessageType::Register, id.id().to_uppercase(), good),
+                Refusal::ExitIdMismatch,
             ),
         ];
         for (frame, want) in cases {
-            let mut relay = RelayRegistration::new(now, NOW_UNIX, T, [0; NONCE_LEN]);
-            relay.handle_frame(now, frame);
+            let mut relay = relay(0);
+            relay.handle_frame(Instant::now(), frame);
             assert_eq!(
                 relay.poll_outcome(),
                 Some(Err(RegistrationError::Refused(want)))
@@ -613,8 +651,9 @@ mod tests {
     #[test]
     fn silence_ends_both_sides_at_their_deadline() {
         let now = Instant::now();
-        let mut relay = RelayRegistration::new(now, NOW_UNIX, T, [0; NONCE_LEN]);
-        let mut exit = ExitRegistration::new(now, T, &key(), None);
+        let id = identity();
+        let mut relay = RelayRegistration::new(now, NOW_UNIX, T, RELAY, [0; NONCE_LEN]);
+        let mut exit = ExitRegistration::new(now, T, &id, RELAY, &valid(&id));
         assert_eq!(relay.poll_timeout(), Some(now + T));
         relay.handle_timeout(now + T - Duration::from_millis(1));
         exit.handle_timeout(now + T - Duration::from_millis(1));
@@ -627,18 +666,22 @@ mod tests {
 
     #[test]
     fn an_exit_reports_refusals_and_strange_frames() {
-        let now = Instant::now();
-        let mut exit = ExitRegistration::new(now, T, &key(), None);
-        exit.handle_frame(now, Frame::refusal(Refusal::RelayFull));
+        let id = identity();
+        let descriptor = valid(&id);
+        let mut e = exit(&id, &descriptor);
+        e.handle_frame(Instant::now(), Frame::refusal(Refusal::RelayFull));
         assert_eq!(
-            exit.poll_outcome(),
+            e.poll_outcome(),
             Some(Err(RegistrationError::Refused(Refusal::RelayFull)))
         );
-        let mut exit = ExitRegistration::new(now, T, &key(), None);
-        exit.handle_frame(now, Frame::new(MessageType::StreamChunk, vec![]));
-        assert_eq!(
-            exit.poll_outcome(),
-            Some(Err(RegistrationError::Unexpected(MessageType::StreamChunk)))
-        );
+        for kind in [MessageType::StreamChunk, MessageType::RegisterAck] {
+            let mut e = exit(&id, &descriptor);
+            e.handle_frame(Instant::now(), Frame::new(kind, vec![]));
+            assert_eq!(
+                e.poll_outcome(),
+                Some(Err(RegistrationError::Unexpected(kind))),
+                "an ack before any proof is no registration"
+            );
+        }
     }
 }

@@ -87,7 +87,7 @@ pub enum ServeError {
 pub struct Stack {
     api_addr: SocketAddr,
     relay_addr: SocketAddr,
-    exit_hash: String,
+    exit_id: String,
     trigger: Trigger,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -112,7 +112,6 @@ impl Stack {
             options.backend.clone(),
         );
         let exit = Exit::new(exit_options)?;
-        let exit_hash = exit.pub_key_hash().to_string();
         let exit_id = exit.identity_key();
         let mut registered = exit.registrations();
         let (trigger, signal) = shutdown::channel();
@@ -130,7 +129,6 @@ impl Stack {
         let client = Arc::new(GatewayClient::new(
             static_relay(relay_addr.to_string(), Some(relay_pin)),
             ClientOptions {
-                exit_pin: Some(exit_hash.clone()),
                 trusted_exits: vec![exit_id],
                 ..ClientOptions::default()
             },
@@ -152,7 +150,7 @@ impl Stack {
         Ok(Self {
             api_addr,
             relay_addr,
-            exit_hash,
+            exit_id: hex::encode(exit_id),
             trigger,
             tasks,
         })
@@ -173,9 +171,9 @@ impl Stack {
         self.relay_addr
     }
 
-    /// The exit's pubKeyHash.
-    pub fn exit_hash(&self) -> &str {
-        &self.exit_hash
+    /// The exit's id (hex of its identity key).
+    pub fn exit_id(&self) -> &str {
+        &self.exit_id
     }
 
     /// Stops everything and waits (at most a few seconds) for it to finish.

@@ -279,7 +279,10 @@ pub async fn relay() -> RunningRelay {
 
 /// A running exit.
 pub struct RunningExit {
+    /// The pubKeyHash of its first key.
     pub hash: String,
+    /// Its exit id: what requests are addressed to.
+    pub id: String,
     pub registrations: watch::Receiver<u64>,
     trigger: Trigger,
     task: JoinHandle<()>,
@@ -324,7 +327,8 @@ pub async fn exit_with(
     options.backoff_max = Duration::from_millis(400);
     configure(&mut options);
     let exit = Exit::new(options).expect("exit");
-    let hash = exit.pub_key_hash().to_string();
+    let hash = exit.pub_key_hash();
+    let id = exit.exit_id();
     let registrations = exit.registrations();
     let (trigger, signal) = shutdown::channel();
     let task = tokio::spawn(async move {
@@ -332,6 +336,7 @@ pub async fn exit_with(
     });
     let mut e = RunningExit {
         hash,
+        id,
         registrations,
         trigger,
         task,
@@ -340,14 +345,18 @@ pub async fn exit_with(
     e
 }
 
-/// A gateway client for `relay`.
+/// A gateway client for `relay` that takes any exit it lists: for tests about transport, not
+/// trust (those build their clients with a policy; `tests/trust.rs`).
 pub fn client(relay: &RunningRelay) -> Arc<GatewayClient> {
     Arc::new(GatewayClient::new(
         Arc::new(StaticRelays(vec![RelayCandidate {
             addr: relay.addr.to_string(),
             pin: Some(relay.pin),
         }])),
-        ClientOptions::default(),
+        ClientOptions {
+            insecure_any_exit: true,
+            ..ClientOptions::default()
+        },
     ))
 }
 

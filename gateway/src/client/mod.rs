@@ -1,26 +1,28 @@
-//! The client side: a connection to a relay, the chosen exit's key, and sealed exchanges.
+//! The client side: relay connections, the chosen exit, and sealed exchanges.
 //!
-//! Relays come from a [`RelaySource`]. The client dials the first reachable candidate, asks it
-//! for the exits' key configs (each checked against its claimed pubKeyHash), picks the pinned
-//! exit or else one at random, and keeps both for later requests (a new pick only when the
-//! exit fails). Whether a
-//! failed request is sent again is [`retry::decide`]'s call: only a request that cannot have
-//! reached an exit is, once, on a fresh session; one lost after it was sent fails.
+//! Relays come from a [`RelaySource`]. The client dials up to [`MAX_RELAYS_TRIED`] of them at
+//! once and asks each for its exits' signed descriptors; [`trust::candidates`] decides which
+//! exits pass the trust policy (for a client without trusted exits or authorities, that takes
+//! the same descriptor from two independent relays, so it waits for every relay it dialled).
+//! It picks one at random, keeps it while it works (sticky), uses the fastest relay that offers
+//! it, and fetches its descriptor again every `descriptor_refresh` to follow key rotations.
+//! Whether a failed request is sent again is [`retry::decide`]'s call: only a request that
+//! cannot have reached an exit is, once, on a fresh session; one lost after it was sent fails.
 
 #[cfg(feature = "proxy")]
 pub mod proxy;
 
 use std::io;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use futures_util::Stream;
+use futures_util::stream::FuturesUnordered;
+use futures_util::{Stream, StreamExt as _};
 use tokio::time::timeout;
 use tracing::{debug, info, warn};
 
 use tokengo_gateway_proto::control::{
-    ExitKeyEntry, ExitKeysError, MAX_EXIT_KEYS_PAYLOAD, NoExit, TrustPolicy, choose_exit,
-    decode_exit_keys,
+    ExitKeyEntry, ExitKeysError, MAX_EXIT_KEYS_PAYLOAD, decode_exit_keys,
 };
 use tokengo_gateway_proto::envelope::{EnvelopeError, StreamedResponse, seal_single, seal_stream};
 use tokengo_gateway_proto::frame::{Frame, MAX_PAYLOAD_LEN, MessageType, WireError};
@@ -29,31 +31,38 @@ use tokengo_gateway_proto::keys::PublicKeyConfig;
 use tokengo_gateway_proto::refusal::Refusal;
 use tokengo_gateway_proto::replay;
 use tokengo_gateway_proto::retry::{self, RetryDecision, SendFailure};
+use tokengo_gateway_proto::trust::{
+    self, Basis, NoExit, OfferedExit, RelayView, TrustPolicy, admit_exit,
+};
 
 use crate::frame_io::{read_frame, write_frame};
 use crate::relay_source::{RelayCandidate, RelaySource, RelaySourceError};
-use crate::transport::{ALPN_CLIENT, DialError, DialOptions, Dialer, TransportLimits};
+use crate::transport::{ALPN_CLIENT, DialError, DialOptions, Dialer, TransportLimits, peer_key};
 
-/// Relays a client dials, in the source's order, before it gives up for this attempt.
+/// Relays a client dials at once, in the source's order, for one choice of exit.
 pub const MAX_RELAYS_TRIED: usize = 8;
 
 /// Client settings.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
-    /// Use only the exit with this pubKeyHash.
+    /// Use only an exit whose descriptor lists a key with this pubKeyHash.
     pub exit_pin: Option<String>,
-    /// When not empty, use only exits whose signed descriptor comes from one of these exit
-    /// ids and lists the key offered (see [`TrustPolicy`]).
+    /// When not empty, use only these exit ids (see [`TrustPolicy`]).
     pub trusted_exits: Vec<[u8; 32]>,
     /// When not empty (and no exit is trusted by id), use only exits admitted by at least
     /// `authority_threshold` of these network authorities.
     pub trusted_authorities: Vec<[u8; 32]>,
     /// How many trusted authorities must admit an exit.
     pub authority_threshold: usize,
-    /// Deadline for dialling a relay and fetching the exit keys.
+    /// With no exit or authority trusted, take any exit instead of one whose descriptor two
+    /// independent relays agree on. For tests: a relay can then read everything.
+    pub insecure_any_exit: bool,
+    /// Deadline for dialling a relay and fetching its exit list.
     pub connect_timeout: Duration,
     /// Longest silence between two pieces of a streamed response.
     pub idle_timeout: Duration,
+    /// How often the chosen exit's descriptor is fetched again, to follow its key rotations.
+    pub descriptor_refresh: Duration,
 }
 
 impl Default for ClientOptions {
@@ -63,8 +72,23 @@ impl Default for ClientOptions {
             trusted_exits: Vec::new(),
             trusted_authorities: Vec::new(),
             authority_threshold: 1,
+            insecure_any_exit: false,
             connect_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(300),
+            descriptor_refresh: Duration::from_secs(300),
+        }
+    }
+}
+
+impl ClientOptions {
+    /// The trust policy these options describe.
+    pub fn policy(&self) -> TrustPolicy {
+        TrustPolicy {
+            exit_pin: self.exit_pin.clone(),
+            trusted_exits: self.trusted_exits.clone(),
+            trusted_authorities: self.trusted_authorities.clone(),
+            authority_threshold: self.authority_threshold,
+            insecure_any_exit: self.insecure_any_exit,
         }
     }
 }
@@ -83,10 +107,10 @@ pub enum ClientError {
         /// Why.
         source: DialError,
     },
-    /// The relay has no (matching) exit.
+    /// The relays have no exit (or none any more).
     #[error("no exit available")]
     NoExit,
-    /// The relay lists exits, and none passes the trust policy; no request was sent.
+    /// The relays list exits, and none passes the trust policy; no request was sent.
     #[error("no trusted exit: {0}")]
     Untrusted(#[source] NoExit),
     /// The relay (or the exit) refused the request.
@@ -112,6 +136,9 @@ pub enum ClientError {
     /// The relay answered with a frame that has no place there.
     #[error("protocol error: unexpected {0:?} frame")]
     Unexpected(MessageType),
+    /// The relay's handshake named no identity key.
+    #[error("relay {0} presented no identity key")]
+    NoRelayId(String),
     /// Sealing or opening failed.
     #[error(transparent)]
     Envelope(#[from] EnvelopeError),
@@ -127,17 +154,36 @@ impl ClientError {
     }
 }
 
+/// What a request is sent with: the relay connection, and the exit's id and current key.
 #[derive(Debug, Clone)]
 struct Session {
     conn: quinn::Connection,
-    exit: PublicKeyConfig,
+    exit_id: String,
+    key: PublicKeyConfig,
 }
 
-/// The relay connection and the exit chosen on it, each kept while usable.
+/// The exit in use, and when its descriptor was last fetched.
+#[derive(Debug, Clone)]
+struct Chosen {
+    exit: OfferedExit,
+    fetched: Instant,
+}
+
+/// The relay connection and the exit chosen, each kept while usable.
 #[derive(Debug, Default)]
 struct Slot {
     conn: Option<quinn::Connection>,
-    exit: Option<PublicKeyConfig>,
+    exit: Option<Chosen>,
+    /// The exit used last: chosen again while the relays still offer it.
+    preferred: Option<String>,
+    /// Whether the "not vouched for" notice was given for `preferred`.
+    told_unvouched: bool,
+}
+
+/// One relay's answer while choosing: its connection and its list.
+struct Answer {
+    conn: quinn::Connection,
+    view: RelayView,
 }
 
 /// A client of the gateway: what an app embeds to send requests through relays to exits.
@@ -145,6 +191,7 @@ struct Slot {
 pub struct GatewayClient {
     source: Arc<dyn RelaySource>,
     options: ClientOptions,
+    policy: TrustPolicy,
     slot: tokio::sync::Mutex<Slot>,
     dialer: Dialer,
 }
@@ -161,14 +208,15 @@ impl GatewayClient {
     pub fn new(source: Arc<dyn RelaySource>, options: ClientOptions) -> Self {
         Self {
             source,
+            policy: options.policy(),
             options,
             slot: tokio::sync::Mutex::new(Slot::default()),
             dialer: Dialer::new(),
         }
     }
 
-    /// The current session: reuses the relay connection while it lives, dials one otherwise,
-    /// and asks the relay for exit keys when no exit is chosen yet.
+    /// The current session: reuses the relay connection and the exit while they work, and
+    /// chooses both again otherwise.
     async fn session(&self) -> Result<Session, ClientError> {
         let mut slot = self.slot.lock().await;
         if slot
@@ -176,60 +224,188 @@ impl GatewayClient {
             .as_ref()
             .is_some_and(|c| c.close_reason().is_some())
         {
-            *slot = Slot::default();
+            slot.conn = None;
+            slot.exit = None;
         }
-        if let (Some(conn), Some(exit)) = (&slot.conn, &slot.exit) {
+        if let (Some(conn), Some(chosen)) = (slot.conn.clone(), slot.exit.as_mut()) {
+            if chosen.fetched.elapsed() >= self.options.descriptor_refresh {
+                self.refresh(&conn, chosen).await;
+            }
             return Ok(Session {
-                conn: conn.clone(),
-                exit: exit.clone(),
+                conn,
+                exit_id: chosen.exit.id(),
+                key: chosen.exit.key().clone(),
             });
         }
-        if let Some(conn) = slot.conn.clone() {
-            // Still connected, but the exit went away: this relay may know another one.
-            match self.exit_on(&conn).await {
-                Ok(exit) => {
-                    slot.exit = Some(exit.clone());
-                    return Ok(Session { conn, exit });
-                }
-                Err(ClientError::NoExit | ClientError::Untrusted(_)) => {
-                    conn.close(0u32.into(), b"no exit");
-                    *slot = Slot::default();
-                }
-                Err(e) => return Err(e),
-            }
+        if let Some(conn) = slot.conn.take() {
+            conn.close(0u32.into(), b"choosing again");
         }
-        let (conn, exit) = self.connect_with_exit().await?;
-        slot.conn = Some(conn.clone());
-        slot.exit = Some(exit.clone());
-        Ok(Session { conn, exit })
+        let (conn, exit) = self.choose(&mut slot).await?;
+        let session = Session {
+            conn: conn.clone(),
+            exit_id: exit.id(),
+            key: exit.key().clone(),
+        };
+        slot.conn = Some(conn);
+        slot.exit = Some(Chosen {
+            exit,
+            fetched: Instant::now(),
+        });
+        Ok(session)
     }
 
-    /// Asks a connected relay for its exits and picks one.
-    async fn exit_on(&self, conn: &quinn::Connection) -> Result<PublicKeyConfig, ClientError> {
-        let keys = timeout(self.options.connect_timeout, query_exit_keys(conn))
-            .await
-            .map_err(|_| ClientError::TimedOut("fetching the exit keys"))??;
-        let policy = TrustPolicy {
-            exit_pin: self.options.exit_pin.clone(),
-            trusted_exits: self.options.trusted_exits.clone(),
-            trusted_authorities: self.options.trusted_authorities.clone(),
-            authority_threshold: self.options.authority_threshold,
+    /// Fetches the chosen exit's descriptor again from the relay in use and takes a newer one
+    /// that passes the policy (its keys after a rotation). Keeps the old one on any failure.
+    async fn refresh(&self, conn: &quinn::Connection, chosen: &mut Chosen) {
+        chosen.fetched = Instant::now();
+        let id = chosen.exit.id();
+        let listed = match timeout(self.options.connect_timeout, query_exit_keys(conn)).await {
+            Ok(Ok(listed)) => listed,
+            Ok(Err(e)) => return debug!("cannot refresh the exit's descriptor: {e}"),
+            Err(_) => return debug!("refreshing the exit's descriptor timed out"),
         };
-        let exit = match choose_exit(&keys, &policy, crate::unix_now(), random_pick()?) {
-            Ok(exit) => exit,
+        let newer = listed
+            .iter()
+            .filter(|e| e.exit_id.eq_ignore_ascii_case(&id))
+            .filter_map(|e| admit_exit(e, &self.policy, crate::unix_now()).ok())
+            .find(|e| e.descriptor.sequence > chosen.exit.descriptor.sequence);
+        if let Some(newer) = newer {
+            info!(exit = %id, key = %newer.key().hash(), "the exit published new keys");
+            chosen.exit = newer;
+        }
+    }
+
+    /// Dials the source's relays (at most [`MAX_RELAYS_TRIED`], all at once), reads their exit
+    /// lists and chooses an exit and the fastest relay offering it.
+    async fn choose(
+        &self,
+        slot: &mut Slot,
+    ) -> Result<(quinn::Connection, OfferedExit), ClientError> {
+        let sources = self.source.candidates().await?;
+        let corroborating = self.policy.basis() == Basis::Corroborated;
+        let tried = sources.len().min(MAX_RELAYS_TRIED);
+        let mut pending: FuturesUnordered<_> = sources
+            .iter()
+            .take(tried)
+            .enumerate()
+            .map(|(i, c)| async move { (i, self.ask(c).await) })
+            .collect();
+        // Kept in the source's order (its preference: the user's order, or the fastest first),
+        // whatever order the answers arrive in.
+        let mut results: Vec<Option<Result<Answer, ClientError>>> =
+            (0..tried).map(|_| None).collect();
+        let mut decided = None;
+        while let Some((i, asked)) = pending.next().await {
+            if let Err(e) = &asked {
+                debug!("relay not usable: {e}");
+            }
+            results[i] = Some(asked);
+            if !corroborating {
+                // Each relay's list can be judged on its own: take the first relay, in the
+                // source's order, that offers an exit passing the policy.
+                let views: Vec<RelayView> = results
+                    .iter()
+                    .map_while(Option::as_ref)
+                    .filter_map(|r| r.as_ref().ok().map(|a| a.view.clone()))
+                    .collect();
+                if let Ok(found) = trust::candidates(&views, &self.policy, crate::unix_now()) {
+                    decided = Some(found);
+                    break;
+                }
+            }
+        }
+        drop(pending);
+        let mut answers = Vec::new();
+        let mut last = ClientError::Relays(RelaySourceError::NoneKnown);
+        for result in results.into_iter().flatten() {
+            match result {
+                Ok(answer) => answers.push(answer),
+                Err(e) => last = e,
+            }
+        }
+        if answers.is_empty() {
+            return Err(last);
+        }
+        let found = match decided {
+            Some(found) => Ok(found),
+            None => {
+                let views: Vec<RelayView> = answers.iter().map(|a| a.view.clone()).collect();
+                trust::candidates(&views, &self.policy, crate::unix_now())
+            }
+        };
+        let found = match found {
+            Ok(found) => found,
             Err(NoExit::NoneListed) => return Err(ClientError::NoExit),
             Err(why) => {
                 warn!("no exit passes the trust policy: {why}");
                 return Err(ClientError::Untrusted(why));
             }
         };
-        info!(exit = %exit.hash(), "using exit");
-        Ok(exit)
+        let chosen = trust::choose(found, slot.preferred.as_deref(), random_pick()?)
+            .ok_or(ClientError::NoExit)?;
+        let relay = chosen.relays[0];
+        let exit = chosen.exit;
+        if slot.preferred.as_deref() != Some(&exit.id()) {
+            slot.told_unvouched = false;
+        }
+        slot.preferred = Some(exit.id());
+        if chosen.basis == Basis::Corroborated && !slot.told_unvouched {
+            slot.told_unvouched = true;
+            warn!(
+                exit = %exit.id(),
+                relays = chosen.relays.len(),
+                "this exit is not vouched for by an authority: it is trusted because independent relays handed out the same signed descriptor (use --trust-exit or --trust-authority)"
+            );
+        }
+        info!(exit = %exit.id(), key = %exit.key().hash(), "using exit");
+        let mut conn = None;
+        for (i, answer) in answers.into_iter().enumerate() {
+            if i == relay {
+                conn = Some(answer.conn);
+            } else {
+                answer.conn.close(0u32.into(), b"not needed");
+            }
+        }
+        Ok((conn.ok_or(ClientError::NoExit)?, exit))
     }
 
-    /// Forgets the exit chosen on `s`'s connection (the relay no longer routes to it).
+    /// Dials one relay and reads its exit list.
+    async fn ask(&self, c: &RelayCandidate) -> Result<Answer, ClientError> {
+        let conn = self.dial(c).await.map_err(|source| ClientError::Dial {
+            relay: c.addr.clone(),
+            source,
+        })?;
+        let Some(relay_id) = peer_key(&conn) else {
+            conn.close(0u32.into(), b"no identity");
+            return Err(ClientError::NoRelayId(c.addr.clone()));
+        };
+        let listed = timeout(self.options.connect_timeout, query_exit_keys(&conn))
+            .await
+            .map_err(|_| ClientError::TimedOut("fetching the exit list"));
+        match listed {
+            Ok(Ok(entries)) => {
+                info!(relay = %c.addr, exits = entries.len(), "connected to relay");
+                let view = RelayView {
+                    relay_id,
+                    addr: conn.remote_address().ip(),
+                    entries,
+                };
+                Ok(Answer { conn, view })
+            }
+            Ok(Err(e)) | Err(e) => {
+                conn.close(0u32.into(), b"no exit list");
+                Err(e)
+            }
+        }
+    }
+
+    /// Forgets the exit of `s` (the relay no longer routes to it): the next request chooses
+    /// again, possibly another exit.
     async fn forget_exit(&self, s: &Session) {
         let mut slot = self.slot.lock().await;
+        if slot.preferred.as_deref() == Some(&s.exit_id) {
+            slot.preferred = None;
+        }
         if slot
             .conn
             .as_ref()
@@ -241,7 +417,7 @@ impl GatewayClient {
 
     async fn dial(&self, c: &RelayCandidate) -> Result<quinn::Connection, DialError> {
         if c.pin.is_none() {
-            warn!(relay = %c.addr, "relay identity not pinned: the transport to it is not authenticated");
+            debug!(relay = %c.addr, "relay identity not pinned: the transport to it is not authenticated");
         }
         let options = DialOptions {
             alpn: ALPN_CLIENT,
@@ -252,47 +428,20 @@ impl GatewayClient {
         self.dialer.dial(&c.addr, options).await
     }
 
-    /// Dials the source's relays in order (at most [`MAX_RELAYS_TRIED`]) until one has a usable
-    /// exit. `NoExit` when relays answered but none had one.
-    async fn connect_with_exit(&self) -> Result<(quinn::Connection, PublicKeyConfig), ClientError> {
-        let candidates = self.source.candidates().await?;
-        let mut last = ClientError::Relays(RelaySourceError::NoneKnown);
-        for c in candidates.iter().take(MAX_RELAYS_TRIED) {
-            let conn = match self.dial(c).await {
-                Ok(conn) => conn,
-                Err(source) => {
-                    debug!(relay = %c.addr, "dial failed: {source}");
-                    if !matches!(last, ClientError::NoExit | ClientError::Untrusted(_)) {
-                        last = ClientError::Dial {
-                            relay: c.addr.clone(),
-                            source,
-                        };
-                    }
-                    continue;
-                }
-            };
-            info!(relay = %c.addr, "connected to relay");
-            match self.exit_on(&conn).await {
-                Ok(exit) => return Ok((conn, exit)),
-                Err(e) => {
-                    debug!(relay = %c.addr, "no usable exit: {e}");
-                    conn.close(0u32.into(), b"no exit");
-                    last = e;
-                }
-            }
-        }
-        Err(last)
-    }
-
-    /// The exit keys the relay currently offers (connecting if needed).
+    /// The exit list of the relay in use (connecting if needed).
     pub async fn exit_keys(&self) -> Result<Vec<ExitKeyEntry>, ClientError> {
         let s = self.session().await?;
         query_exit_keys(&s.conn).await
     }
 
-    /// Makes sure a relay is connected and an exit chosen; returns the exit's pubKeyHash.
+    /// Makes sure a relay is connected and an exit chosen; returns the exit's id.
     pub async fn ready(&self) -> Result<String, ClientError> {
-        Ok(self.session().await?.exit.hash())
+        Ok(self.session().await?.exit_id)
+    }
+
+    /// The pubKeyHash of the key requests are sealed to now (connecting if needed).
+    pub async fn current_key_hash(&self) -> Result<String, ClientError> {
+        Ok(self.session().await?.key.hash())
     }
 
     /// Sends `req` as an RFC 9458 single exchange.
@@ -331,7 +480,7 @@ impl GatewayClient {
         let mut attempt = 1;
         loop {
             let s = self.session().await?;
-            let (bytes, pending) = seal(&s.exit)?;
+            let (bytes, pending) = seal(&s.key)?;
             match self.exchange(&s, kind, bytes).await {
                 Ok(answer) => return Ok((answer, pending)),
                 Err(failed) => match retry::decide(attempt, failed.at) {
@@ -364,7 +513,7 @@ impl GatewayClient {
             at: SendFailure::NotOpened,
             error: e.into(),
         })?;
-        let frame = Frame::to_target(kind, s.exit.hash(), payload);
+        let frame = Frame::to_target(kind, s.exit_id.clone(), payload);
         write_frame(&mut send, &frame).await.map_err(|e| Failed {
             at: SendFailure::WriteFailed {
                 connection_closed: s.conn.close_reason().is_some(),

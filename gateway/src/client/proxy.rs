@@ -108,6 +108,7 @@ fn error_for(e: &ClientError) -> Response {
         ),
         ClientError::Relays(_)
         | ClientError::Dial { .. }
+        | ClientError::NoRelayId(_)
         | ClientError::ConnectionLost(_)
         | ClientError::Stream(_)
         | ClientError::TimedOut(_) => json_error(StatusCode::BAD_GATEWAY, "relay unreachable"),

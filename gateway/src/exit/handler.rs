@@ -5,6 +5,7 @@
 //! encrypted JSON error response (502, or 504 on timeout). Only a request that cannot be
 //! decapsulated is answered with a plaintext Error frame, whose text says nothing more.
 
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
@@ -15,9 +16,12 @@ use tracing::debug;
 
 use super::backend::{Backend, BackendError, BackendResponse};
 use crate::frame_io::{read_header, read_payload, write_frame};
-use tokengo_gateway_proto::envelope::{MAX_SINGLE_BODY, StreamReply, open_single, open_stream};
+use tokengo_gateway_proto::envelope::{
+    EnvelopeError, MAX_SINGLE_BODY, StreamReply, open_single, open_stream,
+};
 use tokengo_gateway_proto::frame::{Frame, MAX_PAYLOAD_LEN, MessageType, WireError};
 use tokengo_gateway_proto::http_message::{InnerRequest, InnerResponse, ResponseHead};
+use tokengo_gateway_proto::publication::Publication;
 use tokengo_gateway_proto::refusal::Refusal;
 use tokengo_gateway_proto::replay::{ReplayError, ReplayGuard, take_date};
 
@@ -27,10 +31,8 @@ const MAX_CHUNK_FRAME: usize = 1024 * 1024;
 /// Everything an exit needs to answer requests.
 #[derive(Debug)]
 pub struct ExitContext {
-    /// The OHTTP key config with its private key.
-    pub key_config: ohttp::KeyConfig,
-    /// The same, ready for single exchanges.
-    pub server: ohttp::Server,
+    /// The keys the exit accepts now and the descriptor listing them (rotated elsewhere).
+    pub publication: Arc<RwLock<Publication>>,
     /// The backend.
     pub backend: Backend,
     /// Deadline for the relay's request frame.
@@ -41,6 +43,14 @@ pub struct ExitContext {
     pub request_budget: Semaphore,
     /// The sealed requests seen inside the replay window.
     pub replays: std::sync::Mutex<ReplayGuard>,
+}
+
+impl ExitContext {
+    /// The server config of the accepted key `sealed` is addressed to.
+    fn key_for(&self, sealed: &[u8]) -> Option<ohttp::KeyConfig> {
+        let publication = self.publication.read().unwrap_or_else(|p| p.into_inner());
+        publication.key_for(sealed).cloned()
+    }
 }
 
 /// Takes the date off an opened request and checks it, and the sealed bytes, against the
@@ -134,7 +144,12 @@ async fn collect(resp: BackendResponse, idle: Duration) -> InnerResponse {
 }
 
 async fn single(ctx: &ExitContext, payload: &[u8], send: &mut SendStream) {
-    let (mut req, reply) = match open_single(&ctx.server, payload) {
+    let opened = ctx
+        .key_for(payload)
+        .ok_or(EnvelopeError::UnknownKey)
+        .and_then(|config| Ok(ohttp::Server::new(config)?))
+        .and_then(|server| open_single(&server, payload));
+    let (mut req, reply) = match opened {
         Ok(x) => x,
         Err(e) => {
             debug!("cannot decapsulate request: {e}");
@@ -172,7 +187,11 @@ async fn chunk(send: &mut SendStream, bytes: Vec<u8>) -> bool {
 }
 
 async fn streamed(ctx: &ExitContext, payload: &[u8], send: &mut SendStream) {
-    let (mut req, mut reply) = match open_stream(&ctx.key_config, payload) {
+    let opened = ctx
+        .key_for(payload)
+        .ok_or(EnvelopeError::UnknownKey)
+        .and_then(|config| open_stream(&config, payload));
+    let (mut req, mut reply) = match opened {
         Ok(x) => x,
         Err(e) => {
             debug!("cannot decapsulate streamed request: {e}");

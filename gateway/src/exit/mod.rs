@@ -1,47 +1,70 @@
-//! The exit: dials a relay, registers its OHTTP key, heartbeats, and answers the requests the
-//! relay forwards by calling its backend.
+//! The exit: registers with up to `max_relays` relays at once, heartbeats, answers the requests
+//! they forward by calling its backend, and rotates its OHTTP key on a schedule.
 //!
-//! The exit needs no inbound port. A failed heartbeat or a lost connection starts a reconnect,
-//! with backoff from 1 s doubling to 60 s; a successful registration resets the backoff.
+//! The exit needs no inbound port. Its signed descriptor ([`Publication`]) is the same on every
+//! relay; after a rotation it publishes the new one on each relay connection, which stays up,
+//! so requests in flight are not cut. A relay that is lost is replaced from the relay source,
+//! with a delay from 1 s doubling to 60 s while attempts fail.
 
 pub mod backend;
 pub mod handler;
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt as _;
+use futures_util::stream::FuturesUnordered;
 use tokio::sync::watch;
 use tokio::time::timeout;
 use tracing::{debug, info, warn};
 
 use crate::frame_io::{read_frame, write_frame};
-use crate::relay_source::{RelayCandidate, RelaySource, RelaySourceError};
-use crate::transport::{ALPN_EXIT, DialError, DialOptions, Dialer, TlsError, TransportLimits};
+use crate::relay_source::{RelayCandidate, RelaySource};
+use crate::transport::{
+    ALPN_EXIT, DialError, DialOptions, Dialer, TlsError, TransportLimits, peer_key,
+};
 use backend::{Backend, BackendError, BackendOptions};
 use handler::{ExitContext, handle_stream};
-use tokengo_gateway_proto::descriptor::{DescriptorError, ExitDescriptor, MAX_VALIDITY};
 use tokengo_gateway_proto::frame::{Frame, MessageType, WireError};
-use tokengo_gateway_proto::identity::{Identity, IdentityError};
+use tokengo_gateway_proto::identity::{Identity, IdentityError, PUBLIC_KEY_LEN};
 use tokengo_gateway_proto::keys::{KeyError, OhttpKeyPair};
+use tokengo_gateway_proto::publication::{Due, Publication, PublicationError, PublicationSettings};
 use tokengo_gateway_proto::registration::{
     ExitRegistration, MAX_CONTROL_PAYLOAD, RegistrationError,
 };
 use tokengo_gateway_proto::replay::{DEFAULT_WINDOW, MAX_SEEN, ReplayGuard};
 
+/// How many relays an exit registers with by default: enough that clients without a trusted
+/// authority see its descriptor through two independent relays, and that losing one costs
+/// nothing.
+pub const DEFAULT_MAX_RELAYS: usize = 3;
+/// How often an exit replaces its OHTTP key by default.
+pub const DEFAULT_ROTATE_EVERY: Duration = Duration::from_secs(24 * 3600);
+
 /// Exit settings.
 #[derive(Debug, Clone)]
 pub struct ExitOptions {
-    /// Where relays come from (a fixed relay, or the DHT); asked again at every reconnect, so
-    /// an exit that lost its relay finds another.
+    /// Where relays come from (fixed relays, or the DHT); asked again whenever the exit has
+    /// fewer relays than `max_relays`.
     pub relays: Arc<dyn RelaySource>,
-    /// The exit's OHTTP key.
+    /// The exit's first OHTTP key.
     pub key: OhttpKeyPair,
     /// The exit's Ed25519 identity, which signs its descriptor; a fresh one when absent.
     pub identity: Option<Identity>,
     /// Admission certificates from network authorities, carried in the descriptor.
     pub admissions: Vec<Vec<u8>>,
+    /// The models the exit's backend serves, listed in its descriptor.
+    pub models: Vec<String>,
     /// The backend.
     pub backend: BackendOptions,
+    /// How many relays to stay registered with at once.
+    pub max_relays: usize,
+    /// How often to replace the OHTTP key (the previous one stays accepted until the next
+    /// rotation); `None` keeps `key` for the exit's lifetime.
+    pub rotate_every: Option<Duration>,
     /// How often to heartbeat.
     pub heartbeat_interval: Duration,
     /// How long a heartbeat (or the registration) may take before the exit reconnects.
@@ -62,7 +85,10 @@ impl ExitOptions {
             key,
             identity: None,
             admissions: Vec::new(),
+            models: Vec::new(),
             backend,
+            max_relays: DEFAULT_MAX_RELAYS,
+            rotate_every: Some(DEFAULT_ROTATE_EVERY),
             heartbeat_interval: Duration::from_secs(15),
             control_timeout: Duration::from_secs(10),
             backoff_min: Duration::from_secs(1),
@@ -87,9 +113,9 @@ pub enum ExitError {
     /// The identity could not be made.
     #[error(transparent)]
     Identity(#[from] IdentityError),
-    /// The OHTTP server could not be made.
-    #[error("ohttp: {0}")]
-    Ohttp(#[from] ohttp::Error),
+    /// The descriptor could not be signed.
+    #[error(transparent)]
+    Publication(#[from] PublicationError),
 }
 
 /// Why one relay could not be used.
@@ -98,6 +124,12 @@ pub enum RelayError {
     /// The relay could not be dialled.
     #[error(transparent)]
     Dial(#[from] DialError),
+    /// The relay's handshake named no identity key to bind the registration to.
+    #[error("the relay presented no identity key")]
+    NoRelayId,
+    /// The exit is already registered with this relay (reached under another address).
+    #[error("already registered with this relay")]
+    Duplicate,
     /// No stream could be opened, or the connection closed.
     #[error("connection: {0}")]
     Connection(#[from] quinn::ConnectionError),
@@ -107,21 +139,9 @@ pub enum RelayError {
     /// The registration exchange failed.
     #[error(transparent)]
     Registration(#[from] RegistrationError),
-    /// The descriptor could not be signed.
-    #[error(transparent)]
-    Descriptor(#[from] DescriptorError),
     /// A heartbeat was not acknowledged (in time).
     #[error("heartbeat not acknowledged")]
     Heartbeat,
-}
-
-/// Why the exit lost (or never got) its relay; it then reconnects.
-#[derive(Debug, thiserror::Error)]
-enum SessionEnd {
-    #[error(transparent)]
-    NoRelay(#[from] RelaySourceError),
-    #[error("{relay}: {source}")]
-    Relay { relay: String, source: RelayError },
 }
 
 /// The next reconnect delay: double, capped.
@@ -129,8 +149,25 @@ pub fn next_backoff(current: Duration, max: Duration) -> Duration {
     current.saturating_mul(2).min(max)
 }
 
-/// How long an exit's descriptor is valid; it signs a new one at every registration.
-pub const DESCRIPTOR_VALIDITY: u64 = MAX_VALIDITY;
+/// What one relay session reports to the exit's loop.
+enum SessionEvent {
+    /// Registered: serve it.
+    Registered {
+        addr: String,
+        relay_id: [u8; PUBLIC_KEY_LEN],
+        conn: quinn::Connection,
+    },
+    /// Could not register.
+    Failed { addr: String, error: RelayError },
+    /// A registered session ended.
+    Lost {
+        addr: String,
+        relay_id: [u8; PUBLIC_KEY_LEN],
+        error: RelayError,
+    },
+}
+
+type SessionFuture<'a> = Pin<Box<dyn Future<Output = SessionEvent> + Send + 'a>>;
 
 /// A configured exit.
 #[derive(Debug)]
@@ -138,34 +175,42 @@ pub struct Exit {
     identity: Identity,
     ctx: Arc<ExitContext>,
     options: ExitOptions,
+    publication: Arc<RwLock<Publication>>,
+    descriptor: watch::Sender<Arc<Vec<u8>>>,
     registrations: watch::Sender<u64>,
-    hash: String,
 }
 
 impl Exit {
     /// Prepares the exit (nothing is dialled yet).
     pub fn new(options: ExitOptions) -> Result<Self, ExitError> {
-        let key_config = options.key.server_config()?;
-        let server = ohttp::Server::new(options.key.server_config()?)?;
         let backend = Backend::new(options.backend.clone())?;
+        let identity = match &options.identity {
+            Some(identity) => identity.clone(),
+            None => Identity::generate()?,
+        };
+        let settings = PublicationSettings {
+            rotate_every: options.rotate_every.map(|d| d.as_secs().max(1)),
+            models: options.models.clone(),
+            admissions: options.admissions.clone(),
+        };
+        let publication =
+            Publication::new(&identity, options.key.clone(), settings, crate::unix_now())?;
+        let descriptor = watch::channel(Arc::new(publication.descriptor().to_vec())).0;
+        let publication = Arc::new(RwLock::new(publication));
         let ctx = ExitContext {
-            key_config,
-            server,
+            publication: publication.clone(),
             backend,
             read_timeout: Duration::from_secs(30),
             body_idle_timeout: Duration::from_secs(300),
             request_budget: tokio::sync::Semaphore::new(handler::REQUEST_BUDGET_KIB),
             replays: std::sync::Mutex::new(ReplayGuard::new(options.replay_window, MAX_SEEN)),
         };
-        let identity = match &options.identity {
-            Some(identity) => identity.clone(),
-            None => Identity::generate()?,
-        };
         Ok(Self {
             ctx: Arc::new(ctx),
-            hash: options.key.public().hash(),
             identity,
             options,
+            publication,
+            descriptor,
             registrations: watch::channel(0).0,
         })
     }
@@ -180,26 +225,23 @@ impl Exit {
         self.identity.id()
     }
 
-    /// A descriptor listing this exit's key, valid from a minute ago for
-    /// [`DESCRIPTOR_VALIDITY`], signed by its identity.
-    fn descriptor(&self) -> Result<Vec<u8>, DescriptorError> {
-        let now = crate::unix_now();
-        let valid_from = now.saturating_sub(60);
-        ExitDescriptor {
-            exit_id: self.identity.public_key(),
-            key_configs: vec![self.options.key.public().clone()],
-            models: Vec::new(),
-            valid_from,
-            valid_until: valid_from + DESCRIPTOR_VALIDITY,
-            sequence: now,
-            admissions: self.options.admissions.clone(),
-        }
-        .sign(&self.identity)
+    fn read_publication(&self) -> std::sync::RwLockReadGuard<'_, Publication> {
+        self.publication.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The pubKeyHash this exit registers under.
-    pub fn pub_key_hash(&self) -> &str {
-        &self.hash
+    /// The pubKeyHash of the current OHTTP key (it changes at every rotation).
+    pub fn pub_key_hash(&self) -> String {
+        let publication = self.read_publication();
+        publication
+            .keys()
+            .next()
+            .map(|k| k.public().hash())
+            .unwrap_or_default()
+    }
+
+    /// The signed descriptor published now.
+    pub fn descriptor(&self) -> Vec<u8> {
+        self.read_publication().descriptor().to_vec()
     }
 
     /// Counts successful registrations (for waiting until the exit is reachable).
@@ -207,94 +249,152 @@ impl Exit {
         self.registrations.subscribe()
     }
 
+    /// The descriptor published now; it changes at every rotation.
+    pub fn publications(&self) -> watch::Receiver<Arc<Vec<u8>>> {
+        self.descriptor.subscribe()
+    }
+
     /// Runs until `shutdown` completes.
-    pub async fn run(
-        self,
-        shutdown: impl std::future::Future<Output = ()>,
-    ) -> Result<(), ExitError> {
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ExitError> {
         tokio::pin!(shutdown);
         let dialer = Dialer::new();
-        let mut backoff = self.options.backoff_min;
+        let wanted = self.options.max_relays.max(1);
+        let mut sessions: FuturesUnordered<SessionFuture<'_>> = FuturesUnordered::new();
+        let mut busy: HashSet<String> = HashSet::new();
+        let mut relay_ids: HashSet<[u8; PUBLIC_KEY_LEN]> = HashSet::new();
+        let mut delay = self.options.backoff_min;
+        let mut fill_at = tokio::time::Instant::now();
         loop {
-            let session = async {
-                let candidates = self.options.relays.candidates().await?;
-                let mut last = SessionEnd::NoRelay(RelaySourceError::NoneKnown);
-                for candidate in &candidates {
-                    match self.connect(&dialer, candidate).await {
-                        Ok(conn) => return Ok((conn, candidate.addr.clone())),
-                        Err(source) => {
-                            warn!(relay = %candidate.addr, "cannot register with relay: {source}");
-                            last = SessionEnd::Relay {
-                                relay: candidate.addr.clone(),
-                                source,
-                            };
-                        }
-                    }
-                }
-                Err::<_, SessionEnd>(last)
-            };
-            let conn = tokio::select! {
-                () = &mut shutdown => return Ok(()),
-                r = session => r,
-            };
-            match conn {
-                Ok((conn, relay)) => {
-                    backoff = self.options.backoff_min;
-                    self.registrations.send_modify(|n| *n += 1);
-                    tokio::select! {
-                        () = &mut shutdown => {
-                            conn.close(0u32.into(), b"exit shutting down");
-                            return Ok(());
-                        }
-                        reason = self.serve(&conn) => {
-                            warn!(%relay, "connection to relay lost ({reason}); reconnecting");
-                        }
-                    }
-                }
-                Err(e) => warn!("no relay to register with: {e}"),
-            }
-            info!("reconnecting in {backoff:?}");
+            let rotate_at = self.rotation_deadline();
             tokio::select! {
                 () = &mut shutdown => return Ok(()),
-                () = tokio::time::sleep(backoff) => {}
+                () = tokio::time::sleep_until(rotate_at) => self.publish_due()?,
+                () = tokio::time::sleep_until(fill_at), if busy.len() < wanted => {
+                    match self.options.relays.candidates().await {
+                        Ok(candidates) => {
+                            for c in candidates {
+                                if busy.len() >= wanted {
+                                    break;
+                                }
+                                if busy.insert(c.addr.clone()) {
+                                    sessions.push(Box::pin(self.connect(&dialer, c)));
+                                }
+                            }
+                        }
+                        Err(e) => warn!("no relay to register with: {e}"),
+                    }
+                    fill_at = tokio::time::Instant::now() + delay;
+                    delay = next_backoff(delay, self.options.backoff_max);
+                }
+                Some(event) = sessions.next() => match event {
+                    SessionEvent::Registered { addr, relay_id, conn } => {
+                        if !relay_ids.insert(relay_id) {
+                            conn.close(0u32.into(), b"duplicate registration");
+                            busy.remove(&addr);
+                            debug!(relay = %addr, "{}", RelayError::Duplicate);
+                            continue;
+                        }
+                        delay = self.options.backoff_min;
+                        self.registrations.send_modify(|n| *n += 1);
+                        sessions.push(Box::pin(self.serve(addr, relay_id, conn)));
+                    }
+                    SessionEvent::Failed { addr, error } => {
+                        warn!(relay = %addr, "cannot register with relay: {error}");
+                        busy.remove(&addr);
+                    }
+                    SessionEvent::Lost { addr, relay_id, error } => {
+                        warn!(relay = %addr, "connection to relay lost ({error}); looking for a relay in {delay:?}");
+                        busy.remove(&addr);
+                        relay_ids.remove(&relay_id);
+                        fill_at = fill_at.min(tokio::time::Instant::now() + delay);
+                    }
+                },
             }
-            backoff = next_backoff(backoff, self.options.backoff_max);
         }
     }
 
+    /// When the publication next needs a rotation or a new signature.
+    fn rotation_deadline(&self) -> tokio::time::Instant {
+        let at = self.read_publication().poll_timeout();
+        let wait = at.saturating_sub(crate::unix_now());
+        tokio::time::Instant::now() + Duration::from_secs(wait)
+    }
+
+    /// Rotates the key or signs the descriptor again when due, and publishes the result.
+    fn publish_due(&self) -> Result<(), ExitError> {
+        let now = crate::unix_now();
+        let mut publication = self.publication.write().unwrap_or_else(|p| p.into_inner());
+        match publication.due(now) {
+            Due::Nothing => return Ok(()),
+            Due::Rotate => {
+                let key = OhttpKeyPair::generate_with_id(publication.next_key_id())?;
+                let hash = key.public().hash();
+                publication.rotate(&self.identity, key, now)?;
+                info!(key = %hash, "rotated the OHTTP key; the previous key is still accepted");
+            }
+            Due::Resign => publication.resign(&self.identity, now)?,
+        }
+        let descriptor = Arc::new(publication.descriptor().to_vec());
+        drop(publication);
+        self.descriptor.send_replace(descriptor);
+        Ok(())
+    }
+
     /// Dials one relay candidate and registers.
-    async fn connect(
-        &self,
-        dialer: &Dialer,
-        candidate: &RelayCandidate,
-    ) -> Result<quinn::Connection, RelayError> {
+    async fn connect(&self, dialer: &Dialer, candidate: RelayCandidate) -> SessionEvent {
+        let addr = candidate.addr.clone();
         let options = DialOptions {
             alpn: ALPN_EXIT,
             pin: candidate.pin,
             limits: TransportLimits::to_relay(1024),
             timeout: self.options.control_timeout,
         };
-        let conn = dialer.dial(&candidate.addr, options).await?;
-        match self.register(&conn).await {
-            Ok(()) => {
-                info!(relay = %candidate.addr, exit = %self.hash, "registered with relay");
-                Ok(conn)
-            }
+        let conn = match dialer.dial(&candidate.addr, options).await {
+            Ok(conn) => conn,
             Err(e) => {
+                return SessionEvent::Failed {
+                    addr,
+                    error: e.into(),
+                };
+            }
+        };
+        let Some(relay_id) = peer_key(&conn) else {
+            conn.close(1u32.into(), b"no relay identity");
+            return SessionEvent::Failed {
+                addr,
+                error: RelayError::NoRelayId,
+            };
+        };
+        let descriptor = self.descriptor.borrow().clone();
+        match self.register(&conn, relay_id, &descriptor).await {
+            Ok(()) => {
+                info!(relay = %addr, exit = %self.identity.id(), "registered with relay");
+                SessionEvent::Registered {
+                    addr,
+                    relay_id,
+                    conn,
+                }
+            }
+            Err(error) => {
                 conn.close(1u32.into(), b"register failed");
-                Err(e)
+                SessionEvent::Failed { addr, error }
             }
         }
     }
 
-    /// Runs the registration exchange on a new stream of `conn`.
-    async fn register(&self, conn: &quinn::Connection) -> Result<(), RelayError> {
-        let descriptor = self.descriptor()?;
+    /// Runs the registration exchange for `descriptor` on a new stream of `conn`.
+    async fn register(
+        &self,
+        conn: &quinn::Connection,
+        relay_id: [u8; PUBLIC_KEY_LEN],
+        descriptor: &[u8],
+    ) -> Result<(), RelayError> {
         let mut exchange = ExitRegistration::new(
             Instant::now(),
             self.options.control_timeout,
-            &self.options.key,
-            Some(&descriptor),
+            &self.identity,
+            relay_id,
+            descriptor,
         );
         let (mut send, mut recv) = conn.open_bi().await?;
         loop {
@@ -322,8 +422,14 @@ impl Exit {
         }
     }
 
-    /// Serves relay streams and heartbeats until the connection fails; returns why.
-    async fn serve(&self, conn: &quinn::Connection) -> RelayError {
+    /// Serves relay streams, heartbeats and publishes new descriptors until the connection
+    /// fails.
+    async fn serve(
+        &self,
+        addr: String,
+        relay_id: [u8; PUBLIC_KEY_LEN],
+        conn: quinn::Connection,
+    ) -> SessionEvent {
         let accept = async {
             loop {
                 match conn.accept_bi().await {
@@ -340,7 +446,7 @@ impl Exit {
             tick.tick().await;
             loop {
                 tick.tick().await;
-                let beat = timeout(self.options.control_timeout, heartbeat_once(conn)).await;
+                let beat = timeout(self.options.control_timeout, heartbeat_once(&conn)).await;
                 if let Err(e) = beat.unwrap_or(Err(RelayError::Heartbeat)) {
                     conn.close(0u32.into(), b"heartbeat failed");
                     return e;
@@ -348,9 +454,30 @@ impl Exit {
                 debug!("heartbeat acknowledged");
             }
         };
-        tokio::select! {
+        let publish = async {
+            let mut published = self.descriptor.subscribe();
+            published.mark_unchanged();
+            loop {
+                if published.changed().await.is_err() {
+                    return std::future::pending().await;
+                }
+                let descriptor = published.borrow_and_update().clone();
+                if let Err(e) = self.register(&conn, relay_id, &descriptor).await {
+                    conn.close(1u32.into(), b"publishing the descriptor failed");
+                    return e;
+                }
+                debug!(relay = %addr, "published the new descriptor");
+            }
+        };
+        let error = tokio::select! {
             r = accept => r,
             r = heartbeat => r,
+            r = publish => r,
+        };
+        SessionEvent::Lost {
+            addr,
+            relay_id,
+            error,
         }
     }
 }

@@ -1,8 +1,9 @@
 //! The relay: a QUIC server that routes sealed requests from clients to registered exits.
 //!
-//! Exits dial in with ALPN `tokengo-exit`, register their OHTTP key config under its
-//! pubKeyHash (checked) and heartbeat; clients dial in with ALPN `tokengo-relay`, ask for the
-//! exits' keys and send requests addressed to a pubKeyHash. The relay never sees plaintext: it
+//! Exits dial in with ALPN `tokengo-exit`, register their signed descriptor under their exit id
+//! (proving the id with a signature over the relay's challenge) and heartbeat; clients dial in
+//! with ALPN `tokengo-relay`, ask for the exits' descriptors and send requests addressed to an
+//! exit id. The relay never sees plaintext: it
 //! copies frames between a client stream and a stream it opens on the exit's connection, and
 //! resets the exit's stream when the client goes away.
 
@@ -24,7 +25,7 @@ use tokengo_gateway_proto::identity::Identity;
 use tokengo_gateway_proto::per_ip::PerIpLimit;
 use tokengo_gateway_proto::refusal::Refusal;
 use tokengo_gateway_proto::registration::{
-    MAX_CONTROL_PAYLOAD, NONCE_LEN, Registered, RegistrationError, RelayRegistration,
+    MAX_CONTROL_PAYLOAD, NONCE_LEN, RegistrationError, RelayRegistration,
 };
 
 use crate::frame_io::{
@@ -200,11 +201,11 @@ impl Relay {
 
 impl Shared {
     fn sweep(&self) {
-        for (hash, conn) in self
+        for (exit_id, conn) in self
             .registry
             .evict_stale(Instant::now(), self.options.heartbeat_timeout)
         {
-            info!(exit = %hash, "exit evicted after heartbeat timeout");
+            info!(exit = %exit_id, "exit evicted after heartbeat timeout");
             conn.close(0u32.into(), b"heartbeat timeout");
         }
     }
@@ -220,35 +221,50 @@ impl Shared {
     }
 
     async fn serve_exit(self: Arc<Self>, conn: quinn::Connection) {
-        let Some(hash) = self.register_exit(&conn).await else {
+        let t = self.options.read_timeout;
+        let Ok(Ok((send, recv))) = timeout(t, conn.accept_bi()).await else {
+            return;
+        };
+        let Some(exit_id) = self.register_exit(&conn, send, recv, None).await else {
             return;
         };
         loop {
             let (send, recv) = match conn.accept_bi().await {
                 Ok(s) => s,
                 Err(e) => {
-                    debug!(exit = %hash, "exit connection ended: {e}");
+                    debug!(exit = %exit_id, "exit connection ended: {e}");
                     break;
                 }
             };
             let shared = self.clone();
-            let hash = hash.clone();
-            let conn_id = conn.stable_id();
-            tokio::spawn(async move { shared.heartbeat(&hash, conn_id, send, recv).await });
+            let (exit_id, conn) = (exit_id.clone(), conn.clone());
+            tokio::spawn(async move { shared.exit_stream(&exit_id, &conn, send, recv).await });
         }
-        if self.registry.remove_if(&hash, conn.stable_id()) {
-            info!(exit = %hash, "exit disconnected");
+        if self.registry.remove_if(&exit_id, conn.stable_id()) {
+            info!(exit = %exit_id, "exit disconnected");
         }
     }
 
-    /// Runs the registration exchange; returns the exit's hash once registered.
-    async fn register_exit(&self, conn: &quinn::Connection) -> Option<String> {
+    /// Runs the registration exchange on one stream: the exit's first registration
+    /// (`update_of` is `None`), or a registered exit publishing a new descriptor on its
+    /// connection. Returns the exit id once the registry holds it.
+    async fn register_exit(
+        &self,
+        conn: &quinn::Connection,
+        mut send: SendStream,
+        mut recv: RecvStream,
+        update_of: Option<(&str, Frame)>,
+    ) -> Option<String> {
         let t = self.options.read_timeout;
-        let (mut send, mut recv) = timeout(t, conn.accept_bi()).await.ok()?.ok()?;
         let mut nonce = [0u8; NONCE_LEN];
         ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce).ok()?;
-        let mut exchange = RelayRegistration::new(Instant::now(), unix_now(), t, nonce)
+        let relay_id = self.options.identity.public_key();
+        let mut exchange = RelayRegistration::new(Instant::now(), unix_now(), t, relay_id, nonce)
             .requiring_admission(self.options.trusted_authorities.clone());
+        let update_of = update_of.map(|(id, first)| {
+            exchange.handle_frame(Instant::now(), first);
+            id
+        });
         let outcome = loop {
             while let Some(frame) = exchange.poll_transmit() {
                 if write_frame(&mut send, &frame).await.is_err() {
@@ -267,65 +283,84 @@ impl Shared {
             match read {
                 Ok(Ok(frame)) => exchange.handle_frame(Instant::now(), frame),
                 Ok(Err(_)) => {
-                    conn.close(1u32.into(), b"read register message failed");
+                    if update_of.is_none() {
+                        conn.close(1u32.into(), b"read register message failed");
+                    }
                     return None;
                 }
                 Err(_) => exchange.handle_timeout(Instant::now()),
             }
         };
-        let registered = match outcome {
-            Ok(Registered {
-                hash,
-                key,
-                descriptor,
-            }) => match self
-                .registry
-                .register(key, descriptor, conn.clone(), Instant::now())
-            {
+        let registered = outcome.and_then(|r| {
+            let refused = |refusal| Err(RegistrationError::Refused(refusal));
+            let exit_id = r.exit_id();
+            let stored = match update_of {
+                Some(id) if id != exit_id => return refused(Refusal::ExitIdMismatch),
+                Some(id) => self
+                    .registry
+                    .update(id, conn.stable_id(), r.bytes, Instant::now())
+                    .map(|()| None),
+                None => {
+                    self.registry
+                        .register(exit_id.clone(), r.bytes, conn.clone(), Instant::now())
+                }
+            };
+            match stored {
                 Ok(old) => {
                     if let Some(old) = old {
-                        info!(exit = %hash, "exit re-registered; closing its older connection");
+                        info!(exit = %exit_id, "exit re-registered; closing its older connection");
                         old.close(0u32.into(), b"replaced by new connection");
                     }
-                    exchange.accept();
-                    Ok(hash)
+                    Ok(exit_id)
                 }
-                Err(registry::RegisterError::Full) => {
-                    exchange.refuse(Refusal::RelayFull);
-                    Err(RegistrationError::Refused(Refusal::RelayFull))
-                }
-            },
-            Err(e) => Err(e),
-        };
+                Err(registry::RegisterError::Full) => refused(Refusal::RelayFull),
+                Err(registry::RegisterError::NotRegistered) => refused(Refusal::NotRegistered),
+            }
+        });
+        match &registered {
+            Ok(_) => exchange.accept(),
+            Err(RegistrationError::Refused(refusal)) => exchange.refuse(*refusal),
+            Err(_) => {}
+        }
         let mut sent = true;
         while let Some(frame) = exchange.poll_transmit() {
             sent &= write_frame(&mut send, &frame).await.is_ok();
         }
         match registered {
-            Ok(hash) if sent => {
+            Ok(exit_id) if sent => {
                 let _ = send.finish();
-                info!(exit = %hash, peer = %conn.remote_address(), exits = self.registry.len(), "exit registered");
-                Some(hash)
+                if update_of.is_some() {
+                    info!(exit = %exit_id, "exit published a new descriptor");
+                } else {
+                    info!(exit = %exit_id, peer = %conn.remote_address(), exits = self.registry.len(), "exit registered");
+                }
+                Some(exit_id)
             }
-            Ok(hash) => {
-                self.registry.remove_if(&hash, conn.stable_id());
+            Ok(exit_id) => {
+                if update_of.is_none() {
+                    self.registry.remove_if(&exit_id, conn.stable_id());
+                }
                 None
             }
             Err(e) => {
                 warn!(peer = %conn.remote_address(), "exit registration refused: {e}");
                 let _ = send.finish();
-                // Let the refusal reach the exit before the close.
-                let _ = timeout(Duration::from_secs(1), send.stopped()).await;
-                conn.close(1u32.into(), b"registration refused");
+                if update_of.is_none() {
+                    // Let the refusal reach the exit before the close.
+                    let _ = timeout(Duration::from_secs(1), send.stopped()).await;
+                    conn.close(1u32.into(), b"registration refused");
+                }
                 None
             }
         }
     }
 
-    async fn heartbeat(
+    /// A stream a registered exit opened: a heartbeat, or a Register publishing a new
+    /// descriptor.
+    async fn exit_stream(
         &self,
-        hash: &str,
-        conn_id: usize,
+        exit_id: &str,
+        conn: &quinn::Connection,
         mut send: SendStream,
         mut recv: RecvStream,
     ) {
@@ -336,11 +371,19 @@ impl Shared {
         .await;
         let reply = match frame {
             Ok(Ok(f)) if f.kind == MessageType::Heartbeat => {
-                if self.registry.touch(hash, conn_id, Instant::now()) {
+                if self
+                    .registry
+                    .touch(exit_id, conn.stable_id(), Instant::now())
+                {
                     Frame::new(MessageType::HeartbeatAck, Vec::new())
                 } else {
                     Frame::refusal(Refusal::NotRegistered)
                 }
+            }
+            Ok(Ok(f)) if f.kind == MessageType::Register => {
+                self.register_exit(conn, send, recv, Some((exit_id, f)))
+                    .await;
+                return;
             }
             Ok(Ok(_)) => Frame::refusal(Refusal::InvalidMessageType),
             _ => return,

@@ -1,7 +1,9 @@
-//! The relay's table of registered exits, keyed by pubKeyHash.
+//! The relay's table of registered exits, keyed by exit id.
 //!
-//! Bounded by [`MAX_EXITS`]; an exit that re-registers under the same hash replaces (and closes)
-//! the older connection. Entries silent for longer than the heartbeat timeout are evicted.
+//! Bounded by [`MAX_EXITS`]. Only the holder of an exit id's key can register under it (the
+//! registration proof is its signature), so an exit that registers again under its id replaces
+//! (and closes) its older connection, and one that publishes a new descriptor on its connection
+//! updates its entry. Entries silent for longer than the heartbeat timeout are evicted.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -10,7 +12,6 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use tokengo_gateway_proto::control::ExitKeyEntry;
-use tokengo_gateway_proto::keys::PublicKeyConfig;
 
 /// Most exits one relay keeps registered at a time.
 pub const MAX_EXITS: usize = 1024;
@@ -19,9 +20,8 @@ pub const MAX_EXITS: usize = 1024;
 #[derive(Debug, Clone)]
 struct Entry {
     conn: quinn::Connection,
-    key: PublicKeyConfig,
     /// The exit's signed descriptor, as it sent it (checked at registration).
-    descriptor: Option<Vec<u8>>,
+    descriptor: Vec<u8>,
     last_heartbeat: Instant,
 }
 
@@ -31,6 +31,9 @@ pub enum RegisterError {
     /// The registry holds [`MAX_EXITS`] other exits.
     #[error("relay is full")]
     Full,
+    /// An update from a connection that does not hold the exit's registration.
+    #[error("not registered on this connection")]
+    NotRegistered,
 }
 
 /// The table of exits.
@@ -44,24 +47,22 @@ impl Registry {
         self.exits.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Registers `conn` under the key's hash; returns the connection it replaced, if any.
+    /// Registers `conn` as exit `exit_id`; returns the connection it replaced, if any.
     pub fn register(
         &self,
-        key: PublicKeyConfig,
-        descriptor: Option<Vec<u8>>,
+        exit_id: String,
+        descriptor: Vec<u8>,
         conn: quinn::Connection,
         now: Instant,
     ) -> Result<Option<quinn::Connection>, RegisterError> {
-        let hash = key.hash();
         let mut exits = self.lock();
-        if !exits.contains_key(&hash) && exits.len() >= MAX_EXITS {
+        if !exits.contains_key(&exit_id) && exits.len() >= MAX_EXITS {
             return Err(RegisterError::Full);
         }
         let old = exits.insert(
-            hash,
+            exit_id,
             Entry {
                 conn,
-                key,
                 descriptor,
                 last_heartbeat: now,
             },
@@ -69,14 +70,33 @@ impl Registry {
         Ok(old.map(|e| e.conn))
     }
 
-    /// The live connection of the exit named `hash`.
-    pub fn lookup(&self, hash: &str) -> Option<quinn::Connection> {
-        self.lock().get(hash).map(|e| e.conn.clone())
+    /// Replaces the descriptor of `exit_id`, registered on connection `conn_id`.
+    pub fn update(
+        &self,
+        exit_id: &str,
+        conn_id: usize,
+        descriptor: Vec<u8>,
+        now: Instant,
+    ) -> Result<(), RegisterError> {
+        match self.lock().get_mut(exit_id) {
+            Some(e) if e.conn.stable_id() == conn_id => {
+                e.descriptor = descriptor;
+                e.last_heartbeat = now;
+                Ok(())
+            }
+            _ => Err(RegisterError::NotRegistered),
+        }
     }
 
-    /// Records a heartbeat from connection `conn_id` for `hash`; false if it is not registered.
-    pub fn touch(&self, hash: &str, conn_id: usize, now: Instant) -> bool {
-        match self.lock().get_mut(hash) {
+    /// The live connection of the exit `exit_id`.
+    pub fn lookup(&self, exit_id: &str) -> Option<quinn::Connection> {
+        self.lock().get(exit_id).map(|e| e.conn.clone())
+    }
+
+    /// Records a heartbeat from connection `conn_id` for `exit_id`; false if it is not
+    /// registered there.
+    pub fn touch(&self, exit_id: &str, conn_id: usize, now: Instant) -> bool {
+        match self.lock().get_mut(exit_id) {
             Some(e) if e.conn.stable_id() == conn_id => {
                 e.last_heartbeat = now;
                 true
@@ -85,14 +105,14 @@ impl Registry {
         }
     }
 
-    /// Removes `hash` only if it still belongs to connection `conn_id`.
-    pub fn remove_if(&self, hash: &str, conn_id: usize) -> bool {
+    /// Removes `exit_id` only if it still belongs to connection `conn_id`.
+    pub fn remove_if(&self, exit_id: &str, conn_id: usize) -> bool {
         let mut exits = self.lock();
         if exits
-            .get(hash)
+            .get(exit_id)
             .is_some_and(|e| e.conn.stable_id() == conn_id)
         {
-            exits.remove(hash);
+            exits.remove(exit_id);
             return true;
         }
         false
@@ -104,26 +124,25 @@ impl Registry {
         let stale: Vec<String> = exits
             .iter()
             .filter(|(_, e)| now.saturating_duration_since(e.last_heartbeat) > timeout)
-            .map(|(h, _)| h.clone())
+            .map(|(id, _)| id.clone())
             .collect();
         stale
             .into_iter()
-            .filter_map(|h| exits.remove(&h).map(|e| (h, e.conn)))
+            .filter_map(|id| exits.remove(&id).map(|e| (id, e.conn)))
             .collect()
     }
 
-    /// The registered exits' keys, sorted by hash.
+    /// The registered exits and their descriptors, sorted by exit id.
     pub fn keys(&self) -> Vec<ExitKeyEntry> {
         let mut out: Vec<ExitKeyEntry> = self
             .lock()
             .iter()
-            .map(|(h, e)| ExitKeyEntry {
-                pub_key_hash: h.clone(),
-                key_config: e.key.to_base64(),
-                descriptor: e.descriptor.as_deref().map(|d| B64.encode(d)),
+            .map(|(id, e)| ExitKeyEntry {
+                exit_id: id.clone(),
+                descriptor: B64.encode(&e.descriptor),
             })
             .collect();
-        out.sort_by(|a, b| a.pub_key_hash.cmp(&b.pub_key_hash));
+        out.sort_by(|a, b| a.exit_id.cmp(&b.exit_id));
         out
     }
 
