@@ -33,8 +33,13 @@ impl Network {
 pub struct Config {
     /// Our node id; drawn from the RNG when `None`.
     pub id: Option<Id>,
-    /// Seed of the node's RNG (ids, transaction ids, token secrets, jitter).
+    /// Seed of the node's randomness (id, transaction ids, token secrets, jitter) when
+    /// `secret_seed` is `None`: deterministic, for simulations and tests.
     pub seed: u64,
+    /// 32 secret bytes the node's randomness comes from, replacing `seed`; the runtimes fill
+    /// it from the OS. Each purpose draws from its own keyed stream, so the node id (public)
+    /// tells nothing of the token secrets or transaction ids.
+    pub secret_seed: Option<[u8; 32]>,
     /// Which network this node belongs to.
     pub network: Network,
     /// BEP 43 read-only: mark our queries `ro` and answer no queries.
@@ -107,6 +112,7 @@ impl Default for Config {
         Config {
             id: None,
             seed: 0,
+            secret_seed: None,
             network: Network::tokengo(),
             read_only: false,
             bootstrap: Vec::new(),

@@ -2,8 +2,9 @@
 //! tagged networks).
 //!
 //! The [`Node`] owns no socket, reads no clock, spawns no thread and draws no OS randomness:
-//! its RNG is seeded from [`Config::seed`] and every call that needs time takes `now`. The same
-//! seed and the same inputs give the same outputs.
+//! its randomness is seeded from [`Config::secret_seed`] (or [`Config::seed`]), one keyed
+//! stream per purpose, and every call that needs time takes `now`. The same seed and the same
+//! inputs give the same outputs.
 //!
 //! # Drive loop
 //!

@@ -1,7 +1,7 @@
 //! Write tokens: a keyed hash (SipHash-2-4) of the requester's IP under a secret that rotates
 //! every `token_rotation`; tokens under the previous secret stay valid for one more period.
 
-use crate::rng::Rng;
+use crate::rng::KeyedStream;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
@@ -19,7 +19,7 @@ pub struct Tokens {
 
 impl Tokens {
     /// Fresh secrets drawn from `rng`.
-    pub fn new(rng: &mut Rng, rotation: Duration, now: Instant) -> Self {
+    pub fn new(rng: &mut KeyedStream, rotation: Duration, now: Instant) -> Self {
         let current = [rng.next_u64(), rng.next_u64()];
         let previous = [rng.next_u64(), rng.next_u64()];
         Tokens {
@@ -36,7 +36,7 @@ impl Tokens {
     }
 
     /// Rotates the secret if it is due.
-    pub fn handle_timeout(&mut self, rng: &mut Rng, now: Instant) {
+    pub fn handle_timeout(&mut self, rng: &mut KeyedStream, now: Instant) {
         while now >= self.next_rotation {
             self.previous = self.current;
             self.current = [rng.next_u64(), rng.next_u64()];
@@ -118,7 +118,7 @@ mod tests {
 
     #[test]
     fn tokens_rotate_and_previous_stays_valid() {
-        let mut rng = Rng::new(1);
+        let mut rng = KeyedStream::derive(&[1; 32], b"token");
         let t0 = Instant::now();
         let period = Duration::from_secs(300);
         let mut tokens = Tokens::new(&mut rng, period, t0);

@@ -21,7 +21,7 @@ use crate::krpc::{self, Body, NodeInfo};
 use crate::lookup::Lookup;
 use crate::peer_store::{PeerStore, StoreLimits};
 use crate::rate_limit::RateLimiter;
-use crate::rng::Rng;
+use crate::rng::{KeyedStream, Rng, expand_seed};
 use crate::routing::{RoutingTable, TableConfig};
 use crate::stats::Stats;
 use crate::token::Tokens;
@@ -54,7 +54,12 @@ pub(crate) struct OwnAnnounce {
 pub struct Node {
     pub(crate) config: Config,
     pub(crate) id: Id,
+    /// What needs no secrecy: jitter, refresh targets, peer-list offsets.
     pub(crate) rng: Rng,
+    /// Token secrets.
+    pub(crate) secrets: KeyedStream,
+    /// Transaction ids, which must not be guessable by whoever sees some of them.
+    pub(crate) tids: KeyedStream,
     pub(crate) table: RoutingTable,
     pub(crate) transactions: Transactions,
     pub(crate) lookups: BTreeMap<QueryId, Lookup>,
@@ -82,8 +87,15 @@ pub struct Node {
 impl Node {
     /// Creates a node. `now` starts its clocks; nothing is sent until a command.
     pub fn new(config: Config, now: Instant) -> Self {
-        let mut rng = Rng::new(config.seed);
-        let id = config.id.unwrap_or_else(|| Id(rng.bytes20()));
+        let seed = config
+            .secret_seed
+            .unwrap_or_else(|| expand_seed(config.seed));
+        let id = config
+            .id
+            .unwrap_or_else(|| Id(KeyedStream::derive(&seed, b"node id").bytes20()));
+        let mut secrets = KeyedStream::derive(&seed, b"token secrets");
+        let tids = KeyedStream::derive(&seed, b"transaction ids");
+        let rng = KeyedStream::derive(&seed, b"jitter").rng();
         let table = RoutingTable::new(
             id,
             TableConfig {
@@ -95,8 +107,8 @@ impl Node {
             },
             now,
         );
-        let tokens = Tokens::new(&mut rng, config.token_rotation, now);
-        let limiter_key = [rng.next_u64(), rng.next_u64()];
+        let tokens = Tokens::new(&mut secrets, config.token_rotation, now);
+        let limiter_key = [secrets.next_u64(), secrets.next_u64()];
         let limiter = RateLimiter::new(
             limiter_key,
             config.query_rate_per_ip,
@@ -116,6 +128,8 @@ impl Node {
             config,
             id,
             rng,
+            secrets,
+            tids,
             table,
             transactions: Transactions::default(),
             lookups: BTreeMap::new(),
@@ -189,7 +203,7 @@ impl Node {
             }
         }
         if now >= self.tokens.next_rotation() {
-            self.tokens.handle_timeout(&mut self.rng, now);
+            self.tokens.handle_timeout(&mut self.secrets, now);
         }
         let due: Vec<Id> = self
             .announced

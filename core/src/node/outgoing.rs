@@ -27,7 +27,7 @@ impl Node {
             self.stats.dropped.over_limit += 1;
             return None;
         }
-        let mut tid = self.rng.next_u64() as u32;
+        let mut tid = self.tids.next_u64() as u32;
         while self.transactions.contains(tid) {
             tid = tid.wrapping_add(1);
         }
