@@ -71,7 +71,10 @@ pub(crate) fn start(
         waker,
         stop: AtomicBool::new(false),
     });
-    let node = Node::new(with_bound_addr(config, local_addr), Instant::now());
+    let node = Node::new(
+        with_os_seed(with_bound_addr(config, local_addr)),
+        Instant::now(),
+    );
     let id = node.id();
     let driver = Driver {
         node,
@@ -244,4 +247,19 @@ impl Driver {
             Err(error) => tracing::warn!(%error, "cannot change the DHT socket's interest"),
         }
     }
+}
+
+/// Seeds the node from the OS unless the caller chose its secret seed: the core draws no
+/// randomness itself, and a seed nobody else knows keeps its tokens and transaction ids
+/// unguessable.
+fn with_os_seed(mut config: Config) -> Config {
+    use ring::rand::SecureRandom;
+    if config.secret_seed.is_none() {
+        let mut seed = [0u8; 32];
+        match ring::rand::SystemRandom::new().fill(&mut seed) {
+            Ok(()) => config.secret_seed = Some(seed),
+            Err(_) => tracing::warn!("no OS randomness: the node runs on its configured seed"),
+        }
+    }
+    config
 }
