@@ -24,6 +24,8 @@ use tokengo_gateway_proto::keys::OhttpKeyPair;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+pub mod lying;
+
 /// A body sender the test drives event by event.
 pub type EventSender = mpsc::Sender<Result<Bytes, std::io::Error>>;
 
