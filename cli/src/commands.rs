@@ -18,7 +18,7 @@ use crate::keygen::{Generated, KeyKind};
 use crate::progress::{LineProgress, LogProgress, Progress, Step};
 use tokengo_discovery::devnet::DevnetOptions;
 use tokengo_discovery::{self as discovery, DhtRelays, RelayDht, RelayDhtConfig};
-use tokengo_gateway::client::proxy::{self, ProxyOptions};
+use tokengo_gateway::client::proxy::{self, HeaderPolicy, ProxyOptions};
 use tokengo_gateway::client::{ClientOptions, GatewayClient};
 use tokengo_gateway::exit::backend::BackendOptions;
 use tokengo_gateway::exit::{Exit, ExitOptions};
@@ -29,6 +29,7 @@ use tokengo_gateway::shutdown::ctrl_c_or_term;
 use tokengo_gateway::stack::{ServeOptions, Stack};
 use tokengo_gateway_proto::identity::{Identity, parse_relay_id};
 use tokengo_gateway_proto::keys::{OhttpKeyPair, PublicKeyConfig};
+use tokengo_gateway_proto::path_policy::PathPolicy;
 use tokengo_gateway_proto::trust::{BUILT_IN_AUTHORITIES, Basis};
 
 /// `tokengo relay`.
@@ -77,8 +78,9 @@ pub struct ExitArgs {
     /// Backend base URL [default: http://localhost:11434].
     #[arg(short, long)]
     pub backend: Option<String>,
-    /// Sent to the backend as `Authorization: Bearer KEY`.
-    #[arg(long)]
+    /// Sent to the backend as `Authorization: Bearer KEY`; better given as the environment
+    /// variable, which `ps` does not show.
+    #[arg(long, env = "TOKENGO_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
     /// Header set on every backend request, `Name:value` (repeatable; overrides --api-key).
     #[arg(long = "header")]
@@ -99,6 +101,10 @@ pub struct ExitArgs {
     /// How often to replace the OHTTP key, e.g. 24h; 0 never [default: 24h].
     #[arg(long)]
     pub rotate_every: Option<String>,
+    /// A path the backend may be called on (repeatable; `/v1/` allows everything under it,
+    /// `*` everything) instead of the AI API paths allowed by default.
+    #[arg(long = "allow-path", value_name = "PATH")]
+    pub allowed_paths: Vec<String>,
 }
 
 /// `tokengo client`: finds relays through the DHT, or uses `--relay`.
@@ -135,6 +141,16 @@ pub struct ClientArgs {
     /// runs the relay can then read everything).
     #[arg(long)]
     pub insecure_any_exit: bool,
+    /// Seal this header too, although it is stripped by default (repeatable).
+    #[arg(long = "forward-header", value_name = "NAME")]
+    pub forward_headers: Vec<String>,
+    /// Seal the app's Authorization and x-api-key (bring-your-own-key setups).
+    #[arg(long)]
+    pub forward_credentials: bool,
+    /// A browser origin allowed to use the proxy besides local pages, e.g.
+    /// `https://app.example` (repeatable).
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    pub allowed_origins: Vec<String>,
     /// Non-stream request timeout [default: 120s].
     #[arg(long)]
     pub timeout: Option<String>,
@@ -149,8 +165,9 @@ pub struct ServeArgs {
     /// Local API address.
     #[arg(short, long, default_value = "127.0.0.1:8080")]
     pub listen: String,
-    /// Sent to the backend as `Authorization: Bearer KEY`.
-    #[arg(long)]
+    /// Sent to the backend as `Authorization: Bearer KEY`; better given as the environment
+    /// variable, which `ps` does not show.
+    #[arg(long, env = "TOKENGO_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
     /// Header set on every backend request, `Name:value` (repeatable; overrides --api-key).
     #[arg(long = "header")]
@@ -340,6 +357,15 @@ pub async fn exit(args: ExitArgs) -> anyhow::Result<()> {
     if let Some(t) = &file.ai_backend.timeout {
         backend.head_timeout = config::parse_duration(t)?;
     }
+    let paths: Vec<String> = args
+        .allowed_paths
+        .iter()
+        .chain(&file.allowed_paths)
+        .cloned()
+        .collect();
+    if !paths.is_empty() {
+        backend.allowed_paths = PathPolicy::new(paths);
+    }
     crate::say!("exit key config: {}", key.public().to_base64());
     crate::say!("exit pubKeyHash: {}", key.public().hash());
     let relays = match relay {
@@ -391,7 +417,7 @@ pub async fn client(args: ClientArgs) -> anyhow::Result<()> {
         Some(p) => config::load(p)?,
         None => ClientFile::default(),
     };
-    let listen: SocketAddr = config::parse_listen(
+    let listen: SocketAddr = config::parse_local_listen(
         &args
             .listen
             .clone()
@@ -402,6 +428,21 @@ pub async fn client(args: ClientArgs) -> anyhow::Result<()> {
     if let Some(t) = args.timeout.clone().or(file.timeout.clone()) {
         proxy_options.timeout = config::parse_duration(&t)?;
     }
+    proxy_options.headers = HeaderPolicy {
+        forward: args
+            .forward_headers
+            .iter()
+            .chain(&file.forward_headers)
+            .cloned()
+            .collect(),
+        forward_credentials: args.forward_credentials || file.forward_credentials,
+    };
+    proxy_options.allowed_origins = args
+        .allowed_origins
+        .iter()
+        .chain(&file.allowed_origins)
+        .cloned()
+        .collect();
     let options = ClientOptions {
         trusted_exits: hex_ids(
             args.trust_exits.iter().chain(&file.trusted_exits).collect(),
@@ -480,7 +521,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     backend.api_key = args.api_key.filter(|k| !k.is_empty());
     backend.headers = headers_of(&args.headers)?;
     let mut options = ServeOptions::new(backend);
-    options.listen = config::parse_listen(&args.listen)?;
+    options.listen = config::parse_local_listen(&args.listen)?;
     options.relay_listen = config::parse_listen(&args.relay_listen)?;
     options.ohttp_key = args.ohttp_key;
     let stack = Stack::start(options).await?;

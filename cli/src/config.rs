@@ -130,6 +130,8 @@ pub struct ExitFile {
     pub max_relays: Option<usize>,
     /// How often to replace the OHTTP key (`24h`; `0` never).
     pub rotate_every: Option<String>,
+    /// Paths the backend may be called on (default: the AI API paths).
+    pub allowed_paths: Vec<String>,
     /// The backend.
     #[serde(deserialize_with = "null_as_default")]
     pub ai_backend: BackendSection,
@@ -160,6 +162,12 @@ pub struct ClientFile {
     pub authority_threshold: Option<usize>,
     /// With no exit or authority trusted, take any exit (tests only).
     pub insecure_any_exit: bool,
+    /// Headers sealed although stripped by default.
+    pub forward_headers: Vec<String>,
+    /// Seal the app's Authorization and x-api-key.
+    pub forward_credentials: bool,
+    /// Browser origins allowed besides local pages.
+    pub allowed_origins: Vec<String>,
     /// Bootstrap peers, merged with the built-in ones and bootstrap.json.
     pub bootstrap_peers: Vec<String>,
     /// Use only `bootstrap_peers` (no built-in peers, no bootstrap.json).
@@ -259,6 +267,16 @@ pub fn parse_listen(text: &str) -> Result<SocketAddr, ConfigError> {
         what: "listen address",
         value: text.to_string(),
     })
+}
+
+/// Parses the local proxy's listen address: as [`parse_listen`], except that a bare `:PORT`
+/// means loopback, not every interface (an open proxy to the exit's quota).
+pub fn parse_local_listen(text: &str) -> Result<SocketAddr, ConfigError> {
+    let t = text.trim();
+    match t.strip_prefix(':') {
+        Some(port) => parse_listen(&format!("127.0.0.1:{port}")),
+        None => parse_listen(t),
+    }
 }
 
 /// Parses `Name: value` (split at the first colon, both sides trimmed).

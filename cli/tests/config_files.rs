@@ -126,6 +126,16 @@ fn small_parsers() {
         "0.0.0.0:4433".parse().expect("a")
     );
     assert!(parse_listen("nope").is_err());
+    // The local proxy never opens to the network by a bare port.
+    assert_eq!(
+        parse_local_listen(":8080").expect("l"),
+        "127.0.0.1:8080".parse().expect("a")
+    );
+    assert_eq!(
+        parse_local_listen("0.0.0.0:8080").expect("l"),
+        "0.0.0.0:8080".parse().expect("a"),
+        "an explicit address is taken as written"
+    );
     assert_eq!(parse_duration("2m").expect("d"), Duration::from_secs(120));
     assert_eq!(
         parse_duration("500ms").expect("d"),

@@ -141,7 +141,7 @@ fn post(api: u16, body: &str) -> String {
         s.set_read_timeout(Some(Duration::from_secs(30)))?;
         write!(
             s,
-            "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            "POST /v1/chat/completions HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
             body.len()
         )?;
         let mut out = String::new();

@@ -13,6 +13,8 @@
 //! - [`control`]: the exit list a relay hands out;
 //! - [`trust`]: which listed exits a client may use, and how it picks one;
 //! - [`admission`] and [`per_ip`]: whether a relay takes a connection attempt;
+//! - [`hygiene`]: which headers leave the machine and which local callers the proxy serves;
+//! - [`path_policy`]: which paths an exit passes to its backend;
 //! - [`replay`]: the date in every sealed request, and the exit's guard against replays;
 //! - [`retry`]: whether a failed request may be sent again.
 //!
@@ -58,8 +60,10 @@ pub mod descriptor;
 pub mod envelope;
 pub mod frame;
 pub mod http_message;
+pub mod hygiene;
 pub mod identity;
 pub mod keys;
+pub mod path_policy;
 pub mod per_ip;
 pub mod publication;
 pub mod refusal;

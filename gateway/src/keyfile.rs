@@ -84,6 +84,28 @@ fn read_text<E>(path: &Path, err: impl FnOnce(std::io::Error) -> E) -> Result<St
     std::fs::read_to_string(path).map_err(err)
 }
 
+/// Reads a secret key file, refusing one that others may read or write: a key that leaked
+/// through its mode is no longer a secret, and using it would hide that.
+fn read_secret<E>(path: &Path, err: impl FnOnce(std::io::Error) -> E) -> Result<String, E> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = match std::fs::metadata(path) {
+            Ok(meta) => meta.permissions().mode() & 0o777,
+            Err(e) => return Err(err(e)),
+        };
+        if mode & 0o077 != 0 {
+            return Err(err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!(
+                    "secret key file has mode {mode:04o}, readable or writable by others; run chmod 600 on it"
+                ),
+            )));
+        }
+    }
+    read_text(path, err)
+}
+
 fn key_io(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
     move |source| KeyError::Io {
         path: path.to_path_buf(),
@@ -103,7 +125,7 @@ impl KeyFile for OhttpKeyPair {
 
     /// Loads a private key file; if `<path>.pub` exists it must match.
     fn load(path: &Path) -> Result<Self, KeyError> {
-        let pair = OhttpKeyPair::from_private_text(&read_text(path, key_io(path))?, path)?;
+        let pair = OhttpKeyPair::from_private_text(&read_secret(path, key_io(path))?, path)?;
         let pub_path = public_path(path);
         if pub_path.exists() {
             let public = PublicKeyConfig::from_base64(&read_text(&pub_path, key_io(&pub_path))?)?;
@@ -134,7 +156,7 @@ impl KeyFile for Identity {
     type Error = IdentityError;
 
     fn load(path: &Path) -> Result<Self, IdentityError> {
-        let text = read_text(path, |source| IdentityError::Io {
+        let text = read_secret(path, |source| IdentityError::Io {
             path: path.to_path_buf(),
             source,
         })?;
@@ -197,5 +219,31 @@ mod tests {
             OhttpKeyPair::load(&path),
             Err(KeyError::InvalidFile { .. })
         ));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_secret_key_file_others_can_read_is_refused() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("identity.key");
+        Identity::load_or_generate(&path).expect("gen");
+        let ohttp = dir.path().join("ohttp.key");
+        OhttpKeyPair::load_or_generate(&ohttp).expect("gen");
+        for (file, mode) in [(&path, 0o644), (&ohttp, 0o640), (&path, 0o602)] {
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(mode)).expect("chmod");
+            let refused = if file == &path {
+                Identity::load(file).map(drop).map_err(|e| e.to_string())
+            } else {
+                OhttpKeyPair::load(file)
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            };
+            let message = refused.expect_err("a shared secret is refused");
+            assert!(message.contains("chmod 600"), "{message}");
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        }
+        assert!(Identity::load(&path).is_ok());
+        assert!(OhttpKeyPair::load(&ohttp).is_ok());
     }
 }

@@ -13,7 +13,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, post};
-use tokengo_gateway::client::proxy::{ProxyOptions, router};
+use tokengo_gateway::client::proxy::{ProxyOptions, serve};
 use tokengo_gateway::exit::backend::BackendOptions;
 use tokengo_gateway::exit::{Exit, ExitOptions};
 use tokengo_gateway::relay::{Relay, RelayOptions};
@@ -202,6 +202,9 @@ pub async fn backend_with(gated: bool) -> Backend {
         .route("/v1/ndjson", any(ndjson))
         .route("/v1/sse-tail", any(sse_tail))
         .route("/v1/never", any(never))
+        // Anything else is answered and counted too, so a test sees every request that
+        // reached the backend, whatever its path.
+        .fallback(chat)
         .with_state(mock.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -374,7 +377,7 @@ pub async fn proxy_with(client: Arc<GatewayClient>, options: ProxyOptions) -> St
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
-        let _ = axum::serve(listener, router(client, options)).await;
+        let _ = serve(listener, client, options, std::future::pending()).await;
     });
     format!("http://{addr}")
 }

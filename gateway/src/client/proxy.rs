@@ -5,7 +5,15 @@
 //! a non-stream request must complete within the total timeout; a stream (JSON `"stream": true`,
 //! `Accept: text/event-stream`, a path mentioning `stream`, or a backend answering
 //! `text/event-stream` / NDJSON) must only never stay silent longer than the idle timeout.
+//!
+//! The proxy serves only this machine: a request whose `Host` or (from a browser) `Origin`
+//! names anything else gets 403 ([`CallerPolicy`]), and the app's credentials and fingerprints
+//! are stripped before sealing ([`HeaderPolicy`]). Its server is bounded: at most
+//! `max_connections` at once (more are closed at accept), headers within `header_timeout`
+//! (idle keep-alive connections too), a request body within `body_timeout`, and a non-stream
+//! response of at most `max_response` bytes.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,10 +24,11 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt as _;
 use tokio::time::{Instant, timeout_at};
-use tracing::debug;
+use tracing::{debug, warn};
 
 use super::{ClientError, GatewayClient};
 use tokengo_gateway_proto::http_message::{InnerRequest, is_hop_by_hop};
+pub use tokengo_gateway_proto::hygiene::{CallerPolicy, Forbidden, HeaderPolicy};
 
 /// Proxy settings.
 #[derive(Debug, Clone)]
@@ -28,6 +37,21 @@ pub struct ProxyOptions {
     pub timeout: Duration,
     /// Largest request body accepted.
     pub max_body: usize,
+    /// Largest non-stream response held in memory (502 beyond).
+    pub max_response: usize,
+    /// Which of the app's headers are sealed into requests.
+    pub headers: HeaderPolicy,
+    /// Browser origins allowed besides local pages (`--allow-origin`).
+    pub allowed_origins: Vec<String>,
+    /// The address served, whose IP is an acceptable `Host` besides loopback names; [`serve`]
+    /// fills it from its listener.
+    pub listen: Option<SocketAddr>,
+    /// Deadline for a request's headers, and for the next request on an idle connection.
+    pub header_timeout: Duration,
+    /// Deadline for a whole request body.
+    pub body_timeout: Duration,
+    /// Most connections served at once.
+    pub max_connections: usize,
 }
 
 impl Default for ProxyOptions {
@@ -35,6 +59,24 @@ impl Default for ProxyOptions {
         Self {
             timeout: Duration::from_secs(120),
             max_body: tokengo_gateway_proto::envelope::MAX_SINGLE_BODY - 1024 * 1024,
+            max_response: 64 * 1024 * 1024,
+            headers: HeaderPolicy::default(),
+            allowed_origins: Vec::new(),
+            listen: None,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(60),
+            max_connections: 512,
+        }
+    }
+}
+
+impl ProxyOptions {
+    fn callers(&self) -> CallerPolicy {
+        CallerPolicy {
+            listen: self
+                .listen
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
+            allowed_origins: self.allowed_origins.clone(),
         }
     }
 }
@@ -115,36 +157,112 @@ fn error_for(e: &ClientError) -> Response {
     }
 }
 
-/// Serves the proxy on `listener` until `shutdown` completes.
+/// Serves the proxy on `listener` until `shutdown` completes; connections still open then get
+/// a few seconds to finish.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     client: Arc<GatewayClient>,
-    options: ProxyOptions,
+    mut options: ProxyOptions,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(client, options))
-        .with_graceful_shutdown(shutdown)
-        .await
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+
+    let local = listener.local_addr()?;
+    if !local.ip().is_loopback() {
+        warn!(%local, "the proxy listens beyond this machine: anyone who reaches it can spend the exit's quota (Host checks still apply)");
+    }
+    options.listen.get_or_insert(local);
+    let header_timeout = options.header_timeout;
+    let slots = Arc::new(tokio::sync::Semaphore::new(options.max_connections.max(1)));
+    let app = router(client, options);
+    let (closing, _) = tokio::sync::watch::channel(false);
+    let mut connections = tokio::task::JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => accepted,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of file descriptors, most likely: wait rather than spin.
+                debug!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            debug!("connection limit reached; closing a new connection");
+            continue;
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let mut closing = closing.subscribe();
+        connections.spawn(async move {
+            let _slot = slot;
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
+            tokio::pin!(conn);
+            tokio::select! {
+                r = conn.as_mut() => {
+                    if let Err(e) = r {
+                        debug!("connection ended: {e}");
+                    }
+                }
+                _ = closing.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+        while connections.try_join_next().is_some() {}
+    }
+    let _ = closing.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    Ok(())
+}
+
+fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).map(|v| v.to_str().unwrap_or("\u{fffd}"))
 }
 
 async fn handle(State(state): State<Arc<ProxyState>>, req: Request) -> Response {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
-    let body = match axum::body::to_bytes(body, state.options.max_body).await {
-        Ok(b) => b,
-        Err(_) => return json_error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
+    let host = header_text(&parts.headers, "host").or(parts.uri.authority().map(|a| a.as_str()));
+    let origin = header_text(&parts.headers, "origin");
+    if let Err(refused) = state.options.callers().check(host, origin) {
+        debug!("refused a caller: {refused}");
+        return json_error(StatusCode::FORBIDDEN, &format!("forbidden: {refused}"));
+    }
+    let read = tokio::time::timeout(
+        state.options.body_timeout,
+        axum::body::to_bytes(body, state.options.max_body),
+    );
+    let body = match read.await {
+        Ok(Ok(b)) => b,
+        Ok(Err(_)) => return json_error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
+        Err(_) => return json_error(StatusCode::REQUEST_TIMEOUT, "request body too slow"),
     };
     let path = parts
         .uri
         .path_and_query()
         .map_or_else(|| "/".to_string(), |p| p.as_str().to_string());
     let streaming = detect_streaming(parts.uri.path(), &parts.headers, &body);
-    let headers = parts
+    let mut headers: Vec<(String, Vec<u8>)> = parts
         .headers
         .iter()
         .filter(|(n, _)| !is_hop_by_hop(n.as_str()) && *n != axum::http::header::CONTENT_LENGTH)
         .map(|(n, v)| (n.as_str().to_string(), v.as_bytes().to_vec()))
         .collect();
+    state.options.headers.strip(&mut headers);
     let inner = InnerRequest {
         method: parts.method.as_str().to_string(),
         path_and_query: path,
@@ -190,7 +308,12 @@ async fn handle(State(state): State<Arc<ProxyState>>, req: Request) -> Response 
                     debug!("response body failed: {e}");
                     return json_error(StatusCode::BAD_GATEWAY, "response body was cut");
                 }
-                Ok(Some(Ok(piece))) => all.extend_from_slice(&piece),
+                Ok(Some(Ok(piece))) => {
+                    if all.len() + piece.len() > state.options.max_response {
+                        return json_error(StatusCode::BAD_GATEWAY, "response too large");
+                    }
+                    all.extend_from_slice(&piece);
+                }
             }
         }
         Body::from(all)

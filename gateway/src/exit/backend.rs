@@ -11,9 +11,10 @@ use futures_util::{Stream, StreamExt as _};
 use reqwest::header::{HeaderName, HeaderValue};
 
 use tokengo_gateway_proto::http_message::{Headers, InnerRequest, ResponseHead, is_hop_by_hop};
+use tokengo_gateway_proto::path_policy::PathPolicy;
 
-/// Where and how the exit calls its backend.
-#[derive(Debug, Clone)]
+/// Where and how the exit calls its backend. Its Debug output shows no secret.
+#[derive(Clone)]
 pub struct BackendOptions {
     /// Base URL, e.g. `http://127.0.0.1:11434` or `https://api.openai.com`.
     pub base_url: String,
@@ -23,6 +24,21 @@ pub struct BackendOptions {
     pub headers: Vec<(String, String)>,
     /// How long to wait for the backend's response head.
     pub head_timeout: Duration,
+    /// Which request paths reach the backend (others get a sealed 403).
+    pub allowed_paths: PathPolicy,
+}
+
+impl std::fmt::Debug for BackendOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let header_names: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("BackendOptions")
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("headers", &header_names)
+            .field("head_timeout", &self.head_timeout)
+            .field("allowed_paths", &self.allowed_paths)
+            .finish()
+    }
 }
 
 impl BackendOptions {
@@ -33,6 +49,7 @@ impl BackendOptions {
             api_key: None,
             headers: Vec::new(),
             head_timeout: Duration::from_secs(120),
+            allowed_paths: PathPolicy::default(),
         }
     }
 }
@@ -100,6 +117,11 @@ impl Backend {
             options,
             base,
         })
+    }
+
+    /// Whether the exit passes `path_and_query` to this backend.
+    pub fn allows(&self, path_and_query: &str) -> bool {
+        self.options.allowed_paths.allows(path_and_query)
     }
 
     /// The full URL for a request path.

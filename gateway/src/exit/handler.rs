@@ -53,9 +53,17 @@ impl ExitContext {
     }
 }
 
-/// Takes the date off an opened request and checks it, and the sealed bytes, against the
-/// replay guard; the sealed error to answer with when the request must not run.
+/// Checks an opened request's path against the exit's allowlist, then takes its date off and
+/// checks it, and the sealed bytes, against the replay guard; the sealed error to answer with
+/// when the request must not run.
 fn admit(ctx: &ExitContext, sealed: &[u8], req: &mut InnerRequest) -> Result<(), InnerResponse> {
+    if !ctx.backend.allows(&req.path_and_query) {
+        debug!("refused a path this exit does not serve");
+        return Err(InnerResponse::json_error(
+            403,
+            "this exit does not serve that path",
+        ));
+    }
     let date = take_date(req);
     let now = crate::unix_now();
     let checked = ctx
