@@ -399,15 +399,38 @@ impl RoutingTable {
     }
 
     /// Up to `count` entries that pass `keep`, closest to `target` first.
+    ///
+    /// Walks the buckets in distance bands instead of sorting the table. With `i` the
+    /// target's bucket: bucket `i` holds the nearest ids (they share one more bit with the
+    /// target than anything else); the buckets after it share the same leading distance bit,
+    /// so they form the next band together; each earlier bucket `j < i` is its own band
+    /// (distance starting at bit `j`), nearer the larger `j`. The walk stops once `count`
+    /// entries are found, so an answer of k nodes usually reads one or two buckets.
     fn closest_where(
         &self,
         target: &Id,
         count: usize,
         keep: impl Fn(&Entry) -> bool,
     ) -> Vec<NodeInfo> {
-        let mut all: Vec<&Entry> = self.entries().filter(|e| keep(e)).collect();
-        all.sort_by_key(|e| e.id.distance(target));
-        all.into_iter().take(count).map(Entry::info).collect()
+        let mut out = Vec::with_capacity(count.min(self.config.k * 2));
+        if count == 0 {
+            return out;
+        }
+        let i = self.bucket_index(target);
+        let (near, rest) = self.buckets.split_at(i + 1);
+        let (earlier, at) = near.split_at(i);
+        take_band(&mut out, count, target, at[0].nodes.iter(), &keep);
+        take_band(
+            &mut out,
+            count,
+            target,
+            rest.iter().flat_map(|b| b.nodes.iter()),
+            &keep,
+        );
+        for bucket in earlier.iter().rev() {
+            take_band(&mut out, count, target, bucket.nodes.iter(), &keep);
+        }
+        out
     }
 
     /// Nodes whose liveness should be checked now: questionable, not already being pinged,
@@ -528,6 +551,31 @@ impl RoutingTable {
     }
 }
 
+/// Appends to `out` the entries of one distance band that pass `keep`, nearest first, until
+/// `out` holds `count`. Selects before sorting, so a large band costs a linear pass.
+fn take_band<'a>(
+    out: &mut Vec<NodeInfo>,
+    count: usize,
+    target: &Id,
+    band: impl Iterator<Item = &'a Entry>,
+    keep: &impl Fn(&Entry) -> bool,
+) {
+    let need = count.saturating_sub(out.len());
+    if need == 0 {
+        return;
+    }
+    let mut found: Vec<(Id, &Entry)> = band
+        .filter(|e| keep(e))
+        .map(|e| (e.id.distance(target), e))
+        .collect();
+    if found.len() > need {
+        found.select_nth_unstable_by_key(need - 1, |(d, _)| *d);
+        found.truncate(need);
+    }
+    found.sort_unstable_by_key(|(d, _)| *d);
+    out.extend(found.into_iter().map(|(_, e)| e.info()));
+}
+
 fn park(bucket: &mut Bucket, entry: Entry, cap: usize) {
     if cap == 0 {
         return;
@@ -538,4 +586,164 @@ fn park(bucket: &mut Bucket, entry: Entry, cap: usize) {
         bucket.replacements.remove(0);
     }
     bucket.replacements.push(entry);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::cell::Cell;
+
+    fn config() -> TableConfig {
+        TableConfig {
+            k: 8,
+            replacement_cache: 4,
+            max_nodes_per_ip: 2,
+            stale_after: Duration::from_secs(900),
+            max_failures: 2,
+        }
+    }
+
+    /// An id in bucket `prefix` of `own` (sharing exactly `prefix` bits), the rest from `fill`.
+    fn id_at(own: &Id, prefix: u32, fill: [u8; 20]) -> Id {
+        let mut id = own.random_with_prefix(prefix, fill);
+        if prefix < 160 {
+            let (byte, mask) = (prefix as usize / 8, 1u8 << (7 - prefix % 8));
+            id.0[byte] = (id.0[byte] & !mask) | (!own.0[byte] & mask);
+        }
+        id
+    }
+
+    fn addr(n: u32) -> SocketAddrV4 {
+        let [_, a, b, c] = n.to_be_bytes();
+        SocketAddrV4::new([10, a, b, c].into(), 6881)
+    }
+
+    /// A table whose first `depth` buckets each hold `k` verified nodes.
+    fn full_table(own: Id, depth: u32, now: Instant) -> RoutingTable {
+        let mut table = RoutingTable::new(own, config(), now);
+        let mut n = 0u32;
+        for prefix in 0..depth {
+            for j in 0..8u8 {
+                n += 1;
+                let fill = [j.wrapping_mul(31) ^ (prefix as u8); 20];
+                let info = NodeInfo {
+                    id: id_at(&own, prefix, fill),
+                    addr: addr(n),
+                };
+                table.on_response(info, now);
+            }
+        }
+        table
+    }
+
+    /// The selection as it was: every entry that passes `keep`, fully sorted.
+    fn oracle(
+        table: &RoutingTable,
+        target: &Id,
+        count: usize,
+        keep: impl Fn(&Entry) -> bool,
+    ) -> Vec<NodeInfo> {
+        let mut all: Vec<&Entry> = table.entries().filter(|e| keep(e)).collect();
+        all.sort_by_key(|e| e.id.distance(target));
+        all.into_iter().take(count).map(Entry::info).collect()
+    }
+
+    #[test]
+    fn closest_examines_only_the_buckets_it_needs() {
+        let now = Instant::now();
+        let own = Id([0x5a; 20]);
+        let table = full_table(own, 40, now);
+        assert_eq!(table.len(), 320);
+        assert_eq!(table.bucket_count(), 40);
+        // A target in a middle bucket: that bucket alone holds the 8 closest nodes.
+        let target = id_at(&own, 20, [0x77; 20]);
+        let examined = Cell::new(0usize);
+        let found = table.closest_where(&target, 8, |_| {
+            examined.set(examined.get() + 1);
+            true
+        });
+        assert_eq!(found, oracle(&table, &target, 8, |_| true));
+        assert!(
+            examined.get() <= 8,
+            "examined {} entries for 8 answers",
+            examined.get()
+        );
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Response(u32, u8),
+        Query(u32, u8),
+        Failure(u8),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (0u32..48, any::<u8>()).prop_map(|(p, n)| Op::Response(p, n)),
+            2 => (0u32..48, any::<u8>()).prop_map(|(p, n)| Op::Query(p, n)),
+            1 => any::<u8>().prop_map(Op::Failure),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn closest_equals_the_full_sort(
+            own in any::<[u8; 20]>(),
+            ops in proptest::collection::vec(op(), 0..400),
+            target_prefix in 0u32..=160,
+            target_fill in any::<[u8; 20]>(),
+            count in prop_oneof![Just(0usize), 1usize..20, Just(usize::MAX)],
+        ) {
+            let own = Id(own);
+            let now = Instant::now();
+            let mut table = RoutingTable::new(own, config(), now);
+            let mut known = Vec::new();
+            for op in ops {
+                match op {
+                    Op::Response(prefix, n) | Op::Query(prefix, n) if prefix <= 160 => {
+                        let info = NodeInfo {
+                            id: id_at(&own, prefix, [n; 20]),
+                            addr: addr(u32::from(n) << 8 | prefix),
+                        };
+                        known.push(info);
+                        if matches!(op, Op::Response(..)) {
+                            table.on_response(info, now);
+                        } else {
+                            table.on_query(info, now);
+                        }
+                    }
+                    Op::Failure(n) if !known.is_empty() => {
+                        let info = known[usize::from(n) % known.len()];
+                        table.on_failure(&info.id, &info.addr, now);
+                    }
+                    _ => {}
+                }
+            }
+            prop_assert!(table.check_invariants().is_ok());
+            let target = if target_prefix == 160 {
+                own
+            } else {
+                id_at(&own, target_prefix, target_fill)
+            };
+            let max_failures = config().max_failures;
+            prop_assert_eq!(
+                table.closest(&target, count),
+                oracle(&table, &target, count, |e| e.failures < max_failures)
+            );
+            prop_assert_eq!(
+                table.closest_where(&target, count, |e| e.verified && e.failures == 0),
+                oracle(&table, &target, count, |e| e.verified && e.failures == 0)
+            );
+            let mut reply = oracle(&table, &target, count, |e| e.verified && e.failures == 0);
+            if reply.len() < count {
+                let rest = count - reply.len();
+                reply.extend(oracle(&table, &target, rest, |e| !e.verified && e.failures == 0));
+                reply.sort_by_key(|n| n.id.distance(&target));
+            }
+            prop_assert_eq!(table.closest_for_reply(&target, count), reply);
+        }
+    }
 }
