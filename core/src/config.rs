@@ -100,9 +100,14 @@ pub struct Config {
     /// Bound: concurrent lookups (including announces and bootstraps).
     pub max_lookups: usize,
     /// Queries per second accepted from one IP on average (0: unlimited); excess is dropped.
+    /// A loopback source is counted per address (IP and port): local nodes share one IP.
     pub query_rate_per_ip: u32,
-    /// Burst of queries accepted from one IP.
+    /// Burst of queries accepted from one IP (or one loopback address).
     pub query_burst_per_ip: u32,
+    /// Whether the query limits apply to loopback sources (per address). `false` exempts
+    /// them: for local floods on purpose, or one local socket sending more than
+    /// `query_rate_per_ip` (a test client, a benchmark).
+    pub rate_limit_loopback: bool,
     /// Bound: entries in each bucket's replacement cache.
     pub replacement_cache: usize,
 }
@@ -142,6 +147,7 @@ impl Default for Config {
             max_lookups: 64,
             query_rate_per_ip: 20,
             query_burst_per_ip: 50,
+            rate_limit_loopback: true,
             replacement_cache: 8,
         }
     }

@@ -25,7 +25,7 @@ impl Node {
         msg: &Message<'_>,
         query: &Query<'_>,
     ) {
-        if !self.limiter.allow(*from.ip(), now) {
+        if !self.limiter.allow(from, now) {
             self.stats.dropped.over_limit += 1;
             return;
         }

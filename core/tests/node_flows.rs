@@ -434,6 +434,53 @@ fn query_flood_from_one_ip_is_rate_limited() {
     assert!(node.poll_transmit().is_some());
 }
 
+/// Answers `count` pings from `from` at `now`; returns how many were answered.
+fn answered_pings(node: &mut Node, now: Instant, from: &str, count: usize) -> usize {
+    let ping = b"d1:ad2:id20:abcdefghij0123456789e3:net7:tokengo1:q4:ping1:t2:aa1:y1:qe";
+    let from: SocketAddr = from.parse().unwrap();
+    for _ in 0..count {
+        node.handle_input(now, from, ping);
+    }
+    std::iter::from_fn(|| node.poll_transmit()).count()
+}
+
+#[test]
+fn query_flood_from_one_loopback_address_is_rate_limited() {
+    let now = Instant::now();
+    let mut node = Node::new(Config::default(), now);
+    let burst = Config::default().query_burst_per_ip as usize;
+    assert_eq!(answered_pings(&mut node, now, "127.0.0.2:6881", 200), burst);
+    assert_eq!(node.stats().dropped.over_limit, (200 - burst) as u64);
+    // Another loopback address, and another local node on the same IP (its own port), are
+    // still served.
+    assert_eq!(answered_pings(&mut node, now, "127.0.0.3:6881", 1), 1);
+    assert_eq!(answered_pings(&mut node, now, "127.0.0.2:6882", 1), 1);
+    // The flooder's budget refills at the configured rate.
+    let later = now + Duration::from_secs(1);
+    let rate = Config::default().query_rate_per_ip as usize;
+    assert_eq!(
+        answered_pings(&mut node, later, "127.0.0.2:6881", 200),
+        rate
+    );
+}
+
+#[test]
+fn loopback_exemption_is_a_config_choice() {
+    let now = Instant::now();
+    let mut node = Node::new(
+        Config {
+            rate_limit_loopback: false,
+            ..Config::default()
+        },
+        now,
+    );
+    assert_eq!(answered_pings(&mut node, now, "127.0.0.2:6881", 200), 200);
+    assert_eq!(node.stats().dropped.over_limit, 0);
+    // Other sources stay limited.
+    let burst = Config::default().query_burst_per_ip as usize;
+    assert_eq!(answered_pings(&mut node, now, "192.0.2.1:6881", 200), burst);
+}
+
 #[test]
 fn node_without_known_address_reports_its_own_announce_on_loopback() {
     let now = Instant::now();

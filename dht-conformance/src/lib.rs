@@ -92,6 +92,7 @@ macro_rules! conformance_tests {
             restored_contacts_start_questionable,
             commands_beyond_the_pending_bound_are_refused,
             burst_of_queries_is_fully_answered,
+            loopback_flood_is_limited_per_address,
         );
         #[test]
         fn announced_keys_are_found_in_a_large_network() {

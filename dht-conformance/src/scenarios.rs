@@ -175,11 +175,15 @@ pub fn restored_contacts_start_questionable<R: Runtime>() {
 
 /// Many queries at once: the runtime must read every datagram of a burst (edge-triggered
 /// readiness is drained until `WouldBlock`) and send every answer. Waves of 50 stay well under
-/// the kernel's default socket buffers, so a missing answer is the runtime's fault.
+/// the kernel's default socket buffers, so a missing answer is the runtime's fault. All come
+/// from one socket, far above the per-source query limit, so loopback is exempted here.
 pub fn burst_of_queries_is_fully_answered<R: Runtime>() {
     const WAVES: u32 = 6;
     const WAVE: u32 = 50;
-    let node = R::start(test_config(900));
+    let node = R::start(Config {
+        rate_limit_loopback: false,
+        ..test_config(900)
+    });
     let client = UdpSocket::bind("127.0.0.1:0").expect("bind client");
     client
         .set_read_timeout(Some(Duration::from_secs(5)))
@@ -210,6 +214,66 @@ pub fn burst_of_queries_is_fully_answered<R: Runtime>() {
         node.stats().expect("stats").queries_in.ping,
         u64::from(WAVES * WAVE)
     );
+}
+
+/// A flood of pings from one loopback socket is cut to the per-source budget, while another
+/// local socket's pings are all answered: loopback sources are limited per address.
+pub fn loopback_flood_is_limited_per_address<R: Runtime>() {
+    const FLOOD: u32 = 400;
+    const WAVE: u32 = 50;
+    let node = R::start(test_config(950));
+    let burst = test_config(950).query_burst_per_ip;
+    let flooder = UdpSocket::bind("127.0.0.1:0").expect("bind flooder");
+    flooder
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("read timeout");
+    // Waves the node has read before the next is sent, so that the kernel's socket buffer
+    // drops none of them and every ping is either answered or counted over the limit.
+    for wave in 0..FLOOD / WAVE {
+        for t in wave * WAVE..(wave + 1) * WAVE {
+            flooder
+                .send_to(&ping_query(t), node.addr())
+                .expect("send ping");
+        }
+        let read = u64::from((wave + 1) * WAVE);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let stats = node.stats().expect("stats");
+            if stats.queries_in.ping + stats.dropped.over_limit >= read {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the node read {stats:?}"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    let mut buf = [0u8; 1500];
+    let mut flood_answered = 0u32;
+    while flooder.recv_from(&mut buf).is_ok() {
+        flood_answered += 1;
+    }
+    let other = UdpSocket::bind("127.0.0.2:0").expect("bind a second loopback address");
+    other
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("read timeout");
+    for t in 0..10 {
+        other.send_to(&ping_query(t), node.addr()).expect("send");
+        let (len, _) = other
+            .recv_from(&mut buf)
+            .expect("the other address is answered");
+        assert_eq!(transaction_of(&buf[..len]), Some(t.to_be_bytes()));
+    }
+    // The flood takes well under a second; a budget of `burst` plus two seconds of refill
+    // bounds what it can get answered.
+    let rate = test_config(950).query_rate_per_ip;
+    assert!(
+        flood_answered >= burst.min(FLOOD) && flood_answered <= burst + 2 * rate,
+        "{flood_answered} of {FLOOD} flood pings answered, budget {burst} + {rate}/s"
+    );
+    let stats = node.stats().expect("stats");
+    assert_eq!(stats.dropped.over_limit, u64::from(FLOOD - flood_answered));
 }
 
 /// A tagged KRPC ping with the 4-byte transaction id `t`.

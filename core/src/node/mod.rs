@@ -113,6 +113,7 @@ impl Node {
             limiter_key,
             config.query_rate_per_ip,
             config.query_burst_per_ip,
+            config.rate_limit_loopback,
         );
         let store = PeerStore::new(StoreLimits {
             max_keys: config.max_stored_keys,
