@@ -55,6 +55,7 @@ async fn a_replayed_or_stale_sealed_request_never_reaches_the_backend_again() {
         max_streams: 8,
         idle_timeout: Duration::from_secs(10),
         keep_alive: None,
+        ..TransportLimits::to_relay(0)
     };
     let endpoint =
         tls::dialer_endpoint(tls::ALPN_CLIENT, Some(net.relay.pin), limits, false).expect("ep");

@@ -159,6 +159,7 @@ async fn raw_register(
         max_streams: 16,
         idle_timeout: Duration::from_secs(10),
         keep_alive: None,
+        ..TransportLimits::to_relay(0)
     };
     let endpoint = tls::dialer_endpoint(ALPN_EXIT, Some(relay.pin), limits, false).expect("ep");
     let conn = endpoint
@@ -295,6 +296,7 @@ fn client_endpoint(relay: &common::RunningRelay) -> quinn::Endpoint {
         max_streams: 4,
         idle_timeout: Duration::from_secs(10),
         keep_alive: None,
+        ..TransportLimits::to_relay(0)
     };
     tls::dialer_endpoint(tls::ALPN_CLIENT, Some(relay.pin), limits, false).expect("ep")
 }
@@ -340,6 +342,7 @@ async fn a_busy_address_proves_itself_with_a_retry_and_still_connects() {
         max_streams: 4,
         idle_timeout: Duration::from_secs(10),
         keep_alive: None,
+        ..TransportLimits::to_relay(0)
     };
     // A new endpoint for every connection: one endpoint would present the address token the
     // relay gave it on the first connection, and so count as proven already.

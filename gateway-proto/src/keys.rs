@@ -69,8 +69,10 @@ pub struct PublicKeyConfig {
 }
 
 impl PublicKeyConfig {
-    /// Parses one RFC 9458 KeyConfig strictly: X25519 KEM, a non-empty suite list that includes
-    /// HKDF-SHA256/AES-128-GCM, and no trailing bytes.
+    /// Parses one RFC 9458 KeyConfig strictly: X25519 KEM, a suite list whose first entry is
+    /// HKDF-SHA256/AES-128-GCM (the OHTTP library seals with the first suite, and an exit opens
+    /// only that one, so a config listing another first would make every request fail), and no
+    /// trailing bytes.
     pub fn parse(bytes: &[u8]) -> Result<Self, KeyError> {
         let bad = KeyError::InvalidConfig;
         let (&key_id, rest) = bytes.split_first().ok_or(bad("empty"))?;
@@ -95,12 +97,11 @@ impl PublicKeyConfig {
         if rest.len() != suites_len {
             return Err(bad("suite list length does not match the remaining bytes"));
         }
-        let supported = rest.chunks_exact(4).any(|s| {
-            u16::from_be_bytes([s[0], s[1]]) == KDF_HKDF_SHA256
-                && u16::from_be_bytes([s[2], s[3]]) == AEAD_AES128GCM
-        });
+        let first = &rest[..4];
+        let supported = u16::from_be_bytes([first[0], first[1]]) == KDF_HKDF_SHA256
+            && u16::from_be_bytes([first[2], first[3]]) == AEAD_AES128GCM;
         if !supported {
-            return Err(bad("no HKDF-SHA256/AES-128-GCM suite"));
+            return Err(bad("the first suite is not HKDF-SHA256/AES-128-GCM"));
         }
         // Whatever we accept, the OHTTP library must be able to use.
         KeyConfig::decode(bytes).map_err(|_| bad("not usable by the OHTTP library"))?;
@@ -292,6 +293,14 @@ mod tests {
         let mut mixed = good[..35].to_vec();
         mixed.extend_from_slice(&[0, 8, 0, 1, 0, 1, 0, 99, 0, 1]);
         assert!(PublicKeyConfig::parse(&mixed).is_err());
+        // ChaCha20-Poly1305 listed before our suite: the library would seal with it and the
+        // exit would refuse every request, so the config is refused here instead.
+        let mut chacha_first = good[..35].to_vec();
+        chacha_first.extend_from_slice(&[0, 8, 0, 1, 0, 3, 0, 1, 0, 1]);
+        assert!(PublicKeyConfig::parse(&chacha_first).is_err());
+        let mut ours_first = good[..35].to_vec();
+        ours_first.extend_from_slice(&[0, 8, 0, 1, 0, 1, 0, 1, 0, 3]);
+        assert!(PublicKeyConfig::parse(&ours_first).is_ok());
     }
 
     #[test]

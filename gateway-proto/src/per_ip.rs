@@ -1,4 +1,8 @@
 //! Connections per source address, so that one host cannot take every connection slot.
+//!
+//! An IPv6 host usually holds a whole /64 (and picks new addresses in it at will), so IPv6
+//! sources are counted per /64 ([`source_key`]); IPv4 sources, and IPv4-mapped IPv6 ones, per
+//! address.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -21,6 +25,19 @@ pub struct IpSlot {
     ip: IpAddr,
 }
 
+/// The key a source address is counted under: the IPv4 address, or the IPv6 /64 it is in.
+#[must_use]
+pub fn source_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let mut octets = v6.octets();
+            octets[8..].fill(0);
+            IpAddr::V6(octets.into())
+        }
+        v4 => v4,
+    }
+}
+
 impl PerIpLimit {
     /// At most `max` connections per address.
     pub fn new(max: usize) -> Arc<Self> {
@@ -30,10 +47,9 @@ impl PerIpLimit {
         })
     }
 
-    /// A slot for a connection from `ip`, unless that address already holds `max`.
-    /// IPv4-mapped IPv6 addresses count as their IPv4 address.
+    /// A slot for a connection from `ip`, unless its [`source_key`] already holds `max`.
     pub fn try_acquire(self: &Arc<Self>, ip: IpAddr) -> Option<IpSlot> {
-        let ip = ip.to_canonical();
+        let ip = source_key(ip);
         let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         let count = counts.entry(ip).or_insert(0);
         if *count >= self.max {
@@ -52,7 +68,7 @@ impl PerIpLimit {
     /// Connections counted for `ip` now.
     pub fn count(&self, ip: IpAddr) -> usize {
         let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        counts.get(&ip.to_canonical()).copied().unwrap_or(0)
+        counts.get(&source_key(ip)).copied().unwrap_or(0)
     }
 
     /// Addresses with at least one connection.
@@ -96,6 +112,28 @@ mod tests {
         let again = limit.try_acquire(a).expect("a slot was freed");
         drop((second, again, other));
         assert_eq!(limit.addresses(), 0, "no entry outlives its slots");
+    }
+
+    #[test]
+    fn one_ipv6_slash_64_counts_as_one_host() {
+        let limit = PerIpLimit::new(2);
+        let held: Vec<IpSlot> = ["2001:db8:1:2::1", "2001:db8:1:2:ffff:ffff:ffff:ffff"]
+            .iter()
+            .map(|a| limit.try_acquire(a.parse().unwrap()).expect("slot"))
+            .collect();
+        assert!(
+            limit
+                .try_acquire("2001:db8:1:2:dead::beef".parse().unwrap())
+                .is_none(),
+            "a third address of the same /64 is the same host"
+        );
+        assert!(
+            limit
+                .try_acquire("2001:db8:1:3::1".parse().unwrap())
+                .is_some()
+        );
+        assert_eq!(limit.count("2001:db8:1:2:abcd::".parse().unwrap()), 2);
+        drop(held);
     }
 
     #[test]

@@ -49,13 +49,16 @@ pub enum Refusal {
     SealFailed,
     /// The exit's backend body failed or went silent mid-stream.
     StreamAborted,
+    /// The exit holds as many request bytes as it may and none came free in time; the request
+    /// was not opened.
+    ExitBusy,
     /// A code this build does not know.
     Unknown(u16),
 }
 
 impl Refusal {
     /// Every code this build knows, for tests and documentation.
-    pub const KNOWN: [Refusal; 20] = [
+    pub const KNOWN: [Refusal; 21] = [
         Refusal::ExitNotFound,
         Refusal::ExitUnreachable,
         Refusal::MissingTarget,
@@ -76,6 +79,7 @@ impl Refusal {
         Refusal::Undecryptable,
         Refusal::SealFailed,
         Refusal::StreamAborted,
+        Refusal::ExitBusy,
     ];
 
     /// The code on the wire.
@@ -102,6 +106,7 @@ impl Refusal {
             Refusal::Undecryptable => 40,
             Refusal::SealFailed => 41,
             Refusal::StreamAborted => 42,
+            Refusal::ExitBusy => 43,
             Refusal::Unknown(code) => code,
         }
     }
@@ -139,6 +144,7 @@ impl Refusal {
             Refusal::Undecryptable => "cannot decapsulate request",
             Refusal::SealFailed => "cannot seal response",
             Refusal::StreamAborted => "stream aborted",
+            Refusal::ExitBusy => "exit busy",
             Refusal::Unknown(_) => "unknown refusal",
         }
     }

@@ -172,6 +172,7 @@ impl Dialer {
             max_streams: 0,
             idle_timeout: Duration::from_secs(10),
             keep_alive: None,
+            ..TransportLimits::to_relay(0)
         };
         let options = DialOptions {
             alpn: ALPN_CLIENT,
@@ -203,7 +204,18 @@ pub fn peer_key(conn: &quinn::Connection) -> Option<[u8; PUBLIC_KEY_LEN]> {
         .and_then(relay_key_of)
 }
 
-/// Transport limits of one relay-side connection.
+/// How much a relay buffers of what one stream sends it before the sender must wait.
+pub const RELAY_STREAM_WINDOW: u32 = 256 * 1024;
+/// How much a relay buffers of what one connection sends it, all streams together: with
+/// [`RelayOptions::max_connections`](crate::relay::RelayOptions) connections this bounds the
+/// relay's receive buffers (4096 x 1 MiB).
+pub const RELAY_CONNECTION_WINDOW: u32 = 1024 * 1024;
+/// What a client or an exit buffers of one stream from its relay.
+pub const DIALER_STREAM_WINDOW: u32 = 1024 * 1024;
+/// What a client or an exit buffers of its relay connection, all streams together.
+pub const DIALER_CONNECTION_WINDOW: u32 = 8 * 1024 * 1024;
+
+/// Transport limits of one connection.
 #[derive(Debug, Clone, Copy)]
 pub struct TransportLimits {
     /// Concurrent bidirectional streams a peer may open.
@@ -212,6 +224,11 @@ pub struct TransportLimits {
     pub idle_timeout: Duration,
     /// Keep-alive interval (sent by the side that has it set).
     pub keep_alive: Option<Duration>,
+    /// Bytes of one stream received before the peer must wait (QUIC stream flow control).
+    pub stream_window: u32,
+    /// Bytes of the whole connection received, and sent unacknowledged, before the peer
+    /// (or this side) must wait.
+    pub connection_window: u32,
 }
 
 impl TransportLimits {
@@ -226,6 +243,8 @@ impl TransportLimits {
             max_streams,
             idle_timeout: Duration::from_secs(8),
             keep_alive: Some(Duration::from_secs(2)),
+            stream_window: DIALER_STREAM_WINDOW,
+            connection_window: DIALER_CONNECTION_WINDOW,
         }
     }
 }
@@ -236,6 +255,9 @@ fn transport(limits: TransportLimits) -> Arc<quinn::TransportConfig> {
     t.max_concurrent_uni_streams(0u32.into());
     t.max_idle_timeout(quinn::IdleTimeout::try_from(limits.idle_timeout).ok());
     t.keep_alive_interval(limits.keep_alive);
+    t.stream_receive_window(limits.stream_window.into());
+    t.receive_window(limits.connection_window.into());
+    t.send_window(u64::from(limits.connection_window));
     Arc::new(t)
 }
 

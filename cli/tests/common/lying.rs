@@ -34,6 +34,7 @@ impl LyingRelay {
             max_streams: 64,
             idle_timeout: Duration::from_secs(30),
             keep_alive: None,
+            ..TransportLimits::to_relay(0)
         };
         let at: SocketAddr = format!("127.0.0.{host}:0").parse().expect("addr");
         let endpoint = transport::relay_endpoint(&identity, at, limits).expect("endpoint");

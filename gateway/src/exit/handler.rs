@@ -41,6 +41,8 @@ pub struct ExitContext {
     pub body_idle_timeout: Duration,
     /// Request bytes held at once across all streams, in KiB ([`REQUEST_BUDGET_KIB`]).
     pub request_budget: Semaphore,
+    /// How long a request waits for budget before it is refused with [`Refusal::ExitBusy`].
+    pub budget_wait: Duration,
     /// The sealed requests seen inside the replay window.
     pub replays: std::sync::Mutex<ReplayGuard>,
 }
@@ -94,8 +96,16 @@ pub async fn handle_stream(ctx: &ExitContext, mut send: SendStream, mut recv: Re
         Err(_) => return,
     };
     let kib = u32::try_from(header.payload_len.div_ceil(1024)).unwrap_or(u32::MAX);
-    let Ok(_held) = ctx.request_budget.acquire_many(kib).await else {
-        return;
+    let _held = match timeout(ctx.budget_wait, ctx.request_budget.acquire_many(kib)).await {
+        Ok(Ok(held)) => held,
+        Ok(Err(_)) => return,
+        Err(_) => {
+            debug!("no request budget came free in time; refusing");
+            let _ = recv.stop(0u32.into());
+            let _ = write_frame(&mut send, &Frame::refusal(Refusal::ExitBusy)).await;
+            let _ = send.finish();
+            return;
+        }
     };
     let frame = match timeout(
         ctx.read_timeout,

@@ -203,6 +203,7 @@ impl Exit {
             read_timeout: Duration::from_secs(30),
             body_idle_timeout: Duration::from_secs(300),
             request_budget: tokio::sync::Semaphore::new(handler::REQUEST_BUDGET_KIB),
+            budget_wait: Duration::from_secs(10),
             replays: std::sync::Mutex::new(ReplayGuard::new(options.replay_window, MAX_SEEN)),
         };
         Ok(Self {

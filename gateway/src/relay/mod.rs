@@ -62,6 +62,18 @@ pub struct RelayOptions {
     pub max_streams_per_connection: u32,
     /// When not empty, only exits admitted by one of these network authorities may register.
     pub trusted_authorities: Vec<[u8; 32]>,
+    /// Slowest upload waited for, in bytes per second: a request must reach the relay at least
+    /// this fast (after `upload_grace`), so a trickling client holds nothing for long.
+    pub min_upload_rate: u64,
+    /// Time every upload gets before the rate counts.
+    pub upload_grace: Duration,
+}
+
+/// How long the upload of a `len`-byte request may take: the grace period plus `len` at the
+/// minimum rate, never more than `cap`.
+pub fn upload_deadline(len: usize, rate: u64, grace: Duration, cap: Duration) -> Duration {
+    let secs = (len as u64).checked_div(rate.max(1)).unwrap_or(u64::MAX);
+    grace.saturating_add(Duration::from_secs(secs)).min(cap)
 }
 
 impl RelayOptions {
@@ -80,6 +92,8 @@ impl RelayOptions {
             max_connections_per_ip: 256,
             max_streams_per_connection: 256,
             trusted_authorities: Vec::new(),
+            min_upload_rate: 64 * 1024,
+            upload_grace: Duration::from_secs(10),
         }
     }
 }
@@ -106,6 +120,8 @@ impl Relay {
             max_streams: options.max_streams_per_connection,
             idle_timeout: Duration::from_secs(120),
             keep_alive: None,
+            stream_window: transport::RELAY_STREAM_WINDOW,
+            connection_window: transport::RELAY_CONNECTION_WINDOW,
         };
         let endpoint = transport::relay_endpoint(&options.identity, options.listen, limits)?;
         let connections = Arc::new(Semaphore::new(options.max_connections));
@@ -490,7 +506,13 @@ impl Shared {
                 .map_err(|e| CopyError::Destination(std::io::Error::other(e)))?;
             copy_payload(&mut client_recv, &mut exit_send, header.payload_len).await
         };
-        match timeout(self.options.exit_timeout, upload).await {
+        let deadline = upload_deadline(
+            header.payload_len,
+            self.options.min_upload_rate,
+            self.options.upload_grace,
+            self.options.exit_timeout,
+        );
+        match timeout(deadline, upload).await {
             Ok(Ok(())) => {
                 let _ = exit_send.finish();
             }
@@ -583,5 +605,26 @@ fn answer_allowed(kind: MessageType, streamed: bool) -> bool {
         )
     } else {
         matches!(kind, MessageType::Response | MessageType::Error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_upload_gets_its_grace_plus_its_size_at_the_minimum_rate() {
+        let (grace, cap) = (Duration::from_secs(10), Duration::from_secs(300));
+        let rate = 64 * 1024;
+        assert_eq!(upload_deadline(0, rate, grace, cap), grace);
+        assert_eq!(
+            upload_deadline(16 * 1024 * 1024, rate, grace, cap),
+            Duration::from_secs(10 + 256)
+        );
+        assert_eq!(upload_deadline(usize::MAX, rate, grace, cap), cap);
+        assert_eq!(
+            upload_deadline(1024, 0, grace, cap),
+            Duration::from_secs(1034).min(cap)
+        );
     }
 }
