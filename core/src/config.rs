@@ -108,6 +108,13 @@ pub struct Config {
     /// them: for local floods on purpose, or one local socket sending more than
     /// `query_rate_per_ip` (a test client, a benchmark).
     pub rate_limit_loopback: bool,
+    /// Queries per second answered, node-wide, from senders that are not verified nodes of
+    /// the routing table (0: unlimited); beyond it they are dropped. Answers to our queries
+    /// and queries from nodes that answered us never count against it, so a flood from many
+    /// addresses cannot crowd them out.
+    pub unsolicited_query_rate: u32,
+    /// Burst of queries from such senders answered at once.
+    pub unsolicited_query_burst: u32,
     /// Bound: entries in each bucket's replacement cache.
     pub replacement_cache: usize,
 }
@@ -148,6 +155,8 @@ impl Default for Config {
             query_rate_per_ip: 20,
             query_burst_per_ip: 50,
             rate_limit_loopback: true,
+            unsolicited_query_rate: 1000,
+            unsolicited_query_burst: 2000,
             replacement_cache: 8,
         }
     }

@@ -90,6 +90,49 @@ impl RateLimiter {
     }
 }
 
+/// One token bucket for a whole class of queries (those from unknown senders), whatever
+/// their sources: what the node spends on strangers stays bounded however many IPs they use.
+#[derive(Debug, Clone)]
+pub struct Budget {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    last: Option<Instant>,
+}
+
+impl Budget {
+    /// `rate` per second on average, bursts of `burst`; a zero rate is no limit.
+    pub fn new(rate: u32, burst: u32) -> Self {
+        let burst = f64::from(burst.max(1));
+        Budget {
+            rate: f64::from(rate),
+            burst,
+            tokens: burst,
+            last: None,
+        }
+    }
+
+    /// Whether one more is within the budget at `now` (spending it if so).
+    pub fn take(&mut self, now: Instant) -> bool {
+        if self.rate == 0.0 {
+            return true;
+        }
+        if let Some(last) = self.last {
+            let elapsed = now
+                .saturating_duration_since(last)
+                .min(Duration::from_secs(3600));
+            self.tokens = (self.tokens + elapsed.as_secs_f64() * self.rate).min(self.burst);
+        }
+        self.last = Some(self.last.map_or(now, |last| last.max(now)));
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,6 +163,19 @@ mod tests {
         );
         let mut off = RateLimiter::new([1, 2], 0, 0, true);
         assert!((0..1000).all(|_| off.allow(at(ip, 1), t0)));
+    }
+
+    #[test]
+    fn budget_bursts_then_refills() {
+        let t0 = Instant::now();
+        let mut budget = Budget::new(100, 10);
+        assert_eq!((0..30).filter(|_| budget.take(t0)).count(), 10);
+        let later = t0 + Duration::from_millis(50);
+        assert_eq!((0..30).filter(|_| budget.take(later)).count(), 5);
+        // Time going backwards neither refills nor panics.
+        assert!(!budget.take(t0));
+        let mut off = Budget::new(0, 0);
+        assert!((0..1000).all(|_| off.take(t0)));
     }
 
     #[test]

@@ -29,11 +29,6 @@ impl Node {
             self.stats.dropped.over_limit += 1;
             return;
         }
-        count_method(&mut self.stats.queries_in, query);
-        if self.config.read_only {
-            // BEP 43: a read-only node answers nothing.
-            return;
-        }
         let sender = match *query {
             Query::Ping { id }
             | Query::FindNode { id, .. }
@@ -42,6 +37,22 @@ impl Node {
             Query::Unknown { id, .. } => id,
             Query::Malformed { .. } => None,
         };
+        // Only a node that answered one of our queries from this address is known: a query
+        // alone proves nothing about its source address.
+        let known = sender.is_some_and(|id| {
+            self.table
+                .get(&id)
+                .is_some_and(|e| e.verified && e.addr == from)
+        });
+        if !known && !self.unsolicited.take(now) {
+            self.stats.dropped.over_limit += 1;
+            return;
+        }
+        count_method(&mut self.stats.queries_in, query);
+        if self.config.read_only {
+            // BEP 43: a read-only node answers nothing.
+            return;
+        }
         if let Some(id) = sender
             && !msg.read_only
             && id != self.id

@@ -22,7 +22,7 @@ pub struct DropCounts {
     pub malformed: u64,
     /// Wrong (or missing) network tag.
     pub wrong_network: u64,
-    /// A bound was reached (transactions, lookups, store).
+    /// A bound was reached (transactions, lookups, store, query limits).
     pub over_limit: u64,
     /// A response or error matching no transaction of ours.
     pub unexpected: u64,

@@ -481,6 +481,70 @@ fn loopback_exemption_is_a_config_choice() {
     assert_eq!(answered_pings(&mut node, now, "192.0.2.1:6881", 200), burst);
 }
 
+/// Hands every datagram `from` has queued to `to`.
+fn deliver(from: (&mut Node, SocketAddr), to: (&mut Node, SocketAddr), now: Instant) {
+    while let Some(t) = from.0.poll_transmit() {
+        assert_eq!(t.to, to.1);
+        to.0.handle_input(now, from.1, &t.payload);
+    }
+}
+
+#[test]
+fn unsolicited_queries_share_one_budget_that_known_nodes_and_answers_skip() {
+    let now = Instant::now();
+    let (a_addr, b_addr): (SocketAddr, SocketAddr) = (
+        "192.0.2.100:6881".parse().unwrap(),
+        "192.0.2.200:6881".parse().unwrap(),
+    );
+    let mut a = Node::new(Config::default(), now);
+    let mut b = Node::new(
+        Config {
+            seed: 2,
+            ..Config::default()
+        },
+        now,
+    );
+    // B answers A's ping: B is a verified node of A's table.
+    let _ = a.ping(now, b_addr);
+    deliver((&mut a, a_addr), (&mut b, b_addr), now);
+    deliver((&mut b, b_addr), (&mut a, a_addr), now);
+    assert!(a.routing_table().get(&b.id()).is_some_and(|e| e.verified));
+    while a.poll_event().is_some() {}
+    // A flood of queries, each from its own IP (each within its per-IP budget), from nodes A
+    // does not know: only the node-wide budget for them is answered.
+    let burst = Config::default().unsolicited_query_burst as usize;
+    let ping = b"d1:ad2:id20:abcdefghij0123456789e3:net7:tokengo1:q4:ping1:t2:aa1:y1:qe";
+    let _ = a.ping(now, b_addr);
+    for i in 0..3000u32 {
+        let [_, x, y, z] = i.to_be_bytes();
+        let from = SocketAddr::from(([10, x, y, z.wrapping_add(1)], 6881));
+        a.handle_input(now, from, ping);
+    }
+    let (mut to_b, mut answers) = (Vec::new(), 0);
+    while let Some(t) = a.poll_transmit() {
+        if t.to == b_addr {
+            to_b.push(t);
+        } else {
+            answers += 1;
+        }
+    }
+    assert_eq!(answers, burst, "unsolicited queries answered");
+    assert_eq!(a.stats().dropped.over_limit, 3000 - burst as u64);
+    // The known node's queries, and answers to our own queries, are still handled.
+    for t in to_b {
+        b.handle_input(now, a_addr, &t.payload);
+    }
+    let _ = b.ping(now, a_addr);
+    deliver((&mut b, b_addr), (&mut a, a_addr), now);
+    let to_b: Vec<_> = std::iter::from_fn(|| a.poll_transmit()).collect();
+    assert_eq!(to_b.len(), 1, "B's ping answered");
+    assert_eq!(to_b[0].to, b_addr);
+    let pongs = std::iter::from_fn(|| a.poll_event())
+        .filter(|e| matches!(e, Event::Pong { id: Some(id), .. } if *id == b.id()))
+        .count();
+    assert_eq!(pongs, 1, "B's answer to A's second ping arrived");
+}
+
 #[test]
 fn node_without_known_address_reports_its_own_announce_on_loopback() {
     let now = Instant::now();

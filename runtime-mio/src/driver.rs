@@ -61,7 +61,7 @@ pub(crate) fn start(
     config: Config,
     commands: mpsc::Receiver<Command>,
 ) -> io::Result<Started> {
-    let mut socket = UdpSocket::bind(listen)?;
+    let mut socket = UdpSocket::from_std(crate::socket::bind_udp(listen)?);
     let local_addr = socket.local_addr()?;
     let poll = Poll::new()?;
     poll.registry()

@@ -27,8 +27,8 @@ pub struct Dht {
 impl Dht {
     /// Binds a UDP socket to `listen` and starts a node with `config` on the current runtime.
     pub async fn bind(listen: SocketAddr, config: Config) -> Result<Dht, Error> {
-        let socket = UdpSocket::bind(listen)
-            .await
+        let socket = crate::socket::bind_udp(listen)
+            .and_then(UdpSocket::from_std)
             .map_err(|source| Error::Bind {
                 addr: listen,
                 source,

@@ -20,7 +20,7 @@ use crate::id::Id;
 use crate::krpc::{self, Body, NodeInfo};
 use crate::lookup::Lookup;
 use crate::peer_store::{PeerStore, StoreLimits};
-use crate::rate_limit::RateLimiter;
+use crate::rate_limit::{Budget, RateLimiter};
 use crate::rng::{KeyedStream, Rng, expand_seed};
 use crate::routing::{RoutingTable, TableConfig};
 use crate::stats::Stats;
@@ -65,6 +65,8 @@ pub struct Node {
     pub(crate) lookups: BTreeMap<QueryId, Lookup>,
     pub(crate) tokens: Tokens,
     pub(crate) limiter: RateLimiter,
+    /// Queries from senders that are not verified nodes of the table, all sources together.
+    pub(crate) unsolicited: Budget,
     pub(crate) store: PeerStore,
     pub(crate) announced: BTreeMap<Id, OwnAnnounce>,
     /// Our address as others see it: from the config, or learned from BEP 42 `ip` fields.
@@ -115,6 +117,10 @@ impl Node {
             config.query_burst_per_ip,
             config.rate_limit_loopback,
         );
+        let unsolicited = Budget::new(
+            config.unsolicited_query_rate,
+            config.unsolicited_query_burst,
+        );
         let store = PeerStore::new(StoreLimits {
             max_keys: config.max_stored_keys,
             max_peers_per_key: config.max_peers_per_key,
@@ -136,6 +142,7 @@ impl Node {
             lookups: BTreeMap::new(),
             tokens,
             limiter,
+            unsolicited,
             store,
             announced: BTreeMap::new(),
             routers,

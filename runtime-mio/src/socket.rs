@@ -1,0 +1,56 @@
+//! Binding the node's UDP socket, with buffers large enough that a burst of datagrams waits
+//! for the node instead of being dropped by the kernel.
+
+use socket2::{Domain, Protocol, Socket, Type};
+use std::io;
+use std::net::SocketAddr;
+
+/// Receive and send buffer size asked of the kernel, about 4,000 full-size datagrams; Linux
+/// grants at most `net.core.rmem_max` / `wmem_max` (doubled), and a smaller buffer still works.
+pub(crate) const SOCKET_BUFFER: usize = 4 << 20;
+
+/// Binds a non-blocking UDP socket to `listen` with [`SOCKET_BUFFER`]-sized buffers.
+pub(crate) fn bind_udp(listen: SocketAddr) -> io::Result<std::net::UdpSocket> {
+    let socket = Socket::new(
+        Domain::for_address(listen),
+        Type::DGRAM,
+        Some(Protocol::UDP),
+    )?;
+    if let Err(error) = socket.set_recv_buffer_size(SOCKET_BUFFER) {
+        tracing::debug!(%error, "cannot enlarge the DHT socket's receive buffer");
+    }
+    if let Err(error) = socket.set_send_buffer_size(SOCKET_BUFFER) {
+        tracing::debug!(%error, "cannot enlarge the DHT socket's send buffer");
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&listen.into())?;
+    Ok(socket.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use socket2::SockRef;
+
+    #[test]
+    fn bound_sockets_get_larger_buffers_than_the_default() {
+        let listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        let plain = std::net::UdpSocket::bind(listen).expect("bind");
+        let ours = bind_udp(listen).expect("bind");
+        let (plain, ours) = (SockRef::from(&plain), SockRef::from(&ours));
+        for (what, default, got) in [
+            ("receive", plain.recv_buffer_size(), ours.recv_buffer_size()),
+            ("send", plain.send_buffer_size(), ours.send_buffer_size()),
+        ] {
+            let (default, got) = (default.expect("size"), got.expect("size"));
+            assert!(
+                got > default || default >= SOCKET_BUFFER,
+                "{what} buffer {got} bytes, the default is {default}"
+            );
+        }
+        assert!(
+            ours.nonblocking().expect("flag"),
+            "the runtimes need it non-blocking"
+        );
+    }
+}
