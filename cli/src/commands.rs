@@ -378,10 +378,13 @@ pub async fn exit(args: ExitArgs) -> anyhow::Result<()> {
                 None => SocketAddr::from(([0, 0, 0, 0], 0)),
             };
             let node = node_config(NetworkName::Tokengo, true);
+            let local = discovery::candidates::sources_are_local(&sources);
             let dht = discovery::join_read_only(listen, node, sources, progress.as_ref())
                 .await
                 .with_context(|| format!("starting the exit's DHT node on {listen}"))?;
-            Arc::new(DhtRelays::new(dht, progress)) as Arc<dyn RelaySource>
+            let mut relays = DhtRelays::new(dht, progress);
+            relays.allow_local = local;
+            Arc::new(relays) as Arc<dyn RelaySource>
         }
     };
     let identity = match args.identity.or(file.identity_key_file) {

@@ -33,8 +33,10 @@ pub async fn start(
     progress: Arc<dyn Progress>,
 ) -> Result<DiscoveredClient, DiscoveryError> {
     let any = SocketAddr::from(([0, 0, 0, 0], 0));
+    let local = crate::candidates::sources_are_local(&sources);
     let dht = join_read_only(any, dht, sources, progress.as_ref()).await?;
     let mut source = DhtRelays::new(dht, progress.clone());
+    source.allow_local = local;
     source.then_fetch_exit_keys = true;
     let source = Arc::new(source);
     let client = Arc::new(GatewayClient::new(source, options));

@@ -162,7 +162,11 @@ pub async fn run(
     }
     .sign(&authority)?;
     let mut exit_options = ExitOptions::new(
-        Arc::new(DhtRelays::new(exit_dht, Arc::new(NoProgress))),
+        Arc::new({
+            let mut relays = DhtRelays::new(exit_dht, Arc::new(NoProgress));
+            relays.allow_local = true;
+            relays
+        }),
         OhttpKeyPair::generate()?,
         BackendOptions::new(backend),
     );

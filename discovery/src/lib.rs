@@ -40,6 +40,7 @@
 #![warn(missing_docs)]
 
 pub mod bootstrap;
+pub mod candidates;
 pub mod client_flow;
 #[cfg(feature = "devnet")]
 pub mod devnet;

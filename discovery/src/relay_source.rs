@@ -22,6 +22,9 @@ pub struct DhtRelays {
     pub probe_timeout: Duration,
     /// Report "fetching exit keys" after the selection (what a client does next).
     pub then_fetch_exit_keys: bool,
+    /// Probe loopback and private addresses too (when the bootstrap peers are such:
+    /// [`sources_are_local`](crate::candidates::sources_are_local)).
+    pub allow_local: bool,
 }
 
 impl std::fmt::Debug for DhtRelays {
@@ -41,6 +44,7 @@ impl DhtRelays {
             lookup_timeout: Duration::from_secs(10),
             probe_timeout: Duration::from_secs(3),
             then_fetch_exit_keys: false,
+            allow_local: false,
         }
     }
 
@@ -51,7 +55,15 @@ impl DhtRelays {
 
     async fn discover(&self) -> Result<Vec<RelayCandidate>, RelaySourceError> {
         self.progress.step(Step::DiscoveringRelays);
-        let relays = find_relays(&self.dht, self.lookup_timeout).await;
+        let found = find_relays(&self.dht, self.lookup_timeout).await;
+        let relays = crate::candidates::to_probe(&found, self.allow_local);
+        if relays.len() < found.len() {
+            tracing::debug!(
+                found = found.len(),
+                probed = relays.len(),
+                "skipped relay addresses not worth probing"
+            );
+        }
         if relays.is_empty() {
             self.progress.step(Step::NoRelays);
             return Err(RelaySourceError::NotFound);
