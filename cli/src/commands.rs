@@ -105,6 +105,10 @@ pub struct ExitArgs {
     /// `*` everything) instead of the AI API paths allowed by default.
     #[arg(long = "allow-path", value_name = "PATH")]
     pub allowed_paths: Vec<String>,
+    /// How long streamed answer pieces are gathered into one sealed chunk, e.g. 20ms; 0 sends
+    /// each at once [default: 20ms].
+    #[arg(long)]
+    pub chunk_interval: Option<String>,
 }
 
 /// `tokengo client`: finds relays through the DHT, or uses `--relay`.
@@ -404,6 +408,9 @@ pub async fn exit(args: ExitArgs) -> anyhow::Result<()> {
     options.identity = Some(identity);
     if let Some(n) = args.max_relays.or(file.max_relays) {
         options.max_relays = n.max(1);
+    }
+    if let Some(interval) = args.chunk_interval.or(file.chunk_interval) {
+        options.chunk_interval = config::parse_duration(&interval)?;
     }
     if let Some(every) = args.rotate_every.or(file.rotate_every) {
         let every = config::parse_duration(&every)?;

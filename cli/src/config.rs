@@ -132,6 +132,8 @@ pub struct ExitFile {
     pub rotate_every: Option<String>,
     /// Paths the backend may be called on (default: the AI API paths).
     pub allowed_paths: Vec<String>,
+    /// How long streamed answer pieces are gathered into one sealed chunk (`20ms`).
+    pub chunk_interval: Option<String>,
     /// The backend.
     #[serde(deserialize_with = "null_as_default")]
     pub ai_backend: BackendSection,

@@ -43,6 +43,8 @@ pub struct ExitContext {
     pub request_budget: Semaphore,
     /// How long a request waits for budget before it is refused with [`Refusal::ExitBusy`].
     pub budget_wait: Duration,
+    /// How long body pieces are gathered into one sealed chunk (zero: each piece at once).
+    pub chunk_interval: Duration,
     /// The sealed requests seen inside the replay window.
     pub replays: std::sync::Mutex<ReplayGuard>,
 }
@@ -239,34 +241,56 @@ async fn streamed(ctx: &ExitContext, payload: &[u8], send: &mut SendStream) {
     if !chunk(send, bytes).await {
         return;
     }
+    // Pieces that arrive within `chunk_interval` of the first one travel as one sealed chunk,
+    // so the relay sees neither each token's size nor its timing.
+    let mut batch: Vec<u8> = Vec::new();
+    let mut flush_at: Option<tokio::time::Instant> = None;
     loop {
+        let flush = async {
+            match flush_at {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
         let next = tokio::select! {
-            n = timeout(ctx.body_idle_timeout, body.next()) => n,
+            n = timeout(ctx.body_idle_timeout, body.next()) => Some(n),
+            () = flush => None,
             _ = &mut relay_gone => {
                 debug!("relay cancelled the stream");
                 return;
             }
         };
         match next {
-            Ok(Some(Ok(piece))) => {
-                // Keep every frame far below the frame limit, whatever the backend's piece size.
-                for part in piece.chunks(MAX_CHUNK_FRAME) {
-                    let Some(bytes) = seal_piece(&mut reply, part) else {
-                        return;
-                    };
-                    if !chunk(send, bytes).await {
-                        return;
-                    }
+            None => {
+                flush_at = None;
+                if !send_batch(send, &mut reply, &mut batch).await {
+                    return;
                 }
             }
-            Ok(None) => break,
-            Ok(Some(Err(e))) => {
+            Some(Ok(Some(Ok(piece)))) => {
+                batch.extend_from_slice(&piece);
+                if ctx.chunk_interval.is_zero() || batch.len() >= MAX_CHUNK_FRAME {
+                    flush_at = None;
+                    if !send_batch(send, &mut reply, &mut batch).await {
+                        return;
+                    }
+                } else if flush_at.is_none() {
+                    flush_at = Some(tokio::time::Instant::now() + ctx.chunk_interval);
+                }
+            }
+            Some(Ok(None)) => {
+                if !send_batch(send, &mut reply, &mut batch).await {
+                    return;
+                }
+                break;
+            }
+            Some(Ok(Some(Err(e)))) => {
                 // Leave the sealed stream without its final chunk: the client sees a failure.
                 debug!("backend body failed: {e}");
                 let _ = write_frame(send, &Frame::refusal(Refusal::StreamAborted)).await;
                 return;
             }
-            Err(_) => {
+            Some(Err(_)) => {
                 debug!("backend body idle for too long");
                 let _ = write_frame(send, &Frame::refusal(Refusal::StreamAborted)).await;
                 return;
@@ -276,8 +300,19 @@ async fn streamed(ctx: &ExitContext, payload: &[u8], send: &mut SendStream) {
     end(send, reply).await;
 }
 
-fn seal_piece(reply: &mut StreamReply, piece: &[u8]) -> Option<Vec<u8>> {
-    reply.body(piece).ok()
+/// Seals what `batch` holds as chunks of at most [`MAX_CHUNK_FRAME`] and sends them; empties
+/// it. False when the stream failed.
+async fn send_batch(send: &mut SendStream, reply: &mut StreamReply, batch: &mut Vec<u8>) -> bool {
+    for part in batch.chunks(MAX_CHUNK_FRAME) {
+        let Ok(bytes) = reply.body(part) else {
+            return false;
+        };
+        if !chunk(send, bytes).await {
+            return false;
+        }
+    }
+    batch.clear();
+    true
 }
 
 async fn finish_with(

@@ -41,6 +41,8 @@ use tokengo_gateway_proto::replay::{DEFAULT_WINDOW, MAX_SEEN, ReplayGuard};
 /// authority see its descriptor through two independent relays, and that losing one costs
 /// nothing.
 pub const DEFAULT_MAX_RELAYS: usize = 3;
+/// How long an exit gathers streamed body pieces into one sealed chunk by default.
+pub const DEFAULT_CHUNK_INTERVAL: Duration = Duration::from_millis(20);
 /// How often an exit replaces its OHTTP key by default.
 pub const DEFAULT_ROTATE_EVERY: Duration = Duration::from_secs(24 * 3600);
 
@@ -75,6 +77,9 @@ pub struct ExitOptions {
     pub backoff_max: Duration,
     /// How far a request's date may be from this exit's clock (replays are refused).
     pub replay_window: Duration,
+    /// How long streamed body pieces are gathered into one sealed chunk, so the relay does not
+    /// see each token's size and timing; zero sends each piece at once.
+    pub chunk_interval: Duration,
 }
 
 impl ExitOptions {
@@ -94,6 +99,7 @@ impl ExitOptions {
             backoff_min: Duration::from_secs(1),
             backoff_max: Duration::from_secs(60),
             replay_window: DEFAULT_WINDOW,
+            chunk_interval: DEFAULT_CHUNK_INTERVAL,
         }
     }
 }
@@ -204,6 +210,7 @@ impl Exit {
             body_idle_timeout: Duration::from_secs(300),
             request_budget: tokio::sync::Semaphore::new(handler::REQUEST_BUDGET_KIB),
             budget_wait: Duration::from_secs(10),
+            chunk_interval: options.chunk_interval,
             replays: std::sync::Mutex::new(ReplayGuard::new(options.replay_window, MAX_SEEN)),
         };
         Ok(Self {
