@@ -56,6 +56,10 @@ fn gateway(command: Command) -> anyhow::Result<()> {
         return tokengo::authority::run(args);
     }
     tokengo_gateway::transport::install_crypto_provider();
+    // Relays, exits and proxies hold many sockets: take all the descriptors allowed.
+    if let Some(limit) = tokengo_gateway::fd_limit::raise_open_file_limit() {
+        tracing::debug!(limit, "open-file limit");
+    }
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         match command {

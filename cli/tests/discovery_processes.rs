@@ -507,3 +507,36 @@ fn an_exit_admitted_by_an_authority_serves_the_clients_that_trust_it_and_no_othe
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
     assert!(answer.contains("no trusted exit"), "{answer}");
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_proxy_started_under_a_low_open_file_limit_raises_it() {
+    // Started as services often are, with a soft limit of 256 (the hard one is higher here),
+    // the client takes every descriptor it is allowed before it serves.
+    let api = free_tcp();
+    let listen = format!("127.0.0.1:{api}");
+    let child = Command::new("sh")
+        .args(["-c", "ulimit -S -n 256 && exec \"$0\" \"$@\"", BIN])
+        .args(["client", "--relay", "127.0.0.1:9", "--listen", &listen])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut proc = Proc(child);
+    let stdout = proc.0.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    assert!(
+        lines.any(|l| l.is_ok_and(|l| l.contains("ready"))),
+        "the client never said it was ready"
+    );
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", proc.0.id())).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap()
+        .to_owned();
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let (soft, hard) = (fields[3], fields[4]);
+    assert_eq!(soft, hard, "{line}");
+    assert_ne!(soft, "256", "{line}");
+}

@@ -48,6 +48,7 @@ pub mod client;
 #[cfg(feature = "proxy")]
 pub mod echo_backend;
 pub mod exit;
+pub mod fd_limit;
 pub mod frame_io;
 pub mod keyfile;
 pub mod relay;

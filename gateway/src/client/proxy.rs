@@ -9,7 +9,8 @@
 //! The proxy serves only this machine: a request whose `Host` or (from a browser) `Origin`
 //! names anything else gets 403 ([`CallerPolicy`]), and the app's credentials and fingerprints
 //! are stripped before sealing ([`HeaderPolicy`]). Its server is bounded: at most
-//! `max_connections` at once (more are closed at accept), headers within `header_timeout`
+//! `max_connections` at once, fewer when the open-file limit leaves less room
+//! ([`crate::fd_limit`]; more are closed at accept), headers within `header_timeout`
 //! (idle keep-alive connections too), a request body within `body_timeout`, and a non-stream
 //! response of at most `max_response` bytes.
 
@@ -174,7 +175,11 @@ pub async fn serve(
     }
     options.listen.get_or_insert(local);
     let header_timeout = options.header_timeout;
-    let slots = Arc::new(tokio::sync::Semaphore::new(options.max_connections.max(1)));
+    let most = crate::fd_limit::connections_within(
+        crate::fd_limit::open_file_limit(),
+        options.max_connections.max(1),
+    );
+    let slots = Arc::new(tokio::sync::Semaphore::new(most));
     let app = router(client, options);
     let (closing, _) = tokio::sync::watch::channel(false);
     let mut connections = tokio::task::JoinSet::new();
