@@ -108,12 +108,14 @@ pub struct Config {
     /// them: for local floods on purpose, or one local socket sending more than
     /// `query_rate_per_ip` (a test client, a benchmark).
     pub rate_limit_loopback: bool,
-    /// Queries per second answered, node-wide, from senders that are not verified nodes of
-    /// the routing table (0: unlimited); beyond it they are dropped. Answers to our queries
-    /// and queries from nodes that answered us never count against it, so a flood from many
-    /// addresses cannot crowd them out.
+    /// Queries per second answered, node-wide, from heavy strangers (0: unlimited); beyond
+    /// it they are dropped. A stranger is a sender that is not a verified node of the routing
+    /// table; a heavy one has spent more than half its `query_burst_per_ip` (or is not
+    /// metered: loopback with `rate_limit_loopback` off). Answers to our queries, queries
+    /// from nodes that answered us and light senders never count against it, so a flood
+    /// from many addresses cannot crowd them out.
     pub unsolicited_query_rate: u32,
-    /// Burst of queries from such senders answered at once.
+    /// Burst of queries from heavy strangers answered at once.
     pub unsolicited_query_burst: u32,
     /// Bound: entries in each bucket's replacement cache.
     pub replacement_cache: usize,

@@ -6,8 +6,12 @@
 //! any of 127.0.0.0/8's 16 million addresses anyway, so a per-IP budget would stop legitimate
 //! local networks without stopping a local flooder any better.
 //!
-//! Bound: [`SLOTS`] buckets, whatever the number of sources. Sources that hash to the same slot
-//! take it over from each other, which only ever makes the limit more lenient, never stricter.
+//! Bound: [`SLOTS`] buckets, whatever the number of sources, in sets of [`WAYS`]: a source
+//! hashes to one set and takes a free bucket there, or the one whose source was heard from
+//! longest ago. Only a source evicted that way starts afresh, which only ever makes the limit
+//! more lenient, never stricter; with four ways, sources flooding at once practically never
+//! evict each other (a direct-mapped table let two colliding flooders reset each other's
+//! bucket on every query).
 
 use crate::token::siphash24;
 use std::net::SocketAddrV4;
@@ -15,6 +19,8 @@ use std::time::{Duration, Instant};
 
 /// Number of buckets.
 pub const SLOTS: usize = 4096;
+/// Buckets a source may use: one set of this many.
+pub const WAYS: usize = 4;
 
 #[derive(Debug, Clone, Copy)]
 struct Slot {
@@ -22,6 +28,17 @@ struct Slot {
     source: SocketAddrV4,
     tokens: f64,
     last: Instant,
+}
+
+/// What the per-source limit says of one query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Allowance {
+    /// Over the source's budget: drop it.
+    Refused,
+    /// Within budget, and the source has spent less than half its burst: a light sender.
+    Light,
+    /// Within budget, from a source near its limit, or from one that is not metered.
+    Heavy,
 }
 
 /// Per-IP token buckets.
@@ -52,11 +69,12 @@ impl RateLimiter {
         }
     }
 
-    /// Whether a query from `from` at `now` is within its budget (and spends one token if so).
-    pub fn allow(&mut self, from: SocketAddrV4, now: Instant) -> bool {
+    /// Whether a query from `from` at `now` is within its budget (spending one token if so),
+    /// and whether its source is a light sender.
+    pub fn allow(&mut self, from: SocketAddrV4, now: Instant) -> Allowance {
         let ip = *from.ip();
         if self.slots.is_empty() || (ip.is_loopback() && !self.limit_loopback) {
-            return true;
+            return Allowance::Heavy;
         }
         let source = if ip.is_loopback() {
             from
@@ -66,8 +84,19 @@ impl RateLimiter {
         let mut bytes = [0u8; 6];
         bytes[..4].copy_from_slice(&source.ip().octets());
         bytes[4..].copy_from_slice(&source.port().to_be_bytes());
-        let index = (siphash24(self.key, &bytes) % SLOTS as u64) as usize;
-        let slot = &mut self.slots[index];
+        let set = (siphash24(self.key, &bytes) % (SLOTS / WAYS) as u64) as usize;
+        let ways = &mut self.slots[set * WAYS..(set + 1) * WAYS];
+        let way = ways
+            .iter()
+            .position(|w| w.is_some_and(|w| w.source == source))
+            .or_else(|| ways.iter().position(Option::is_none))
+            .unwrap_or_else(|| {
+                // Every way is taken by another source: evict the longest silent.
+                (0..WAYS)
+                    .min_by_key(|&i| ways[i].map(|w| w.last))
+                    .unwrap_or(0)
+            });
+        let slot = &mut ways[way];
         let current = match slot {
             Some(s) if s.source == source => s,
             _ => slot.insert(Slot {
@@ -81,16 +110,19 @@ impl RateLimiter {
             .min(Duration::from_secs(3600));
         current.tokens = (current.tokens + elapsed.as_secs_f64() * self.rate).min(self.burst);
         current.last = now;
-        if current.tokens >= 1.0 {
-            current.tokens -= 1.0;
-            true
+        if current.tokens < 1.0 {
+            return Allowance::Refused;
+        }
+        current.tokens -= 1.0;
+        if current.tokens >= self.burst / 2.0 {
+            Allowance::Light
         } else {
-            false
+            Allowance::Heavy
         }
     }
 }
 
-/// One token bucket for a whole class of queries (those from unknown senders), whatever
+/// One token bucket for a whole class of queries (those from heavy strangers), whatever
 /// their sources: what the node spends on strangers stays bounded however many IPs they use.
 #[derive(Debug, Clone)]
 pub struct Budget {
@@ -142,27 +174,62 @@ mod tests {
         SocketAddrV4::new(Ipv4Addr::from(ip), port)
     }
 
+    fn allowed(limiter: &mut RateLimiter, from: SocketAddrV4, now: Instant, n: usize) -> usize {
+        (0..n)
+            .filter(|_| limiter.allow(from, now) != Allowance::Refused)
+            .count()
+    }
+
     #[test]
     fn bursts_then_refills() {
         let t0 = Instant::now();
         let mut limiter = RateLimiter::new([1, 2], 10, 20, true);
         let ip = [192, 0, 2, 1];
-        assert_eq!((0..30).filter(|_| limiter.allow(at(ip, 1), t0)).count(), 20);
-        assert!(
-            !limiter.allow(at(ip, 2), t0),
+        let verdicts: Vec<Allowance> = (0..30).map(|_| limiter.allow(at(ip, 1), t0)).collect();
+        let count = |a: Allowance| verdicts.iter().filter(|v| **v == a).count();
+        // 20 allowed: the first 10 leave at least half the burst (light), the next 10 not.
+        assert_eq!((count(Allowance::Light), count(Allowance::Heavy)), (10, 10));
+        assert_eq!(count(Allowance::Refused), 10);
+        assert_eq!(
+            (verdicts[0], verdicts[19]),
+            (Allowance::Light, Allowance::Heavy)
+        );
+        assert_eq!(
+            limiter.allow(at(ip, 2), t0),
+            Allowance::Refused,
             "one budget per IP, whatever the port"
         );
-        assert!(
+        assert_eq!(
             limiter.allow(at([192, 0, 2, 2], 1), t0),
+            Allowance::Light,
             "other IPs unaffected"
         );
         let later = t0 + Duration::from_millis(500);
-        assert_eq!(
-            (0..30).filter(|_| limiter.allow(at(ip, 1), later)).count(),
-            5
-        );
+        assert_eq!(allowed(&mut limiter, at(ip, 1), later, 30), 5);
         let mut off = RateLimiter::new([1, 2], 0, 0, true);
-        assert!((0..1000).all(|_| off.allow(at(ip, 1), t0)));
+        assert!((0..1000).all(|_| off.allow(at(ip, 1), t0) == Allowance::Heavy));
+    }
+
+    #[test]
+    fn many_sources_flooding_at_once_each_get_only_their_burst() {
+        let t0 = Instant::now();
+        let mut limiter = RateLimiter::new([1, 2], 10, 20, true);
+        let sources: Vec<SocketAddrV4> = (0..300u32)
+            .map(|i| SocketAddrV4::new(Ipv4Addr::from(0x0a00_0000 + i), 6881))
+            .collect();
+        let mut allowed = 0;
+        for _ in 0..100 {
+            for source in &sources {
+                if limiter.allow(*source, t0) != Allowance::Refused {
+                    allowed += 1;
+                }
+            }
+        }
+        assert_eq!(
+            allowed,
+            300 * 20,
+            "no source got a fresh bucket from a collision"
+        );
     }
 
     #[test]
@@ -183,22 +250,15 @@ mod tests {
         let t0 = Instant::now();
         let mut limiter = RateLimiter::new([1, 2], 10, 20, true);
         let local = [127, 0, 0, 1];
+        assert_eq!(allowed(&mut limiter, at(local, 1), t0, 30), 20);
         assert_eq!(
-            (0..30).filter(|_| limiter.allow(at(local, 1), t0)).count(),
-            20
-        );
-        assert!(
             limiter.allow(at(local, 2), t0),
+            Allowance::Light,
             "each local port has its own budget"
         );
-        assert!(limiter.allow(at([127, 0, 0, 2], 1), t0));
+        assert_eq!(limiter.allow(at([127, 0, 0, 2], 1), t0), Allowance::Light);
         let mut exempt = RateLimiter::new([1, 2], 10, 20, false);
-        assert!((0..1000).all(|_| exempt.allow(at(local, 1), t0)));
-        assert_eq!(
-            (0..30)
-                .filter(|_| exempt.allow(at([192, 0, 2, 1], 1), t0))
-                .count(),
-            20
-        );
+        assert!((0..1000).all(|_| exempt.allow(at(local, 1), t0) == Allowance::Heavy));
+        assert_eq!(allowed(&mut exempt, at([192, 0, 2, 1], 1), t0, 30), 20);
     }
 }

@@ -8,6 +8,7 @@ use crate::krpc::{
 };
 use crate::node::{MAX_DATAGRAM, Node, count_method, push_encoded};
 use crate::peer_store::Refused;
+use crate::rate_limit::Allowance;
 use crate::routing::is_routable;
 use std::net::{SocketAddr, SocketAddrV4};
 use std::time::Instant;
@@ -25,7 +26,8 @@ impl Node {
         msg: &Message<'_>,
         query: &Query<'_>,
     ) {
-        if !self.limiter.allow(from, now) {
+        let allowance = self.limiter.allow(from, now);
+        if allowance == Allowance::Refused {
             self.stats.dropped.over_limit += 1;
             return;
         }
@@ -38,13 +40,15 @@ impl Node {
             Query::Malformed { .. } => None,
         };
         // Only a node that answered one of our queries from this address is known: a query
-        // alone proves nothing about its source address.
+        // alone proves nothing about its source address. Light senders (a lookup passing by,
+        // a client's ping) are answered too; what the shared budget stops is strangers that
+        // spend their whole per-IP allowance, however many addresses they flood from.
         let known = sender.is_some_and(|id| {
             self.table
                 .get(&id)
                 .is_some_and(|e| e.verified && e.addr == from)
         });
-        if !known && !self.unsolicited.take(now) {
+        if !known && allowance == Allowance::Heavy && !self.unsolicited.take(now) {
             self.stats.dropped.over_limit += 1;
             return;
         }

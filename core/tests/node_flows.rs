@@ -490,7 +490,7 @@ fn deliver(from: (&mut Node, SocketAddr), to: (&mut Node, SocketAddr), now: Inst
 }
 
 #[test]
-fn unsolicited_queries_share_one_budget_that_known_nodes_and_answers_skip() {
+fn heavy_strangers_share_one_budget_that_light_senders_known_nodes_and_answers_skip() {
     let now = Instant::now();
     let (a_addr, b_addr): (SocketAddr, SocketAddr) = (
         "192.0.2.100:6881".parse().unwrap(),
@@ -510,15 +510,21 @@ fn unsolicited_queries_share_one_budget_that_known_nodes_and_answers_skip() {
     deliver((&mut b, b_addr), (&mut a, a_addr), now);
     assert!(a.routing_table().get(&b.id()).is_some_and(|e| e.verified));
     while a.poll_event().is_some() {}
-    // A flood of queries, each from its own IP (each within its per-IP budget), from nodes A
-    // does not know: only the node-wide budget for them is answered.
-    let burst = Config::default().unsolicited_query_burst as usize;
+    // A flood from 200 IPs, each spending its whole per-IP burst, from nodes A does not
+    // know. While an IP has half its burst left it is a light sender and answered; past that,
+    // its queries share the node-wide budget with every other heavy stranger.
+    let config = Config::default();
+    let (ips, per_ip) = (200usize, config.query_burst_per_ip as usize);
+    let light = ips * (per_ip - per_ip / 2);
+    let budget = config.unsolicited_query_burst as usize;
     let ping = b"d1:ad2:id20:abcdefghij0123456789e3:net7:tokengo1:q4:ping1:t2:aa1:y1:qe";
     let _ = a.ping(now, b_addr);
-    for i in 0..3000u32 {
-        let [_, x, y, z] = i.to_be_bytes();
-        let from = SocketAddr::from(([10, x, y, z.wrapping_add(1)], 6881));
-        a.handle_input(now, from, ping);
+    for i in 0..ips as u32 {
+        let [_, x, y, z] = (i + 1).to_be_bytes();
+        let from = SocketAddr::from(([10, x, y, z], 6881));
+        for _ in 0..per_ip {
+            a.handle_input(now, from, ping);
+        }
     }
     let (mut to_b, mut answers) = (Vec::new(), 0);
     while let Some(t) = a.poll_transmit() {
@@ -528,8 +534,15 @@ fn unsolicited_queries_share_one_budget_that_known_nodes_and_answers_skip() {
             answers += 1;
         }
     }
-    assert_eq!(answers, burst, "unsolicited queries answered");
-    assert_eq!(a.stats().dropped.over_limit, 3000 - burst as u64);
+    assert_eq!(answers, light + budget, "unsolicited queries answered");
+    assert_eq!(
+        a.stats().dropped.over_limit,
+        (ips * per_ip - light - budget) as u64
+    );
+    // With the shared budget spent, a stranger that sends little is still answered.
+    let stranger = SocketAddr::from(([10, 9, 9, 9], 6881));
+    a.handle_input(now, stranger, ping);
+    assert_eq!(a.poll_transmit().map(|t| t.to), Some(stranger));
     // The known node's queries, and answers to our own queries, are still handled.
     for t in to_b {
         b.handle_input(now, a_addr, &t.payload);
