@@ -7,11 +7,12 @@
 //! local networks without stopping a local flooder any better.
 //!
 //! Bound: [`SLOTS`] buckets, whatever the number of sources, in sets of [`WAYS`]: a source
-//! hashes to one set and takes a free bucket there, or the one whose source was heard from
-//! longest ago. Only a source evicted that way starts afresh, which only ever makes the limit
-//! more lenient, never stricter; with four ways, sources flooding at once practically never
-//! evict each other (a direct-mapped table let two colliding flooders reset each other's
-//! bucket on every query).
+//! hashes to one set and takes a free bucket there, or one whose bucket has refilled to the
+//! full burst (forgetting it loses nothing). A source that finds its set busy with active
+//! sources gets no bucket: it is let through as a heavy sender, so only the node-wide budget
+//! for heavy strangers meters it. No source is ever refused for another's queries, and none
+//! gets a fresh bucket by pushing out an active one (a direct-mapped table let two colliding
+//! flooders reset each other's bucket on every query).
 
 use crate::token::siphash24;
 use std::net::SocketAddrV4;
@@ -85,23 +86,32 @@ impl RateLimiter {
         bytes[..4].copy_from_slice(&source.ip().octets());
         bytes[4..].copy_from_slice(&source.port().to_be_bytes());
         let set = (siphash24(self.key, &bytes) % (SLOTS / WAYS) as u64) as usize;
+        let (rate, burst) = (self.rate, self.burst);
         let ways = &mut self.slots[set * WAYS..(set + 1) * WAYS];
         let way = ways
             .iter()
             .position(|w| w.is_some_and(|w| w.source == source))
             .or_else(|| ways.iter().position(Option::is_none))
-            .unwrap_or_else(|| {
-                // Every way is taken by another source: evict the longest silent.
-                (0..WAYS)
-                    .min_by_key(|&i| ways[i].map(|w| w.last))
-                    .unwrap_or(0)
+            .or_else(|| {
+                // Every way is another source's: take one only if its bucket has refilled to
+                // the full burst, so that forgetting it changes nothing.
+                (0..WAYS).find(|&i| {
+                    ways[i].is_some_and(|w| {
+                        let idle = now.saturating_duration_since(w.last).as_secs_f64();
+                        w.tokens + idle * rate >= burst
+                    })
+                })
             });
+        let Some(way) = way else {
+            // No bucket to spare: unmetered, so it shares the node-wide budget of the heavy.
+            return Allowance::Heavy;
+        };
         let slot = &mut ways[way];
         let current = match slot {
             Some(s) if s.source == source => s,
             _ => slot.insert(Slot {
                 source,
-                tokens: self.burst,
+                tokens: burst,
                 last: now,
             }),
         };
@@ -229,6 +239,28 @@ mod tests {
             allowed,
             300 * 20,
             "no source got a fresh bucket from a collision"
+        );
+    }
+
+    #[test]
+    fn sources_beyond_the_table_never_count_as_light() {
+        let t0 = Instant::now();
+        let mut limiter = RateLimiter::new([1, 2], 10, 20, true);
+        // Half as many sources as buckets: some sets get more sources than ways.
+        let sources: Vec<SocketAddrV4> = (0..2000u32)
+            .map(|i| SocketAddrV4::new(Ipv4Addr::from(0x0a00_0000 + i), 6881))
+            .collect();
+        let mut light = 0;
+        for _ in 0..100 {
+            for source in &sources {
+                if limiter.allow(*source, t0) == Allowance::Light {
+                    light += 1;
+                }
+            }
+        }
+        assert!(
+            light <= 2000 * 10,
+            "{light} light answers: a source that lost its bucket started afresh"
         );
     }
 
