@@ -66,7 +66,7 @@ impl Default for ProxyOptions {
             listen: None,
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(60),
-            max_connections: 512,
+            max_connections: 4096,
         }
     }
 }
