@@ -10,14 +10,15 @@
 //! Flooders: `--senders` threads share `--addrs` sockets bound to 127.0.1.1, 127.0.1.2, ...
 //! and send as fast as they can, in turn: 40 bytes of junk, ping, find_node and get_peers
 //! (random targets), and announce_peer with the token the node gave that address (get_peers
-//! until it has one). Prints one markdown table row.
+//! until it has one). Prints a markdown table: its header and one row.
 //!
 //! ```sh
 //! cargo run --release -p dht-conformance --example flood -- --runtime tokio --secs 15
 //! ```
 //!
 //! Options: `--runtime tokio|mio` (default tokio), `--secs N` (15), `--senders N` (2),
-//! `--addrs N` (300). Not a test: nothing is asserted, the figures go to docs/BENCHMARKS.md.
+//! `--addrs N` (300); `FLOOD_UNSOLICITED_RATE=N` sets the node's budget for heavy strangers
+//! (0: none). Not a test: nothing is asserted, the figures go to docs/BENCHMARKS.md.
 
 use dht_conformance::{MioRuntime, Runtime, TokioRuntime};
 use std::collections::HashMap;
