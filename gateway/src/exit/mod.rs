@@ -9,7 +9,7 @@
 pub mod backend;
 pub mod handler;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, RwLock};
@@ -270,12 +270,20 @@ impl Exit {
         let mut sessions: FuturesUnordered<SessionFuture<'_>> = FuturesUnordered::new();
         let mut busy: HashSet<String> = HashSet::new();
         let mut relay_ids: HashSet<[u8; PUBLIC_KEY_LEN]> = HashSet::new();
+        // Every registered connection, so that a shutdown closes them all (the streams being
+        // served would otherwise keep them, and their requests, alive).
+        let mut open: HashMap<String, quinn::Connection> = HashMap::new();
         let mut delay = self.options.backoff_min;
         let mut fill_at = tokio::time::Instant::now();
         loop {
             let rotate_at = self.rotation_deadline();
             tokio::select! {
-                () = &mut shutdown => return Ok(()),
+                () = &mut shutdown => {
+                    for conn in open.values() {
+                        conn.close(0u32.into(), b"exit shutting down");
+                    }
+                    return Ok(());
+                }
                 () = tokio::time::sleep_until(rotate_at) => self.publish_due()?,
                 () = tokio::time::sleep_until(fill_at), if busy.len() < wanted => {
                     match self.options.relays.candidates().await {
@@ -303,6 +311,7 @@ impl Exit {
                             continue;
                         }
                         delay = self.options.backoff_min;
+                        open.insert(addr.clone(), conn.clone());
                         self.registrations.send_modify(|n| *n += 1);
                         sessions.push(Box::pin(self.serve(addr, relay_id, conn)));
                     }
@@ -313,6 +322,7 @@ impl Exit {
                     SessionEvent::Lost { addr, relay_id, error } => {
                         warn!(relay = %addr, "connection to relay lost ({error}); looking for a relay in {delay:?}");
                         busy.remove(&addr);
+                        open.remove(&addr);
                         relay_ids.remove(&relay_id);
                         fill_at = fill_at.min(tokio::time::Instant::now() + delay);
                     }
