@@ -9,9 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokengo_gateway::frame_io::{read_frame, write_frame, write_header};
-use tokengo_gateway::transport::{
-    self as tls, ALPN_CLIENT, ALPN_EXIT, SERVER_NAME, TransportLimits,
-};
+use tokengo_gateway::transport::{ALPN_CLIENT, ALPN_EXIT, TransportLimits};
 use tokengo_gateway::unix_now;
 use tokengo_gateway_proto::descriptor::ExitDescriptor;
 use tokengo_gateway_proto::frame::{Frame, MessageType};
@@ -30,12 +28,7 @@ async fn stalled_exit(relay: &common::RunningRelay, exit: &Identity) -> quinn::C
         stream_window: 64 * 1024,
         connection_window: 256 * 1024,
     };
-    let endpoint = tls::dialer_endpoint(ALPN_EXIT, Some(relay.pin), limits, false).expect("ep");
-    let conn = endpoint
-        .connect(relay.addr, SERVER_NAME)
-        .expect("connect")
-        .await
-        .expect("handshake");
+    let conn = common::raw_connection(relay, ALPN_EXIT, limits).await;
     let descriptor = ExitDescriptor {
         exit_id: exit.public_key(),
         key_configs: vec![OhttpKeyPair::generate().expect("key").public().clone()],
@@ -72,18 +65,7 @@ async fn a_stalled_exit_cannot_make_the_relay_buffer_more_than_its_window() {
     let relay = common::relay().await;
     let exit = Identity::generate().expect("exit");
     let _exit_conn = stalled_exit(&relay, &exit).await;
-    let endpoint = tls::dialer_endpoint(
-        ALPN_CLIENT,
-        Some(relay.pin),
-        TransportLimits::to_relay(0),
-        false,
-    )
-    .expect("ep");
-    let conn = endpoint
-        .connect(relay.addr, SERVER_NAME)
-        .expect("connect")
-        .await
-        .expect("handshake");
+    let conn = common::raw_connection(&relay, ALPN_CLIENT, TransportLimits::to_relay(0)).await;
     // Eight requests of 1 MiB each into an exit that reads nothing: whatever the client
     // manages to write sits in the relay (or the exit's small window).
     let written = Arc::new(AtomicUsize::new(0));
@@ -141,18 +123,7 @@ async fn a_trickled_upload_is_cut_at_the_minimum_rate() {
         tokengo_gateway::exit::backend::BackendOptions::new(backend.url.clone()),
     )
     .await;
-    let endpoint = tls::dialer_endpoint(
-        ALPN_CLIENT,
-        Some(relay.pin),
-        TransportLimits::to_relay(0),
-        false,
-    )
-    .expect("ep");
-    let conn = endpoint
-        .connect(relay.addr, SERVER_NAME)
-        .expect("connect")
-        .await
-        .expect("handshake");
+    let conn = common::raw_connection(&relay, ALPN_CLIENT, TransportLimits::to_relay(0)).await;
     let (mut send, mut recv) = conn.open_bi().await.expect("stream");
     // Claims 1 MiB, which at 1 MiB/s and 0.5 s of grace must arrive within 1.5 s; sends 1 KiB
     // every 100 ms instead.

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokengo_gateway::frame_io::{read_frame, write_frame};
-use tokengo_gateway::transport::{self as tls, SERVER_NAME, TransportLimits};
+use tokengo_gateway::transport::{self as tls, TransportLimits};
 use tokengo_gateway_proto::envelope::seal_single;
 use tokengo_gateway_proto::frame::{Frame, MAX_PAYLOAD_LEN, MessageType};
 use tokengo_gateway_proto::http_message::InnerRequest;
@@ -57,13 +57,7 @@ async fn a_replayed_or_stale_sealed_request_never_reaches_the_backend_again() {
         keep_alive: None,
         ..TransportLimits::to_relay(0)
     };
-    let endpoint =
-        tls::dialer_endpoint(tls::ALPN_CLIENT, Some(net.relay.pin), limits, false).expect("ep");
-    let conn = endpoint
-        .connect(net.relay.addr, SERVER_NAME)
-        .expect("connect")
-        .await
-        .expect("handshake");
+    let conn = common::raw_connection(&net.relay, tls::ALPN_CLIENT, limits).await;
     let count = || net.backend.mock.count.load(Ordering::SeqCst);
     let before = count();
 

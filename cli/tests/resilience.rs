@@ -161,12 +161,7 @@ async fn raw_register(
         keep_alive: None,
         ..TransportLimits::to_relay(0)
     };
-    let endpoint = tls::dialer_endpoint(ALPN_EXIT, Some(relay.pin), limits, false).expect("ep");
-    let conn = endpoint
-        .connect(relay.addr, SERVER_NAME)
-        .expect("connect")
-        .await
-        .expect("handshake");
+    let conn = common::raw_connection(relay, ALPN_EXIT, limits).await;
     let (mut send, mut recv) = conn.open_bi().await.expect("stream");
     write_frame(
         &mut send,

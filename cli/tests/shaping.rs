@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::body::Bytes;
 use tokengo_gateway::exit::backend::BackendOptions;
 use tokengo_gateway::frame_io::{read_frame, write_frame};
-use tokengo_gateway::transport::{self as tls, SERVER_NAME, TransportLimits};
+use tokengo_gateway::transport::{self as tls, TransportLimits};
 use tokengo_gateway_proto::envelope::seal_stream;
 use tokengo_gateway_proto::frame::{Frame, MAX_PAYLOAD_LEN, MessageType};
 use tokengo_gateway_proto::http_message::InnerRequest;
@@ -33,18 +33,7 @@ async fn chunks_for_a_burst(chunk_interval: Duration) -> usize {
         move |o| o.chunk_interval = chunk_interval,
     )
     .await;
-    let endpoint = tls::dialer_endpoint(
-        tls::ALPN_CLIENT,
-        Some(relay.pin),
-        TransportLimits::to_relay(0),
-        false,
-    )
-    .expect("ep");
-    let conn = endpoint
-        .connect(relay.addr, SERVER_NAME)
-        .expect("connect")
-        .await
-        .expect("handshake");
+    let conn = common::raw_connection(&relay, tls::ALPN_CLIENT, TransportLimits::to_relay(0)).await;
     let mut req = InnerRequest {
         method: "POST".into(),
         path_and_query: "/v1/chat/completions".into(),

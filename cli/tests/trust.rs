@@ -53,16 +53,6 @@ async fn admitted_exit(
     .await
 }
 
-async fn post(url: &str) -> (u16, String) {
-    let resp = common::http()
-        .post(format!("{url}/v1/chat/completions"))
-        .body(r#"{"model":"m"}"#)
-        .send()
-        .await
-        .expect("send");
-    (resp.status().as_u16(), resp.text().await.expect("body"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relay_offering_a_key_of_its_own_gets_no_request() {
     tokengo_gateway::transport::install_crypto_provider();
@@ -79,7 +69,7 @@ async fn a_relay_offering_a_key_of_its_own_gets_no_request() {
         Err(ClientError::Untrusted(_))
     ));
     let url = common::proxy(client).await;
-    let (status, body) = post(&url).await;
+    let (status, body) = common::post_chat(&url).await;
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("no trusted exit"), "{body}");
     assert_eq!(

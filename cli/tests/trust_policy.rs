@@ -70,20 +70,10 @@ fn client(
     Arc::new(GatewayClient::new(source, options))
 }
 
-async fn post(url: &str) -> (u16, String) {
-    let resp = common::http()
-        .post(format!("{url}/v1/chat/completions"))
-        .body(r#"{"model":"m"}"#)
-        .send()
-        .await
-        .expect("send");
-    (resp.status().as_u16(), resp.text().await.expect("body"))
-}
-
 /// What a client with `options` answers through the proxy when its relays are `lying`.
 async fn answer(lying: &[&LyingRelay], options: ClientOptions) -> (u16, String) {
     let url = common::proxy(client(relays(lying), options)).await;
-    post(&url).await
+    common::post_chat(&url).await
 }
 
 fn sent(lying: &[&LyingRelay]) -> usize {

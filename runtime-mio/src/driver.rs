@@ -61,7 +61,7 @@ pub(crate) fn start(
     config: Config,
     commands: mpsc::Receiver<Command>,
 ) -> io::Result<Started> {
-    let mut socket = UdpSocket::from_std(crate::socket::bind_udp(listen)?);
+    let mut socket = UdpSocket::from_std(tokengo_runtime_support::os::bind_udp(listen)?);
     let local_addr = socket.local_addr()?;
     let poll = Poll::new()?;
     poll.registry()
@@ -72,7 +72,7 @@ pub(crate) fn start(
         stop: AtomicBool::new(false),
     });
     let node = Node::new(
-        with_os_seed(with_bound_addr(config, local_addr)),
+        tokengo_runtime_support::os::with_os_seed(with_bound_addr(config, local_addr)),
         Instant::now(),
     );
     let id = node.id();
@@ -247,19 +247,4 @@ impl Driver {
             Err(error) => tracing::warn!(%error, "cannot change the DHT socket's interest"),
         }
     }
-}
-
-/// Seeds the node from the OS unless the caller chose its secret seed: the core draws no
-/// randomness itself, and a seed nobody else knows keeps its tokens and transaction ids
-/// unguessable.
-fn with_os_seed(mut config: Config) -> Config {
-    use ring::rand::SecureRandom;
-    if config.secret_seed.is_none() {
-        let mut seed = [0u8; 32];
-        match ring::rand::SystemRandom::new().fill(&mut seed) {
-            Ok(()) => config.secret_seed = Some(seed),
-            Err(_) => tracing::warn!("no OS randomness: the node runs on its configured seed"),
-        }
-    }
-    config
 }

@@ -30,7 +30,6 @@ mod driver;
 mod handle;
 mod lookup;
 mod outbound;
-mod socket;
 
 pub use handle::{Dht, resolve_ipv4};
 pub use lookup::PeerLookup;

@@ -7,7 +7,8 @@
 //! for it, and passes every node event to [`Callers::route`], which answers that caller. The
 //! adapter names its reply and update channels once, in an implementation of [`Channels`].
 //!
-//! Like the core, nothing here does IO, reads a clock or depends on a runtime.
+//! Like the core, nothing here does IO, reads a clock or depends on a runtime, except [`os`]:
+//! binding the node's socket and drawing its seed, which both adapters ask of the OS alike.
 
 #![warn(missing_docs)]
 
@@ -17,6 +18,7 @@ mod command;
 mod config;
 mod error;
 mod lookup;
+pub mod os;
 mod report;
 mod resolve;
 

@@ -18,7 +18,10 @@ const RECV_BUFFER: usize = 4096;
 
 /// Starts the node's task; returns the node's id.
 pub(crate) fn spawn(socket: UdpSocket, config: Config, commands: mpsc::Receiver<Command>) -> Id {
-    let node = Node::new(with_os_seed(config), Instant::now());
+    let node = Node::new(
+        tokengo_runtime_support::os::with_os_seed(config),
+        Instant::now(),
+    );
     let id = node.id();
     let driver = Driver {
         node,
@@ -98,19 +101,4 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
     }
-}
-
-/// Seeds the node from the OS unless the caller chose its secret seed: the core draws no
-/// randomness itself, and a seed nobody else knows keeps its tokens and transaction ids
-/// unguessable.
-fn with_os_seed(mut config: Config) -> Config {
-    use ring::rand::SecureRandom;
-    if config.secret_seed.is_none() {
-        let mut seed = [0u8; 32];
-        match ring::rand::SystemRandom::new().fill(&mut seed) {
-            Ok(()) => config.secret_seed = Some(seed),
-            Err(_) => tracing::warn!("no OS randomness: the node runs on its configured seed"),
-        }
-    }
-    config
 }

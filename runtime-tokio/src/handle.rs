@@ -27,7 +27,7 @@ pub struct Dht {
 impl Dht {
     /// Binds a UDP socket to `listen` and starts a node with `config` on the current runtime.
     pub async fn bind(listen: SocketAddr, config: Config) -> Result<Dht, Error> {
-        let socket = crate::socket::bind_udp(listen)
+        let socket = tokengo_runtime_support::os::bind_udp(listen)
             .and_then(UdpSocket::from_std)
             .map_err(|source| Error::Bind {
                 addr: listen,

@@ -30,7 +30,6 @@ mod driver;
 mod handle;
 mod lookup;
 mod resolve;
-mod socket;
 
 pub use handle::Dht;
 pub use lookup::PeerLookup;

@@ -365,6 +365,34 @@ pub fn client(relay: &RunningRelay) -> Arc<GatewayClient> {
     ))
 }
 
+/// A QUIC connection to `relay` with `alpn` and `limits`, pinned to its key: for tests that play
+/// a client or an exit by hand.
+pub async fn raw_connection(
+    relay: &RunningRelay,
+    alpn: &[u8],
+    limits: tokengo_gateway::transport::TransportLimits,
+) -> quinn::Connection {
+    let endpoint =
+        tokengo_gateway::transport::dialer_endpoint(alpn, Some(relay.pin), limits, false)
+            .expect("endpoint");
+    endpoint
+        .connect(relay.addr, tokengo_gateway::transport::SERVER_NAME)
+        .expect("connect")
+        .await
+        .expect("handshake")
+}
+
+/// POSTs a small chat request to the proxy at `url`; its status and body.
+pub async fn post_chat(url: &str) -> (u16, String) {
+    let resp = http()
+        .post(format!("{url}/v1/chat/completions"))
+        .body(r#"{"model":"m"}"#)
+        .send()
+        .await
+        .expect("send");
+    (resp.status().as_u16(), resp.text().await.expect("body"))
+}
+
 /// Starts the proxy for `client`; returns its base URL (`http://127.0.0.1:PORT`).
 pub async fn proxy(client: Arc<GatewayClient>) -> String {
     proxy_with(client, ProxyOptions::default()).await

@@ -1,16 +1,18 @@
-//! Binding the node's UDP socket, with buffers large enough that a burst of datagrams waits
-//! for the node instead of being dropped by the kernel.
+//! The two things both adapters ask of the operating system: the node's UDP socket, bound
+//! with buffers large enough that a burst of datagrams waits for the node instead of being
+//! dropped by the kernel, and a secret seed for the node.
 
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::net::SocketAddr;
+use tokengo_core::Config;
 
 /// Receive and send buffer size asked of the kernel, about 4,000 full-size datagrams; Linux
 /// grants at most `net.core.rmem_max` / `wmem_max` (doubled), and a smaller buffer still works.
-pub(crate) const SOCKET_BUFFER: usize = 4 << 20;
+pub const SOCKET_BUFFER: usize = 4 << 20;
 
 /// Binds a non-blocking UDP socket to `listen` with [`SOCKET_BUFFER`]-sized buffers.
-pub(crate) fn bind_udp(listen: SocketAddr) -> io::Result<std::net::UdpSocket> {
+pub fn bind_udp(listen: SocketAddr) -> io::Result<std::net::UdpSocket> {
     let socket = Socket::new(
         Domain::for_address(listen),
         Type::DGRAM,
@@ -25,6 +27,21 @@ pub(crate) fn bind_udp(listen: SocketAddr) -> io::Result<std::net::UdpSocket> {
     socket.set_nonblocking(true)?;
     socket.bind(&listen.into())?;
     Ok(socket.into())
+}
+
+/// Seeds the node from the OS unless the caller chose its secret seed: the core draws no
+/// randomness itself, and a seed nobody else knows keeps its tokens and transaction ids
+/// unguessable.
+pub fn with_os_seed(mut config: Config) -> Config {
+    use ring::rand::SecureRandom;
+    if config.secret_seed.is_none() {
+        let mut seed = [0u8; 32];
+        match ring::rand::SystemRandom::new().fill(&mut seed) {
+            Ok(()) => config.secret_seed = Some(seed),
+            Err(_) => tracing::warn!("no OS randomness: the node runs on its configured seed"),
+        }
+    }
+    config
 }
 
 #[cfg(test)]
