@@ -148,3 +148,50 @@ async fn a_trickled_upload_is_cut_at_the_minimum_rate() {
     conn.close(0u32.into(), b"done");
     relay.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_finding_the_exit_budget_held_is_refused_in_time() {
+    tokengo_gateway::transport::install_crypto_provider();
+    let backend = common::backend().await;
+    let relay = common::relay().await;
+    // A 1 MiB budget, waited for at most 300 ms.
+    let exit = common::exit_with(
+        &relay,
+        OhttpKeyPair::generate().expect("key"),
+        tokengo_gateway::exit::backend::BackendOptions::new(backend.url.clone()),
+        |o| {
+            o.request_budget_kib = 1024;
+            o.budget_wait = Duration::from_millis(300);
+        },
+    )
+    .await;
+    let conn = common::raw_connection(&relay, ALPN_CLIENT, TransportLimits::to_relay(0)).await;
+    // One request claims the whole budget and sends only a part of itself.
+    let (mut holder, _holder_recv) = conn.open_bi().await.expect("stream");
+    write_header(&mut holder, MessageType::Request, &exit.id, MIB)
+        .await
+        .expect("header");
+    holder.write_all(&[0u8; 1024]).await.expect("a little");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The next one, however small, cannot get room: it is refused, not left waiting.
+    let (mut send, mut recv) = conn.open_bi().await.expect("stream");
+    write_frame(
+        &mut send,
+        &Frame::to_target(MessageType::Request, exit.id.clone(), vec![0u8; 512]),
+    )
+    .await
+    .expect("request");
+    let _ = send.finish();
+    let answer = tokio::time::timeout(Duration::from_secs(5), read_frame(&mut recv, 4096))
+        .await
+        .expect("an answer within 5 s, not a wait for the held budget")
+        .expect("frame");
+    assert_eq!(answer.kind, MessageType::Error);
+    assert_eq!(
+        tokengo_gateway_proto::Refusal::decode(&answer.payload).0,
+        tokengo_gateway_proto::Refusal::ExitBusy
+    );
+    drop(holder);
+    conn.close(0u32.into(), b"done");
+    relay.stop().await;
+}

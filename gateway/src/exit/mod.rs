@@ -80,6 +80,11 @@ pub struct ExitOptions {
     /// How long streamed body pieces are gathered into one sealed chunk, so the relay does not
     /// see each token's size and timing; zero sends each piece at once.
     pub chunk_interval: Duration,
+    /// Request bytes held in memory at once across all streams, in KiB.
+    pub request_budget_kib: usize,
+    /// How long a request waits for room in that budget before it is refused unopened
+    /// (`exit busy`).
+    pub budget_wait: Duration,
 }
 
 impl ExitOptions {
@@ -100,6 +105,8 @@ impl ExitOptions {
             backoff_max: Duration::from_secs(60),
             replay_window: DEFAULT_WINDOW,
             chunk_interval: DEFAULT_CHUNK_INTERVAL,
+            request_budget_kib: handler::REQUEST_BUDGET_KIB,
+            budget_wait: Duration::from_secs(10),
         }
     }
 }
@@ -208,8 +215,8 @@ impl Exit {
             backend,
             read_timeout: Duration::from_secs(30),
             body_idle_timeout: Duration::from_secs(300),
-            request_budget: tokio::sync::Semaphore::new(handler::REQUEST_BUDGET_KIB),
-            budget_wait: Duration::from_secs(10),
+            request_budget: tokio::sync::Semaphore::new(options.request_budget_kib),
+            budget_wait: options.budget_wait,
             chunk_interval: options.chunk_interval,
             replays: std::sync::Mutex::new(ReplayGuard::new(options.replay_window, MAX_SEEN)),
         };
