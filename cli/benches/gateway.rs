@@ -3,6 +3,8 @@
 //!
 //! `cargo bench -p tokengo --bench gateway` (env: `REQUESTS`, `CONCURRENCY`, `SECONDS`).
 
+mod support;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -14,18 +16,6 @@ use tokengo_gateway::stack::{ServeOptions, Stack};
 
 const BODY: &str = r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
 const REPLY: &str = r#"{"id":"chatcmpl-1","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"Hello from AI!"},"finish_reason":"stop"}]}"#;
-
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
 
 async fn one(http: &reqwest::Client, url: &str) {
     let resp = http.post(url).body(BODY).send().await.expect("send");
@@ -58,11 +48,7 @@ async fn throughput(http: &reqwest::Client, url: &str, concurrency: u64, secs: u
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = support::runtime();
     rt.block_on(async {
         tokengo_gateway::transport::install_crypto_provider();
         let app = Router::new().route(
@@ -84,7 +70,7 @@ fn main() {
             .build()
             .expect("client");
 
-        let n = env("REQUESTS", 2000);
+        let n = support::env("REQUESTS", 2000);
         for _ in 0..100 {
             one(&http, &direct).await;
             one(&http, &gateway).await;
@@ -107,19 +93,19 @@ fn main() {
         for (name, v) in [("direct to backend", &d), ("through serve", &g)] {
             println!(
                 "| {name} | {:.0} | {:.0} | {:.0} |",
-                us(percentile(v, 0.5)),
-                us(percentile(v, 0.9)),
-                us(percentile(v, 0.99))
+                us(support::percentile(v, 0.5)),
+                us(support::percentile(v, 0.9)),
+                us(support::percentile(v, 0.99))
             );
         }
         println!(
             "| added by the gateway | {:.0} | {:.0} | {:.0} |",
-            us(percentile(&g, 0.5)) - us(percentile(&d, 0.5)),
-            us(percentile(&g, 0.9)) - us(percentile(&d, 0.9)),
-            us(percentile(&g, 0.99)) - us(percentile(&d, 0.99))
+            us(support::percentile(&g, 0.5)) - us(support::percentile(&d, 0.5)),
+            us(support::percentile(&g, 0.9)) - us(support::percentile(&d, 0.9)),
+            us(support::percentile(&g, 0.99)) - us(support::percentile(&d, 0.99))
         );
-        let c = env("CONCURRENCY", 32);
-        let s = env("SECONDS", 5);
+        let c = support::env("CONCURRENCY", 32);
+        let s = support::env("SECONDS", 5);
         let rd = throughput(&http, &direct, c, s).await;
         let rg = throughput(&http, &gateway, c, s).await;
         println!("\nthroughput, {c} concurrent clients, {s} s each:");

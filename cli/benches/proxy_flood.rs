@@ -7,28 +7,13 @@
 //! `cargo bench -p tokengo --bench proxy_flood` (env: `SECONDS`, default 30; `PARTIAL`, 2000;
 //! `TRICKLE`, 200).
 
-use std::process::{Command, Stdio};
+mod support;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use std::io::BufRead as _;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
 
 /// Requests every 100 ms for `secs`; returns (sent, succeeded, sorted latencies of successes).
 async fn normal_client(api: &str, secs: u64) -> (usize, usize, Vec<Duration>) {
@@ -128,50 +113,24 @@ async fn attacker(
     }
 }
 
-fn peak_rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
-}
-
 fn main() {
-    let secs = env("SECONDS", 30);
-    let partial = env("PARTIAL", 2000);
-    let trickle = env("TRICKLE", 200);
+    let secs = support::env("SECONDS", 30);
+    let partial = support::env("PARTIAL", 2000);
+    let trickle = support::env("TRICKLE", 200);
     tokengo_gateway::transport::install_crypto_provider();
     // The attackers need their own descriptors.
     tokengo_gateway::fd_limit::raise_open_file_limit();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = support::runtime();
     rt.block_on(async {
         let (listener, backend) = tokengo_gateway::echo_backend::bind().await.expect("bind");
-        tokio::spawn(tokengo_gateway::echo_backend::serve(listener, std::future::pending()));
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("port")
-            .local_addr()
-            .expect("addr")
-            .port();
-        let listen = format!("127.0.0.1:{port}");
-        let mut child = Command::new("sh")
-            .args(["-c", "ulimit -S -n 1024 && exec \"$0\" \"$@\"", env!("CARGO_BIN_EXE_tokengo")])
-            .args(["serve", "--backend", &format!("http://{backend}"), "--listen", &listen])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("tokengo serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let ready = std::io::BufReader::new(stdout)
-            .lines()
-            .any(|l| l.is_ok_and(|l| l.contains("OpenAI-compatible API")));
-        assert!(ready, "tokengo serve did not start");
+        tokio::spawn(tokengo_gateway::echo_backend::serve(
+            listener,
+            std::future::pending(),
+        ));
+        let listen = format!("127.0.0.1:{}", support::free_port());
+        let backend = format!("http://{backend}");
+        let mut child =
+            support::start_serve(&["--backend", &backend, "--listen", &listen], Some(1024));
         let api = format!("http://{listen}");
 
         let quiet = normal_client(&api, 10).await;
@@ -184,9 +143,16 @@ fn main() {
             let head: &'static [u8] = if is_partial {
                 b"POST /v1/chat/completions HTTP/1.1\r\nhost: localhost\r\nx-slow: "
             } else {
-                b"POST /v1/chat/completions HTTP/1.1\r\nhost: localhost\r\ncontent-length: 1000000\r\n\r\n"
+                b"POST /v1/chat/completions HTTP/1.1\r\nhost: localhost\r\n\
+                  content-length: 1000000\r\n\r\n"
             };
-            attackers.push(tokio::spawn(attacker(listen.clone(), head, is_partial, stats.clone(), stop.clone())));
+            attackers.push(tokio::spawn(attacker(
+                listen.clone(),
+                head,
+                is_partial,
+                stats.clone(),
+                stop.clone(),
+            )));
             if i % 100 == 99 {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
@@ -197,25 +163,29 @@ fn main() {
         for a in attackers {
             let _ = a.await;
         }
-        let rss = peak_rss_kib(child.id());
+        let rss = support::status_kib(child.id(), "VmHWM:");
         let _ = child.kill();
         let _ = child.wait();
 
-        let ms = |d: Duration| d.as_secs_f64() * 1e3;
         println!("normal client, one request every 100 ms (fresh connection each):");
         println!("| phase | sent | succeeded | p50 ms | p99 ms |");
         println!("|---|---|---|---|---|");
-        for (name, (sent, ok, lat)) in [("quiet, 10 s", &quiet), (&*format!("under attack, {secs} s"), &attacked)] {
+        for (name, (sent, ok, lat)) in [
+            ("quiet, 10 s", &quiet),
+            (&*format!("under attack, {secs} s"), &attacked),
+        ] {
             println!(
                 "| {name} | {sent} | {ok} ({:.1} %) | {:.1} | {:.1} |",
                 100.0 * *ok as f64 / (*sent).max(1) as f64,
-                ms(percentile(lat, 0.5)),
-                ms(percentile(lat, 0.99))
+                support::ms(support::percentile(lat, 0.5)),
+                support::ms(support::percentile(lat, 0.99))
             );
         }
         let closed = stats.closed_by_server.load(Ordering::Relaxed);
         println!(
-            "\nattack: {partial} partial-header + {trickle} trickling connections, {} connects, {closed} closed by the proxy; partial headers held {:.1} s on average, {:.1} s at most; proxy peak RSS {} MiB (soft limit 1,024 open files at start)",
+            "\nattack: {partial} partial-header + {trickle} trickling connections, {} connects, \
+             {closed} closed by the proxy; partial headers held {:.1} s on average, {:.1} s at \
+             most; proxy peak RSS {} MiB (soft limit 1,024 open files at start)",
             stats.connections.load(Ordering::Relaxed),
             stats.held_ms_sum.load(Ordering::Relaxed) as f64
                 / 1e3

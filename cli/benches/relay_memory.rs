@@ -7,39 +7,23 @@
 //! `cargo bench -p tokengo --bench relay_memory` (env: `SECONDS`, default 20; `CONNECTIONS`,
 //! 64; `STREAMS`, 256).
 
-use std::io::BufRead as _;
-use std::process::{Command, Stdio};
+#[path = "../tests/common/hand_register.rs"]
+mod hand_register;
+mod support;
+
+use hand_register::register_by_hand;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use tokengo_gateway::frame_io::{read_frame, write_frame, write_header};
+use tokengo_gateway::frame_io::write_header;
 use tokengo_gateway::transport::{self, ALPN_CLIENT, ALPN_EXIT, SERVER_NAME, TransportLimits};
-use tokengo_gateway_proto::frame::{Frame, MessageType};
+use tokengo_gateway_proto::frame::MessageType;
 use tokengo_gateway_proto::identity::Identity;
 use tokengo_gateway_proto::keys::OhttpKeyPair;
 use tokengo_gateway_proto::publication::{Publication, PublicationSettings};
-use tokengo_gateway_proto::registration::proof_message;
 
 const REQUEST: usize = 1_250_000;
-
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn rss_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
-}
 
 async fn connect(
     relay: std::net::SocketAddr,
@@ -71,25 +55,14 @@ async fn stalled_exit(relay: std::net::SocketAddr) -> (String, quinn::Connection
     let published =
         Publication::new(&identity, key, PublicationSettings::default(), now).expect("descriptor");
     let descriptor = published.descriptor().to_vec();
-    let (mut send, mut recv) = conn.open_bi().await.expect("stream");
-    write_frame(
-        &mut send,
-        &Frame::to_target(MessageType::Register, identity.id(), descriptor.clone()),
+    let ack = register_by_hand(
+        &conn,
+        &relay_id,
+        &identity.id(),
+        &descriptor,
+        Some(&identity),
     )
-    .await
-    .expect("register");
-    let challenge = read_frame(&mut recv, 4096).await.expect("challenge");
-    let nonce: [u8; 32] = challenge.payload[..].try_into().expect("nonce");
-    let proof = identity
-        .sign(&proof_message(&relay_id, &nonce, &descriptor))
-        .expect("sign");
-    write_frame(
-        &mut send,
-        &Frame::new(MessageType::RegisterProof, proof.to_vec()),
-    )
-    .await
-    .expect("proof");
-    let ack = read_frame(&mut recv, 4096).await.expect("ack");
+    .await;
     assert_eq!(
         ack.kind,
         MessageType::RegisterAck,
@@ -121,45 +94,36 @@ async fn normal_client(api: &str, secs: u64) -> (usize, Vec<Duration>) {
     (sent, ok)
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)].as_secs_f64() * 1e3
-}
-
 fn main() {
-    let secs = env("SECONDS", 20);
-    let connections = env("CONNECTIONS", 64);
-    let streams = env("STREAMS", 256);
+    let secs = support::env("SECONDS", 20);
+    let connections = support::env("CONNECTIONS", 64);
+    let streams = support::env("STREAMS", 256);
     transport::install_crypto_provider();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = support::runtime();
     rt.block_on(async {
         let (listener, backend) = tokengo_gateway::echo_backend::bind().await.expect("bind");
-        tokio::spawn(tokengo_gateway::echo_backend::serve(listener, std::future::pending()));
-        let free = || std::net::UdpSocket::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
-        let (api_port, relay_port) = (free(), free());
+        tokio::spawn(tokengo_gateway::echo_backend::serve(
+            listener,
+            std::future::pending(),
+        ));
+        let (api_port, relay_port) = (support::free_port(), support::free_port());
         let relay: std::net::SocketAddr = format!("127.0.0.1:{relay_port}").parse().expect("addr");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tokengo"))
-            .args(["serve", "--backend", &format!("http://{backend}")])
-            .args(["--listen", &format!("127.0.0.1:{api_port}"), "--relay-listen", &relay.to_string()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("tokengo serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let ready = std::io::BufReader::new(stdout).lines().any(|l| l.is_ok_and(|l| l.contains("OpenAI-compatible API")));
-        assert!(ready, "tokengo serve did not start");
+        let (backend, api_listen) = (format!("http://{backend}"), format!("127.0.0.1:{api_port}"));
+        let relay_listen = relay.to_string();
+        let args = [
+            "--backend",
+            &backend,
+            "--listen",
+            &api_listen,
+            "--relay-listen",
+            &relay_listen,
+        ];
+        let mut child = support::start_serve(&args, None);
         let api = format!("http://127.0.0.1:{api_port}");
         let pid = child.id();
 
         let quiet = normal_client(&api, 5).await;
-        let quiet_rss = rss_kib(pid, "VmRSS:");
+        let quiet_rss = support::status_kib(pid, "VmRSS:");
 
         let (exit_id, _exit_conn) = stalled_exit(relay).await;
         let pushed = Arc::new(AtomicU64::new(0));
@@ -170,8 +134,13 @@ fn main() {
             for _ in 0..streams {
                 let (conn, exit_id, pushed) = (conn.clone(), exit_id.clone(), pushed.clone());
                 tasks.push(tokio::spawn(async move {
-                    let Ok((mut send, _recv)) = conn.open_bi().await else { return };
-                    if write_header(&mut send, MessageType::Request, &exit_id, REQUEST).await.is_err() {
+                    let Ok((mut send, _recv)) = conn.open_bi().await else {
+                        return;
+                    };
+                    if write_header(&mut send, MessageType::Request, &exit_id, REQUEST)
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                     let chunk = vec![0u8; 64 * 1024];
@@ -191,8 +160,8 @@ fn main() {
             conns.push(conn);
         }
         let attacked = normal_client(&api, secs).await;
-        let attacked_rss = rss_kib(pid, "VmRSS:");
-        let peak = rss_kib(pid, "VmHWM:");
+        let attacked_rss = support::status_kib(pid, "VmRSS:");
+        let peak = support::status_kib(pid, "VmHWM:");
         let pushed = pushed.load(Ordering::Relaxed);
         for t in tasks {
             t.abort();
@@ -203,18 +172,23 @@ fn main() {
         println!("normal client, one request every 100 ms, through the attacked relay:");
         println!("| phase | sent | succeeded | p50 ms | p99 ms | serve RSS |");
         println!("|---|---|---|---|---|---|");
-        for (name, (sent, ok), rss) in [("quiet, 5 s", &quiet, quiet_rss), (&*format!("under attack, {secs} s"), &attacked, attacked_rss)] {
+        for (name, (sent, ok), rss) in [
+            ("quiet, 5 s", &quiet, quiet_rss),
+            (&*format!("under attack, {secs} s"), &attacked, attacked_rss),
+        ] {
             println!(
                 "| {name} | {sent} | {} ({:.1} %) | {:.1} | {:.1} | {} MiB |",
                 ok.len(),
                 100.0 * ok.len() as f64 / (*sent).max(1) as f64,
-                percentile(ok, 0.5),
-                percentile(ok, 0.99),
+                support::ms(support::percentile(ok, 0.5)),
+                support::ms(support::percentile(ok, 0.99)),
                 rss / 1024
             );
         }
         println!(
-            "\nattack: {connections} connections x {streams} streams x {REQUEST} bytes offered ({} MiB) to an exit that never reads; the relay took {} MiB of it; peak RSS of serve (relay, exit and proxy) {} MiB",
+            "\nattack: {connections} connections x {streams} streams x {REQUEST} bytes offered \
+             ({} MiB) to an exit that never reads; the relay took {} MiB of it; \
+             peak RSS of serve (relay, exit and proxy) {} MiB",
             connections * streams * REQUEST as u64 / (1024 * 1024),
             pushed / (1024 * 1024),
             peak / 1024

@@ -15,7 +15,6 @@ use tokengo_gateway_proto::descriptor::ExitDescriptor;
 use tokengo_gateway_proto::frame::{Frame, MessageType};
 use tokengo_gateway_proto::identity::Identity;
 use tokengo_gateway_proto::keys::OhttpKeyPair;
-use tokengo_gateway_proto::registration::proof_message;
 
 const MIB: usize = 1024 * 1024;
 
@@ -40,21 +39,14 @@ async fn stalled_exit(relay: &common::RunningRelay, exit: &Identity) -> quinn::C
     }
     .sign(exit)
     .expect("sign");
-    let (mut send, mut recv) = conn.open_bi().await.expect("stream");
-    let register = Frame::to_target(MessageType::Register, exit.id(), descriptor.clone());
-    write_frame(&mut send, &register).await.expect("register");
-    let challenge = read_frame(&mut recv, 4096).await.expect("challenge");
-    let nonce: [u8; 32] = challenge.payload[..].try_into().expect("nonce");
-    let proof = exit
-        .sign(&proof_message(&relay.pin, &nonce, &descriptor))
-        .expect("sign");
-    write_frame(
-        &mut send,
-        &Frame::new(MessageType::RegisterProof, proof.to_vec()),
+    let ack = common::hand_register::register_by_hand(
+        &conn,
+        &relay.pin,
+        &exit.id(),
+        &descriptor,
+        Some(exit),
     )
-    .await
-    .expect("proof");
-    let ack = read_frame(&mut recv, 4096).await.expect("ack");
+    .await;
     assert_eq!(ack.kind, MessageType::RegisterAck);
     conn
 }

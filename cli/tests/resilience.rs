@@ -7,14 +7,12 @@ use std::time::Duration;
 use axum::body::Bytes;
 use futures_util::StreamExt as _;
 use tokengo_gateway::exit::backend::BackendOptions;
-use tokengo_gateway::frame_io::{read_frame, write_frame};
 use tokengo_gateway::transport::{self as tls, ALPN_EXIT, SERVER_NAME, TransportLimits};
 use tokengo_gateway_proto::Refusal;
 use tokengo_gateway_proto::descriptor::ExitDescriptor;
 use tokengo_gateway_proto::frame::{Frame, MessageType};
 use tokengo_gateway_proto::identity::Identity;
 use tokengo_gateway_proto::keys::OhttpKeyPair;
-use tokengo_gateway_proto::registration::proof_message;
 
 const CHAT: &str = "/v1/chat/completions";
 
@@ -162,30 +160,7 @@ async fn raw_register(
         ..TransportLimits::to_relay(0)
     };
     let conn = common::raw_connection(relay, ALPN_EXIT, limits).await;
-    let (mut send, mut recv) = conn.open_bi().await.expect("stream");
-    write_frame(
-        &mut send,
-        &Frame::to_target(MessageType::Register, target, descriptor.clone()),
-    )
-    .await
-    .expect("write");
-    loop {
-        let reply = read_frame(&mut recv, 4096).await.expect("reply");
-        if reply.kind != MessageType::RegisterChallenge {
-            return reply;
-        }
-        let nonce: [u8; 32] = reply.payload[..].try_into().expect("a 32-byte nonce");
-        let answer = match signer {
-            Some(id) => id
-                .sign(&proof_message(&relay.pin, &nonce, &descriptor))
-                .expect("sign")
-                .to_vec(),
-            None => vec![0u8; 64],
-        };
-        write_frame(&mut send, &Frame::new(MessageType::RegisterProof, answer))
-            .await
-            .expect("proof");
-    }
+    common::hand_register::register_by_hand(&conn, &relay.pin, target, &descriptor, signer).await
 }
 
 fn unix_now() -> u64 {

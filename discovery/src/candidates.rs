@@ -11,22 +11,13 @@ use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 
 use crate::bootstrap::{PeerSpec, Source, Sources, parse_peers};
+pub use tokengo_gateway_proto::address::is_local;
+use tokengo_gateway_proto::address::network;
 
 /// Most addresses probed in one discovery round.
 pub const MAX_PROBED: usize = 32;
 /// Most addresses probed from one IPv4 /24 or IPv6 /48.
 pub const MAX_PER_NETWORK: usize = 3;
-
-/// Loopback, private (RFC 1918, unique local) or link-local.
-#[must_use]
-pub fn is_local(ip: IpAddr) -> bool {
-    match ip.to_canonical() {
-        IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local(),
-        IpAddr::V6(v6) => {
-            v6.is_loopback() || (v6.segments()[0] & 0xfe00) == 0xfc00 || v6.is_unicast_link_local()
-        }
-    }
-}
 
 /// Never a relay: an unspecified, multicast or broadcast address, or port 0.
 fn unroutable(addr: SocketAddr) -> bool {
@@ -35,13 +26,6 @@ fn unroutable(addr: SocketAddr) -> bool {
         || ip.is_unspecified()
         || ip.is_multicast()
         || matches!(ip, IpAddr::V4(v4) if v4.is_broadcast())
-}
-
-fn network(ip: IpAddr) -> Vec<u8> {
-    match ip.to_canonical() {
-        IpAddr::V4(v4) => v4.octets()[..3].to_vec(),
-        IpAddr::V6(v6) => v6.octets()[..6].to_vec(),
-    }
 }
 
 /// The addresses of `found` to probe this round, in their order.
@@ -57,7 +41,7 @@ pub fn to_probe(found: &[SocketAddr], allow_local: bool) -> Vec<SocketAddr> {
         if unroutable(addr) || (!allow_local && is_local(addr.ip())) || !seen.insert(addr) {
             continue;
         }
-        let count = per_network.entry(network(addr.ip())).or_default();
+        let count = per_network.entry(network(addr.ip(), 3, 6)).or_default();
         if *count >= MAX_PER_NETWORK && !is_local(addr.ip()) {
             continue;
         }
@@ -75,21 +59,12 @@ pub fn sources_are_local(sources: &Sources) -> bool {
         return false;
     }
     let urls_local = sources.remote_urls.iter().all(|url| {
-        let host = url
-            .split_once("://")
-            .map_or(url.as_str(), |(_, rest)| rest)
-            .split(['/', '?'])
-            .next()
-            .unwrap_or_default();
-        let host = host.rsplit_once(':').map_or(host, |(h, port)| {
-            if port.bytes().all(|b| b.is_ascii_digit()) && !h.ends_with(':') {
-                h
-            } else {
-                host
-            }
-        });
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(is_local)
+        let Ok(url) = reqwest::Url::parse(url) else {
+            return false;
+        };
+        let host = url.host_str().unwrap_or_default();
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        host.eq_ignore_ascii_case("localhost") || bare.parse::<IpAddr>().is_ok_and(is_local)
     });
     let peers = parse_peers(Source::Configured, &sources.configured);
     let peers_local = peers.iter().all(|p| match p {

@@ -132,12 +132,6 @@ fn strip_port(host: &str) -> &str {
     }
 }
 
-/// Whether an address is reachable only from this machine.
-#[must_use]
-pub fn is_loopback_listen(addr: SocketAddr) -> bool {
-    addr.ip().is_loopback()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,6 +12,7 @@
 //! - [`registration`]: the exit registration exchange, one state machine per side;
 //! - [`control`]: the exit list a relay hands out;
 //! - [`trust`]: which listed exits a client may use, and how it picks one;
+//! - [`address`]: whether an IP address is local, and its network;
 //! - [`admission`] and [`per_ip`]: whether a relay takes a connection attempt;
 //! - [`hygiene`]: which headers leave the machine and which local callers the proxy serves;
 //! - [`path_policy`]: which paths an exit passes to its backend;
@@ -53,6 +54,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod address;
 pub mod admission;
 pub mod certificate;
 pub mod control;

@@ -21,6 +21,7 @@ use std::net::IpAddr;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 
+use crate::address::{is_local, network};
 use crate::certificate::admitting_authorities;
 use crate::control::ExitKeyEntry;
 use crate::descriptor::{DescriptorError, ExitDescriptor};
@@ -305,27 +306,10 @@ fn independent(views: &[RelayView], relays: &[usize]) -> bool {
     relays.iter().enumerate().any(|(n, &a)| {
         relays[n + 1..].iter().any(|&b| {
             let (a, b) = (&views[a], &views[b]);
-            a.relay_id != b.relay_id && (all_local || network(a.addr) != network(b.addr))
+            a.relay_id != b.relay_id
+                && (all_local || network(a.addr, 2, 4) != network(b.addr, 2, 4))
         })
     })
-}
-
-/// The network an address is counted in: its IPv4 /16 or IPv6 /32.
-fn network(addr: IpAddr) -> Vec<u8> {
-    match addr.to_canonical() {
-        IpAddr::V4(v4) => v4.octets()[..2].to_vec(),
-        IpAddr::V6(v6) => v6.octets()[..4].to_vec(),
-    }
-}
-
-/// Loopback, private (RFC 1918, unique local) or link-local.
-fn is_local(addr: IpAddr) -> bool {
-    match addr.to_canonical() {
-        IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local(),
-        IpAddr::V6(v6) => {
-            v6.is_loopback() || (v6.segments()[0] & 0xfe00) == 0xfc00 || v6.is_unicast_link_local()
-        }
-    }
 }
 
 /// The exit to use: `preferred` (the one used so far) while it is among the candidates, or

@@ -24,6 +24,7 @@ use tokengo_gateway_proto::keys::OhttpKeyPair;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+pub mod hand_register;
 pub mod lying;
 
 /// A body sender the test drives event by event.

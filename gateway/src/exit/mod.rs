@@ -254,19 +254,9 @@ impl Exit {
             .unwrap_or_default()
     }
 
-    /// The signed descriptor published now.
-    pub fn descriptor(&self) -> Vec<u8> {
-        self.read_publication().descriptor().to_vec()
-    }
-
     /// Counts successful registrations (for waiting until the exit is reachable).
     pub fn registrations(&self) -> watch::Receiver<u64> {
         self.registrations.subscribe()
-    }
-
-    /// The descriptor published now; it changes at every rotation.
-    pub fn publications(&self) -> watch::Receiver<Arc<Vec<u8>>> {
-        self.descriptor.subscribe()
     }
 
     /// Runs until `shutdown` completes.
