@@ -302,14 +302,20 @@ impl GatewayClient {
             results[i] = Some(asked);
             if !corroborating {
                 // Each relay's list can be judged on its own: take the first relay, in the
-                // source's order, that offers an exit passing the policy.
-                let views: Vec<RelayView> = results
+                // source's order, that offers an exit passing the policy, and choose among its
+                // exits only (the n-th relay that answered).
+                decided = results
                     .iter()
                     .map_while(Option::as_ref)
-                    .filter_map(|r| r.as_ref().ok().map(|a| a.view.clone()))
-                    .collect();
-                if let Ok(found) = trust::candidates(&views, &self.policy, crate::unix_now()) {
-                    decided = Some(found);
+                    .filter_map(|r| r.as_ref().ok())
+                    .enumerate()
+                    .find_map(|(n, answer)| {
+                        let view = std::slice::from_ref(&answer.view);
+                        trust::candidates(view, &self.policy, crate::unix_now())
+                            .ok()
+                            .map(|found| (n, found))
+                    });
+                if decided.is_some() {
                     break;
                 }
             }
@@ -326,11 +332,14 @@ impl GatewayClient {
         if answers.is_empty() {
             return Err(last);
         }
-        let found = match decided {
-            Some(found) => Ok(found),
+        let (found, decided_relay) = match decided {
+            Some((relay, found)) => (Ok(found), Some(relay)),
             None => {
                 let views: Vec<RelayView> = answers.iter().map(|a| a.view.clone()).collect();
-                trust::candidates(&views, &self.policy, crate::unix_now())
+                (
+                    trust::candidates(&views, &self.policy, crate::unix_now()),
+                    None,
+                )
             }
         };
         let found = match found {
@@ -343,7 +352,7 @@ impl GatewayClient {
         };
         let chosen = trust::choose(found, slot.preferred.as_deref(), random_pick()?)
             .ok_or(ClientError::NoExit)?;
-        let relay = chosen.relays[0];
+        let relay = decided_relay.unwrap_or(chosen.relays[0]);
         let exit = chosen.exit;
         if slot.preferred.as_deref() != Some(&exit.id()) {
             slot.told_unvouched = false;
