@@ -1,8 +1,9 @@
 //! Every API users send, through `tokengo serve` (a process) to the echo backend (in this
 //! process), driven by the official SDKs: openai (chat completions, Responses, embeddings),
 //! anthropic (Messages) and ollama (chat, model list). Each test asserts on what the SDK parsed,
-//! that streams arrived as several pieces, that the backend saw the API's own path, and that
-//! the app's API key never reached the backend (only the exit's own).
+//! that streams arrived as several pieces, that a model nobody serves raises the SDK's
+//! not-found error, that the backend saw the API's own path, and that the app's API key never
+//! reached the backend (only the exit's own).
 
 mod common;
 
@@ -144,6 +145,7 @@ async fn openai_chat_completions_plain_and_streamed() {
     assert_eq!(got["plain"], "Hello through tokengo");
     assert_streamed(&got["pieces"], "Hello through tokengo");
     assert_eq!(got["finish"], "stop");
+    assert_eq!(got["unknown"], "model_not_found");
     stack.assert_backend_saw("/v1/chat/completions", 2);
 }
 
@@ -204,6 +206,7 @@ async fn anthropic_messages_plain_and_streamed() {
     assert_streamed(&got["helper_pieces"], "Hello through tokengo");
     assert_eq!(got["final"], "Hello through tokengo");
     assert_eq!(got["final_stop_reason"], "end_turn");
+    assert_eq!(got["unknown"], 404);
     stack.assert_backend_saw("/v1/messages", 3);
 }
 
@@ -216,6 +219,7 @@ async fn ollama_chat_plain_and_streamed_and_its_model_list() {
     assert_streamed(&got["pieces"], "Hello through tokengo");
     assert_eq!(got["last_done"], true);
     assert_eq!(got["last_reason"], "stop");
+    assert_eq!(got["unknown"], 404);
     assert_eq!(got["models"], serde_json::json!([echo_backend::MODEL]));
     stack.assert_backend_saw("/api/chat", 2);
     stack.assert_backend_saw("/api/tags", 1);

@@ -21,7 +21,13 @@ for event in client.messages.create(model=model, max_tokens=64, messages=message
 with client.messages.stream(model=model, max_tokens=64, messages=messages) as stream:
     helper_pieces = list(stream.text_stream)
     final = stream.get_final_message()
+try:
+    client.messages.create(model="nobody-serves-this", max_tokens=64, messages=messages)
+    unknown = "answered"
+except anthropic.NotFoundError as e:
+    unknown = e.status_code
 print(json.dumps({
+    "unknown": unknown,
     "plain": plain.content[0].text,
     "stop_reason": plain.stop_reason,
     "events": events,

@@ -1,5 +1,5 @@
 """Ollama's native API through tokengo with the official `ollama` package: a plain chat, a
-streamed chat (Ollama's default) and the model list.
+streamed chat (Ollama's default), the model list and a chat with a model nobody serves.
 
 Usage: ollama_chat.py HOST MODEL; prints what the package parsed as one JSON object.
 """
@@ -19,7 +19,13 @@ for part in client.chat(model=model, messages=messages, stream=True):
         pieces.append(part.message.content)
     last = part
 listed = client.list()
+try:
+    client.chat(model="nobody-serves-this", messages=messages, stream=False)
+    unknown = "answered"
+except ollama.ResponseError as e:
+    unknown = e.status_code
 print(json.dumps({
+    "unknown": unknown,
     "plain": plain.message.content,
     "plain_done": plain.done,
     "pieces": pieces,

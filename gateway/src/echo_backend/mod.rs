@@ -97,3 +97,42 @@ fn unix_now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::StatusCode;
+
+    const POSTS: [&str; 5] = [
+        "/v1/chat/completions",
+        "/v1/responses",
+        "/v1/embeddings",
+        "/v1/messages",
+        "/api/chat",
+    ];
+
+    fn post(path: &str, body: &[u8]) -> StatusCode {
+        let uri: Uri = path.parse().expect("uri");
+        handle(&[MODEL.to_owned()], &Method::POST, &uri, body).status()
+    }
+
+    #[test]
+    fn every_api_refuses_bad_json_with_400_and_an_unserved_model_with_404() {
+        for path in POSTS {
+            for bad in [&b"{"[..], b"", b"[]", b"\xff\xfe", b"\"text\""] {
+                assert_eq!(post(path, bad), StatusCode::BAD_REQUEST, "{path} {bad:?}");
+            }
+            let unserved = br#"{"model":"nobody","input":"x","messages":[]}"#;
+            assert_eq!(post(path, unserved), StatusCode::NOT_FOUND, "{path}");
+        }
+    }
+
+    #[test]
+    fn other_paths_are_echoed() {
+        let uri: Uri = "/v1/other?x=1".parse().expect("uri");
+        assert_eq!(
+            handle(&[], &Method::PUT, &uri, b"body").status(),
+            StatusCode::OK
+        );
+    }
+}
