@@ -224,3 +224,39 @@ async fn ollama_chat_plain_and_streamed_and_its_model_list() {
     stack.assert_backend_saw("/api/chat", 2);
     stack.assert_backend_saw("/api/tags", 1);
 }
+
+/// The events of a stream reach the app as several separate pieces, not one buffer at the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_reaches_the_app_in_several_pieces() {
+    use futures_util::StreamExt as _;
+
+    tokengo_gateway::transport::install_crypto_provider();
+    let stack = Stack::start().await;
+    let response = common::http()
+        .post(format!("{}/messages", stack.serve.api))
+        .header("content-type", "application/json")
+        .header("x-api-key", APP_KEY)
+        .body(
+            serde_json::json!({
+                "model": echo_backend::MODEL,
+                "max_tokens": 64,
+                "stream": true,
+                "messages": [{"role": "user", "content": "one two three four five six"}],
+            })
+            .to_string(),
+        )
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), 200);
+    let mut pieces = Vec::new();
+    let mut body = response.bytes_stream();
+    while let Some(piece) = body.next().await {
+        pieces.push(piece.expect("piece"));
+    }
+    let whole = String::from_utf8(pieces.concat()).expect("utf8");
+    assert_eq!(whole.matches("event: content_block_delta").count(), 6);
+    assert!(whole.ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"));
+    assert!(pieces.len() > 1, "the whole stream came as one piece");
+    stack.assert_backend_saw("/v1/messages", 1);
+}

@@ -10,8 +10,9 @@ use axum::response::Response;
 use futures_util::StreamExt as _;
 use serde_json::Value;
 
-/// The pause before each piece after the first.
-pub(super) const PACE: Duration = Duration::from_millis(5);
+/// The pause before each piece after the first: longer than the exit's default coalescing
+/// window (20 ms), so that each event travels on as its own sealed chunk, as tokens would.
+pub(super) const PACE: Duration = Duration::from_millis(30);
 
 /// Server-sent events' content type.
 pub(super) const EVENT_STREAM: &str = "text/event-stream";
