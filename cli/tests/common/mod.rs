@@ -28,6 +28,7 @@ pub mod hand_register;
 pub mod lying;
 pub mod procs;
 pub mod python;
+pub mod serve_process;
 
 /// A body sender the test drives event by event.
 pub type EventSender = mpsc::Sender<Result<Bytes, std::io::Error>>;
