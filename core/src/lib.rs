@@ -40,12 +40,14 @@ mod peer_store;
 mod rate_limit;
 pub mod rng;
 pub mod routing;
+pub mod rtt;
 mod server;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod stats;
 mod token;
 mod transaction;
+mod vote;
 
 pub use config::{Config, Network};
 pub use event::{Event, LookupKind, LookupStats, QueryId};
