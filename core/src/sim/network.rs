@@ -180,7 +180,10 @@ impl NetModel {
     fn one_delay(&mut self, base: Duration) -> (Duration, bool) {
         let mut delay = base + self.uniform(self.config.jitter);
         if self.config.late > 0.0 && self.rng.chance(self.config.late) {
-            let (lo, hi) = (*self.config.late_delay.start(), *self.config.late_delay.end());
+            let (lo, hi) = (
+                *self.config.late_delay.start(),
+                *self.config.late_delay.end(),
+            );
             delay += lo + self.uniform(hi.saturating_sub(lo));
         }
         let reordered = self.rng.chance(self.config.reorder);
@@ -261,15 +264,17 @@ mod tests {
         let mut model = NetModel::new(config, 5);
         let slow: Vec<u8> = (1..=250).filter(|&i| model.is_slow(addr(i))).collect();
         assert!((10..45).contains(&slow.len()), "{} slow", slow.len());
-        let fast = (1..=250).find(|&i| !model.is_slow(addr(i))).expect("a fast node");
+        let fast = (1..=250)
+            .find(|&i| !model.is_slow(addr(i)))
+            .expect("a fast node");
         let base = model.link_latency(addr(fast), addr(0));
         let mut late = 0;
         for _ in 0..10_000 {
-            if let Fate::Delivered { delay, .. } = model.fate(addr(fast), addr(0)) {
-                if delay > base {
-                    assert!(delay >= base + lo && delay <= base + hi, "{delay:?}");
-                    late += 1;
-                }
+            if let Fate::Delivered { delay, .. } = model.fate(addr(fast), addr(0))
+                && delay > base
+            {
+                assert!(delay >= base + lo && delay <= base + hi, "{delay:?}");
+                late += 1;
             }
         }
         assert!((150..250).contains(&late), "{late} late");
