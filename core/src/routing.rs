@@ -241,6 +241,10 @@ impl RoutingTable {
             }
             return Insert::Added;
         }
+        if !responded && self.has_no_room_for_unverified(index) {
+            // Decided by one bucket, without the table-wide address and per-IP scans below.
+            return Insert::Rejected;
+        }
         if self.entries().any(|e| e.addr == info.addr) {
             if !responded {
                 // A query's source address can be forged: it does not unseat a known node.
@@ -255,6 +259,19 @@ impl RoutingTable {
         }
         let entry = Entry::new(info, now, responded);
         self.insert_entry(index, entry, now)
+    }
+
+    /// Whether bucket `index` would turn away an unverified newcomer: full, unable to split,
+    /// and holding no bad node to replace.
+    fn has_no_room_for_unverified(&self, index: usize) -> bool {
+        let last = self.buckets.len() - 1;
+        let bucket = &self.buckets[index];
+        bucket.nodes.len() >= self.config.k
+            && !(index == last && last < 159)
+            && bucket
+                .nodes
+                .iter()
+                .all(|e| e.failures < self.config.max_failures)
     }
 
     /// Drops every entry (node or replacement) at `addr`; a bucket that loses a node takes its

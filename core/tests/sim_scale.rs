@@ -110,6 +110,39 @@ fn ten_thousand_nodes_lossy_with_dead_nodes() {
         wall.elapsed().as_secs_f64(),
         sim.elapsed().as_secs_f64()
     );
+    let events = after.sent + after.timers_fired;
+    let wall_s = wall.elapsed().as_secs_f64();
+    let mut full = durations.clone();
+    let (p50, p99) = if full.is_empty() {
+        (0, 0)
+    } else {
+        (
+            quantile(&mut full, 0.5).as_millis(),
+            quantile(&mut full, 0.99).as_millis(),
+        )
+    };
+    let (fp50, fp99) = if first_peer.is_empty() {
+        (0, 0)
+    } else {
+        (
+            quantile(&mut first_peer, 0.5).as_millis(),
+            quantile(&mut first_peer, 0.99).as_millis(),
+        )
+    };
+    println!(
+        "SIM_RESULT scenario=scale nodes={nodes_count} loss={loss_percent} dead={dead_percent} \
+         lookups={LOOKUPS} success={:.4} p50_ms={p50} p99_ms={p99} first_peer_p50_ms={fp50} \
+         first_peer_p99_ms={fp99} requests_per_lookup={:.1} short_timeouts={} full_timeouts={} \
+         events={events} events_per_s={:.0}",
+        round.found as f64 / LOOKUPS as f64,
+        queried.iter().map(|&q| f64::from(q)).sum::<f64>() / queried.len().max(1) as f64,
+        finished
+            .iter()
+            .map(|s| u64::from(s.short_timeouts))
+            .sum::<u64>(),
+        timed_out.iter().map(|&t| u64::from(t)).sum::<u64>(),
+        events as f64 / wall_s
+    );
     assert_eq!(round.unfinished, 0);
     assert!(
         round.found * 100 >= LOOKUPS * 95,
