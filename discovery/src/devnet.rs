@@ -111,7 +111,8 @@ pub async fn run(
             let (listener, addr) = echo_backend::bind().await.map_err(io("echo backend"))?;
             let s = signal.clone();
             tasks.spawn(async move {
-                let _ = echo_backend::serve(listener, s.wait()).await;
+                let _ =
+                    echo_backend::serve(listener, echo_backend::models_of_exit(1), s.wait()).await;
             });
             tracing::info!("echo backend on http://{addr}");
             format!("http://{addr}")

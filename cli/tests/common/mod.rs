@@ -26,6 +26,7 @@ use tokio::task::JoinHandle;
 
 pub mod hand_register;
 pub mod lying;
+pub mod python;
 
 /// A body sender the test drives event by event.
 pub type EventSender = mpsc::Sender<Result<Bytes, std::io::Error>>;
