@@ -4,7 +4,8 @@
 //! It runs with the other tests (the core is optimised even in dev builds, see the workspace
 //! profile); to see the figures: `cargo test -p tokengo-core --test sim_scale -- --nocapture`.
 //! `SIM_NODES=<n>`, `SIM_LOSS_PERCENT=<p>` and `SIM_DEAD_PERCENT=<p>` change the network's
-//! size, loss and share of dead nodes (to see how the cost grows).
+//! size, loss and share of dead nodes (to see how the cost grows); an ignored test runs
+//! 100,000 nodes.
 
 mod sim_support;
 
@@ -29,7 +30,18 @@ fn ms(d: Duration) -> String {
 
 #[test]
 fn ten_thousand_nodes_lossy_with_dead_nodes() {
-    let nodes_count: usize = env_or("SIM_NODES", DEFAULT_NODES);
+    scale_run(env_or("SIM_NODES", DEFAULT_NODES));
+}
+
+/// The same run over 100,000 nodes: `cargo test --release -p tokengo-core --test sim_scale --
+/// --ignored --nocapture`.
+#[test]
+#[ignore = "minutes of wall time even in release"]
+fn hundred_thousand_nodes_lossy_with_dead_nodes() {
+    scale_run(100_000);
+}
+
+fn scale_run(nodes_count: usize) {
     let loss_percent: u32 = env_or("SIM_LOSS_PERCENT", 5);
     let dead_percent: usize = env_or("SIM_DEAD_PERCENT", 10);
     let wall = Instant::now();
