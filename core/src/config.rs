@@ -55,8 +55,13 @@ pub struct Config {
     pub k: usize,
     /// Requests in flight per lookup.
     pub alpha: usize,
-    /// After this, a request no longer holds a lookup slot, but a late reply is still accepted.
+    /// After the short timeout a lookup request no longer holds a slot (a late reply is still
+    /// taken). It follows measured round-trip times, RFC 6298 style: SRTT + 4 RTTVAR of the
+    /// node asked if the routing table has measured it, else of every answer so far. This is
+    /// its value before anything was measured, and its upper bound.
     pub short_timeout: Duration,
+    /// The short timeout's lower bound.
+    pub short_timeout_min: Duration,
     /// After this, a request has failed.
     pub full_timeout: Duration,
     /// Extra sends to a node that did not answer a lookup request in time.
@@ -135,6 +140,7 @@ impl Default for Config {
             k: 8,
             alpha: 3,
             short_timeout: Duration::from_secs(1),
+            short_timeout_min: Duration::from_millis(50),
             full_timeout: Duration::from_secs(2),
             retries: 0,
             max_rounds: 20,

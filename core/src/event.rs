@@ -32,8 +32,10 @@ pub struct LookupStats {
     pub queried: u32,
     /// Nodes that answered.
     pub answered: u32,
-    /// Requests that reached the full timeout.
+    /// Requests that reached the full timeout (they count as failures).
     pub timed_out: u32,
+    /// Requests that passed the short timeout, freeing their slot (a late answer still counts).
+    pub short_timeouts: u32,
     /// Nodes that answered with a KRPC error.
     pub errors: u32,
     /// Distinct peers found (get_peers).

@@ -1,6 +1,18 @@
 //! One iterative lookup (find_node or get_peers): which candidates to ask next, when it is
 //! done, and what it found. Pure bookkeeping; the node sends and times the requests.
 //!
+//! The window is the k closest live candidates (not failed, not past their short timeout).
+//! Up to alpha requests are in flight inside it, and requests to nodes that have left it hold
+//! no slot. Once the window has converged (its alpha closest have answered), every candidate
+//! in it not yet asked is asked at once. Among those waiting their turn, the nearest bit
+//! distance goes first, then nodes known to answer, then the lowest measured RTT.
+//!
+//! A lookup ends when the whole window has answered, except that a get_peers lookup ends once
+//! it holds peers and the [`EARLY_QUORUM`] closest of the window have answered: the nodes
+//! storing a key are its closest, so by then the remaining answers rarely add a peer and only
+//! add the wait for the slowest of them. Announces, bootstraps and refreshes keep the strict
+//! rule (an announce needs the tokens of the whole window).
+//!
 //! Bounds: at most `max_candidates` candidates, of which at most `max_per_ip` share one IP
 //! address (loopback excepted), and [`MAX_PEERS_PER_LOOKUP`] distinct peers.
 
@@ -10,12 +22,34 @@ use crate::krpc::NodeInfo;
 use crate::routing::is_routable;
 use std::collections::BTreeSet;
 use std::net::SocketAddrV4;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Distinct peers a lookup tracks (and reports); later ones are not reported.
 pub const MAX_PEERS_PER_LOOKUP: usize = 4096;
 /// Longest write token we keep from a responder.
 pub const MAX_TOKEN_LEN: usize = 64;
+/// Closest window members whose answers end a get_peers lookup that holds peers.
+pub const EARLY_QUORUM: usize = 3;
+
+/// What our routing table knows of a node, best first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum Standing {
+    /// It answered us and has failed nothing since.
+    Answers,
+    /// Never asked, or not in the table.
+    #[default]
+    Unknown,
+    /// It failed to answer lately.
+    Failing,
+}
+
+/// What the routing table tells a lookup about a candidate, to order its requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Hint {
+    pub standing: Standing,
+    /// Its smoothed round-trip time, if measured.
+    pub rtt: Option<Duration>,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -38,6 +72,7 @@ struct Candidate {
     state: State,
     sends: u8,
     token: Option<Vec<u8>>,
+    hint: Hint,
 }
 
 /// Lookup tunables (from the node's config).
@@ -93,7 +128,7 @@ impl Lookup {
         target: Id,
         own: Id,
         config: LookupConfig,
-        seeds: &[NodeInfo],
+        seeds: &[(NodeInfo, Hint)],
         routers: &[SocketAddrV4],
         now: Instant,
     ) -> Self {
@@ -110,10 +145,10 @@ impl Lookup {
             peers: BTreeSet::new(),
         };
         for addr in routers {
-            lookup.add_candidate(None, *addr, 0);
+            lookup.add_candidate(None, *addr, 0, Hint::default());
         }
-        for seed in seeds {
-            lookup.add_candidate(Some(seed.id), seed.addr, 0);
+        for (seed, hint) in seeds {
+            lookup.add_candidate(Some(seed.id), seed.addr, 0, *hint);
         }
         lookup
     }
@@ -125,7 +160,7 @@ impl Lookup {
         }
     }
 
-    fn add_candidate(&mut self, id: Option<Id>, addr: SocketAddrV4, depth: u32) {
+    fn add_candidate(&mut self, id: Option<Id>, addr: SocketAddrV4, depth: u32, hint: Hint) {
         if id == Some(self.own) || !is_routable(&addr) {
             return;
         }
@@ -154,6 +189,7 @@ impl Lookup {
             state: State::Fresh,
             sends: 0,
             token: None,
+            hint,
         };
         let key = self.sort_key(&new);
         let pos = self.candidates.partition_point(|c| self.sort_key(c) <= key);
@@ -179,46 +215,69 @@ impl Lookup {
         }
     }
 
-    /// Requests to send now: keeps `alpha` requests in flight among the k closest live
-    /// candidates. The returned candidates are marked in flight.
+    /// The positions of the window: the k closest live candidates.
+    fn window(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.candidates.len())
+            .filter(|&i| self.is_live(&self.candidates[i]))
+            .take(self.config.k)
+    }
+
+    /// Which waiting candidate to ask first (smallest first).
+    fn turn(&self, i: usize) -> (u32, Standing, Duration, usize) {
+        let c = &self.candidates[i];
+        let bits =
+            c.id.map_or(u32::MAX, |id| id.common_prefix_len(&self.target));
+        let rtt = c.hint.rtt.unwrap_or(Duration::MAX);
+        (u32::MAX - bits, c.hint.standing, rtt, i)
+    }
+
+    /// Requests to send now (see the module docs). The returned candidates are marked in
+    /// flight.
     pub fn next_requests(&mut self) -> Vec<Request> {
-        let mut busy = self
-            .candidates
+        let window: Vec<usize> = self.window().collect();
+        let busy = window
             .iter()
-            .filter(|c| c.state == State::InFlight { slow: false })
+            .filter(|&&i| self.candidates[i].state == State::InFlight { slow: false })
             .count();
-        let mut out = Vec::new();
-        let mut live_seen = 0;
-        for i in 0..self.candidates.len() {
-            if busy >= self.config.alpha || live_seen >= self.config.k {
-                break;
-            }
-            if !self.is_live(&self.candidates[i]) {
-                continue;
-            }
-            live_seen += 1;
+        let converged = !window.is_empty()
+            && window
+                .iter()
+                .take(self.config.alpha)
+                .all(|&i| self.candidates[i].state == State::Answered);
+        let room = if converged {
+            window.len()
+        } else {
+            self.config.alpha.saturating_sub(busy)
+        };
+        let mut fresh: Vec<usize> = window
+            .into_iter()
+            .filter(|&i| self.candidates[i].state == State::Fresh)
+            .collect();
+        if fresh.len() > room {
+            fresh.sort_unstable_by_key(|&i| self.turn(i));
+            fresh.truncate(room);
+        }
+        let mut out = Vec::with_capacity(fresh.len());
+        for i in fresh {
             let c = &mut self.candidates[i];
-            if c.state == State::Fresh {
-                c.state = State::InFlight { slow: false };
-                c.sends += 1;
-                busy += 1;
-                self.stats.queried += 1;
-                out.push(Request {
-                    addr: c.addr,
-                    id: c.id,
-                });
-            }
+            c.state = State::InFlight { slow: false };
+            c.sends += 1;
+            self.stats.queried += 1;
+            out.push(Request {
+                addr: c.addr,
+                id: c.id,
+            });
         }
         out
     }
 
-    /// Whether the k closest live candidates have all answered (or none is left).
+    /// Whether the lookup is over (see the module docs for the rule).
     pub fn is_done(&self) -> bool {
-        self.candidates
-            .iter()
-            .filter(|c| self.is_live(c))
-            .take(self.config.k)
-            .all(|c| c.state == State::Answered)
+        let answered = |i: usize| self.candidates[i].state == State::Answered;
+        if self.kind == LookupKind::GetPeers && !self.peers.is_empty() {
+            return self.window().take(EARLY_QUORUM).all(answered);
+        }
+        self.window().all(answered)
     }
 
     fn find(&mut self, addr: SocketAddrV4) -> Option<&mut Candidate> {
@@ -231,7 +290,7 @@ impl Lookup {
         &mut self,
         addr: SocketAddrV4,
         id: Id,
-        nodes: impl Iterator<Item = NodeInfo>,
+        nodes: impl Iterator<Item = (NodeInfo, Hint)>,
         token: Option<&[u8]>,
     ) -> bool {
         let Some(pos) = self.candidates.iter().position(|c| c.addr == addr) else {
@@ -268,8 +327,8 @@ impl Lookup {
             let at = self.candidates.partition_point(|o| self.sort_key(o) <= key);
             self.candidates.insert(at, c);
         }
-        for node in nodes {
-            self.add_candidate(Some(node.id), node.addr, depth);
+        for (node, hint) in nodes {
+            self.add_candidate(Some(node.id), node.addr, depth, hint);
         }
         true
     }
@@ -302,6 +361,7 @@ impl Lookup {
             && c.state == (State::InFlight { slow: false })
         {
             c.state = State::InFlight { slow: true };
+            self.stats.short_timeouts += 1;
         }
     }
 

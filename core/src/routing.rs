@@ -6,6 +6,7 @@
 
 use crate::id::Id;
 use crate::krpc::NodeInfo;
+use crate::rtt::RttEstimate;
 use std::net::SocketAddrV4;
 use std::time::{Duration, Instant};
 
@@ -43,6 +44,8 @@ pub struct Entry {
     pub failures: u8,
     /// A liveness ping to it is in flight.
     pub pinging: bool,
+    /// Round-trip times of its answers to our queries.
+    pub rtt: Option<RttEstimate>,
 }
 
 impl Entry {
@@ -54,6 +57,7 @@ impl Entry {
             verified,
             failures: 0,
             pinging: false,
+            rtt: None,
         }
     }
 
@@ -237,6 +241,10 @@ impl RoutingTable {
             }
             return Insert::Added;
         }
+        if !responded && self.has_no_room_for_unverified(index) {
+            // Decided by one bucket, without the table-wide address and per-IP scans below.
+            return Insert::Rejected;
+        }
         if self.entries().any(|e| e.addr == info.addr) {
             if !responded {
                 // A query's source address can be forged: it does not unseat a known node.
@@ -251,6 +259,19 @@ impl RoutingTable {
         }
         let entry = Entry::new(info, now, responded);
         self.insert_entry(index, entry, now)
+    }
+
+    /// Whether bucket `index` would turn away an unverified newcomer: full, unable to split,
+    /// and holding no bad node to replace.
+    fn has_no_room_for_unverified(&self, index: usize) -> bool {
+        let last = self.buckets.len() - 1;
+        let bucket = &self.buckets[index];
+        bucket.nodes.len() >= self.config.k
+            && !(index == last && last < 159)
+            && bucket
+                .nodes
+                .iter()
+                .all(|e| e.failures < self.config.max_failures)
     }
 
     /// Drops every entry (node or replacement) at `addr`; a bucket that loses a node takes its
@@ -335,9 +356,10 @@ impl RoutingTable {
         self.buckets.push(near);
     }
 
-    /// Records that `id` at `addr` failed to answer a query. A node that turns bad is replaced by
-    /// its bucket's freshest replacement; without one, a never-verified node is dropped and a
-    /// once-good node stays (as bad) until a newcomer takes its slot.
+    /// Records that `id` at `addr` failed to answer a query. A node that fails while a
+    /// replacement waits in its bucket, or that turns bad, is replaced by the freshest
+    /// replacement; without one, a never-verified bad node is dropped and a once-good node
+    /// stays (as bad) until a newcomer takes its slot.
     pub fn on_failure(&mut self, id: &Id, addr: &SocketAddrV4, now: Instant) {
         let max_failures = self.config.max_failures;
         let index = self.bucket_index(id);
@@ -356,7 +378,8 @@ impl RoutingTable {
         let entry = &mut bucket.nodes[pos];
         entry.failures = entry.failures.saturating_add(1);
         entry.pinging = false;
-        if entry.failures < max_failures {
+        if entry.failures < max_failures && bucket.replacements.is_empty() {
+            // One lost datagram is not death; with nobody waiting, give it another chance.
             return;
         }
         if let Some(replacement) = bucket.replacements.pop() {
@@ -366,6 +389,18 @@ impl RoutingTable {
             // Never answered and now failed: nothing worth keeping.
             bucket.nodes.remove(pos);
             bucket.last_changed = now;
+        }
+    }
+
+    /// Folds the round-trip time of an answer from `id` at `addr` into its estimate.
+    pub fn record_rtt(&mut self, id: &Id, addr: &SocketAddrV4, sample: Duration) {
+        let index = self.bucket_index(id);
+        if let Some(e) = self.buckets[index]
+            .nodes
+            .iter_mut()
+            .find(|e| e.id == *id && e.addr == *addr)
+        {
+            RttEstimate::fold(&mut e.rtt, sample);
         }
     }
 

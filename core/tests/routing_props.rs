@@ -121,16 +121,66 @@ fn full_bucket_parks_newcomer_and_pings_questionable() {
         table.on_response(far(4), later),
         Insert::Parked { ping: Some(far(1)) }
     );
-    // It fails twice: the freshest replacement takes its place.
+    // It fails once while replacements wait: the freshest one takes its place at once.
     table.on_failure(&far(1).id, &far(1).addr, later);
     assert!(
-        table.get(&far(1).id).is_some(),
-        "one failure: try once more"
+        table.get(&far(1).id).is_none(),
+        "a failing node kept its slot while a replacement waited"
     );
-    table.on_failure(&far(1).id, &far(1).addr, later);
-    assert!(table.get(&far(1).id).is_none());
     assert!(table.get(&far(4).id).is_some());
     assert!(table.check_invariants().is_ok());
+}
+
+#[test]
+fn a_failure_with_nobody_waiting_gets_a_second_chance() {
+    let own = Id([0; 20]);
+    let config = TableConfig {
+        k: 2,
+        replacement_cache: 2,
+        max_nodes_per_ip: 8,
+        stale_after: Duration::from_secs(900),
+        max_failures: 2,
+    };
+    let t0 = Instant::now();
+    let mut table = RoutingTable::new(own, config, t0);
+    let node = NodeInfo {
+        id: Id([0x80; 20]),
+        addr: SocketAddrV4::new([10, 0, 0, 1].into(), 6881),
+    };
+    table.on_response(node, t0);
+    table.on_failure(&node.id, &node.addr, t0);
+    let entry = table.get(&node.id).expect("one failure keeps it");
+    assert_eq!(table.state(entry, t0), NodeState::Questionable);
+    table.on_failure(&node.id, &node.addr, t0);
+    assert!(table.closest(&node.id, 8).is_empty());
+}
+
+#[test]
+fn answers_build_a_round_trip_estimate() {
+    let own = Id([0; 20]);
+    let config = TableConfig {
+        k: 8,
+        replacement_cache: 2,
+        max_nodes_per_ip: 8,
+        stale_after: Duration::from_secs(900),
+        max_failures: 2,
+    };
+    let t0 = Instant::now();
+    let mut table = RoutingTable::new(own, config, t0);
+    let node = NodeInfo {
+        id: Id([0x80; 20]),
+        addr: SocketAddrV4::new([10, 0, 0, 1].into(), 6881),
+    };
+    table.on_response(node, t0);
+    assert_eq!(table.get(&node.id).and_then(|e| e.rtt), None);
+    for _ in 0..40 {
+        table.record_rtt(&node.id, &node.addr, Duration::from_millis(30));
+    }
+    // Another address claiming the id teaches nothing.
+    let elsewhere = SocketAddrV4::new([10, 0, 0, 2].into(), 6881);
+    table.record_rtt(&node.id, &elsewhere, Duration::from_secs(5));
+    let rtt = table.get(&node.id).and_then(|e| e.rtt).expect("estimated");
+    assert!(rtt.srtt.abs_diff(Duration::from_millis(30)) < Duration::from_millis(1));
 }
 
 #[test]

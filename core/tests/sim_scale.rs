@@ -4,13 +4,15 @@
 //! It runs with the other tests (the core is optimised even in dev builds, see the workspace
 //! profile); to see the figures: `cargo test -p tokengo-core --test sim_scale -- --nocapture`.
 //! `SIM_NODES=<n>`, `SIM_LOSS_PERCENT=<p>` and `SIM_DEAD_PERCENT=<p>` change the network's
-//! size, loss and share of dead nodes (to see how the cost grows).
+//! size, loss and share of dead nodes (to see how the cost grows); an ignored test runs
+//! 100,000 nodes.
 
 mod sim_support;
 
 use sim_support::{announce_random, build, lookup_round, private, quantile, sim};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
+use tokengo_core::Config;
 use tokengo_core::sim::NetConfig;
 
 const DEFAULT_NODES: usize = 10_000;
@@ -29,7 +31,23 @@ fn ms(d: Duration) -> String {
 
 #[test]
 fn ten_thousand_nodes_lossy_with_dead_nodes() {
-    let nodes_count: usize = env_or("SIM_NODES", DEFAULT_NODES);
+    scale_run(env_or("SIM_NODES", DEFAULT_NODES), private());
+}
+
+/// The same run over 100,000 nodes: `cargo test --release -p tokengo-core --test sim_scale --
+/// --ignored --nocapture`. The per-source query limiter is off: its 4,096 buckets take about
+/// 160 KB per node, 16 GB for the whole network, and no node here floods.
+#[test]
+#[ignore = "minutes of wall time even in release"]
+fn hundred_thousand_nodes_lossy_with_dead_nodes() {
+    let config = Config {
+        query_rate_per_ip: 0,
+        ..private()
+    };
+    scale_run(100_000, config);
+}
+
+fn scale_run(nodes_count: usize, config: Config) {
     let loss_percent: u32 = env_or("SIM_LOSS_PERCENT", 5);
     let dead_percent: usize = env_or("SIM_DEAD_PERCENT", 10);
     let wall = Instant::now();
@@ -37,7 +55,7 @@ fn ten_thousand_nodes_lossy_with_dead_nodes() {
         .with_rtt(Duration::from_millis(20), Duration::from_millis(200))
         .with_loss(f64::from(loss_percent) / 100.0);
     let mut sim = sim(10_000, net);
-    let nodes = build(&mut sim, nodes_count, |_| private());
+    let nodes = build(&mut sim, nodes_count, |_| config.clone());
     let built = wall.elapsed();
     let announced = announce_random(&mut sim, &nodes, LOOKUPS);
     let announcers: HashSet<_> = announced.iter().map(|a| a.by).collect();
@@ -109,6 +127,39 @@ fn ten_thousand_nodes_lossy_with_dead_nodes() {
         built.as_secs_f64(),
         wall.elapsed().as_secs_f64(),
         sim.elapsed().as_secs_f64()
+    );
+    let events = after.sent + after.timers_fired;
+    let wall_s = wall.elapsed().as_secs_f64();
+    let mut full = durations.clone();
+    let (p50, p99) = if full.is_empty() {
+        (0, 0)
+    } else {
+        (
+            quantile(&mut full, 0.5).as_millis(),
+            quantile(&mut full, 0.99).as_millis(),
+        )
+    };
+    let (fp50, fp99) = if first_peer.is_empty() {
+        (0, 0)
+    } else {
+        (
+            quantile(&mut first_peer, 0.5).as_millis(),
+            quantile(&mut first_peer, 0.99).as_millis(),
+        )
+    };
+    println!(
+        "SIM_RESULT scenario=scale nodes={nodes_count} loss={loss_percent} dead={dead_percent} \
+         lookups={LOOKUPS} success={:.4} p50_ms={p50} p99_ms={p99} first_peer_p50_ms={fp50} \
+         first_peer_p99_ms={fp99} requests_per_lookup={:.1} short_timeouts={} full_timeouts={} \
+         events={events} events_per_s={:.0}",
+        round.found as f64 / LOOKUPS as f64,
+        queried.iter().map(|&q| f64::from(q)).sum::<f64>() / queried.len().max(1) as f64,
+        finished
+            .iter()
+            .map(|s| u64::from(s.short_timeouts))
+            .sum::<u64>(),
+        timed_out.iter().map(|&t| u64::from(t)).sum::<u64>(),
+        events as f64 / wall_s
     );
     assert_eq!(round.unfinished, 0);
     assert!(

@@ -4,8 +4,10 @@
 use super::Node;
 use crate::event::{Event, LookupKind, QueryId};
 use crate::id::Id;
+use crate::krpc::NodeInfo;
 use crate::krpc::Query;
-use crate::lookup::{AnnouncePhase, Lookup, LookupConfig};
+use crate::lookup::{AnnouncePhase, Hint, Lookup, LookupConfig, Standing};
+use crate::routing::RoutingTable;
 use crate::transaction::Purpose;
 use std::net::{SocketAddr, SocketAddrV4};
 use std::time::Instant;
@@ -50,7 +52,12 @@ impl Node {
             self.finish(now, lookup);
             return;
         }
-        let seeds = self.table.closest(&target, self.config.k * 2);
+        let seeds: Vec<(NodeInfo, Hint)> = self
+            .table
+            .closest(&target, self.config.k * 2)
+            .into_iter()
+            .map(|n| (n, hint(&self.table, &n)))
+            .collect();
         let mut lookup = Lookup::new(
             query,
             kind,
@@ -203,5 +210,23 @@ impl Node {
                 });
             }
         }
+    }
+}
+
+/// What the table knows of `node`, for a lookup to order its requests.
+pub(super) fn hint(table: &RoutingTable, node: &NodeInfo) -> Hint {
+    let Some(entry) = table.get(&node.id).filter(|e| e.addr == node.addr) else {
+        return Hint::default();
+    };
+    let standing = if entry.failures > 0 {
+        Standing::Failing
+    } else if entry.verified {
+        Standing::Answers
+    } else {
+        Standing::Unknown
+    };
+    Hint {
+        standing,
+        rtt: entry.rtt.map(|r| r.srtt),
     }
 }

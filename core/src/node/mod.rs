@@ -23,9 +23,11 @@ use crate::peer_store::{PeerStore, StoreLimits};
 use crate::rate_limit::{Budget, RateLimiter};
 use crate::rng::{KeyedStream, Rng, expand_seed};
 use crate::routing::{RoutingTable, TableConfig};
+use crate::rtt::RttEstimate;
 use crate::stats::Stats;
 use crate::token::Tokens;
 use crate::transaction::{Deadline, Purpose, Transactions};
+use crate::vote::AddressVotes;
 use maintenance::MAINTENANCE_INTERVAL;
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{SocketAddr, SocketAddrV4};
@@ -72,6 +74,10 @@ pub struct Node {
     /// Our address as others see it: from the config, or learned from BEP 42 `ip` fields.
     pub(crate) external: Option<SocketAddrV4>,
     pub(crate) routers: Vec<SocketAddrV4>,
+    /// Round-trip times of every answer to our queries: the estimate for nodes not measured.
+    pub(crate) rtt: Option<RttEstimate>,
+    /// Recent BEP 42 reports of our address, from which `external` is voted.
+    pub(crate) address_votes: AddressVotes,
     bootstrap_running: Option<QueryId>,
     /// Far-bucket lookups a bootstrap waits for, with the bootstrap they belong to.
     join_refreshes: BTreeMap<QueryId, QueryId>,
@@ -146,6 +152,8 @@ impl Node {
             store,
             announced: BTreeMap::new(),
             routers,
+            rtt: None,
+            address_votes: AddressVotes::default(),
             bootstrap_running: None,
             join_refreshes: BTreeMap::new(),
             rebootstrap_at: None,

@@ -7,7 +7,7 @@ use crate::stats::MethodCounts;
 use crate::transaction::{Pending, Purpose};
 use std::collections::VecDeque;
 use std::net::{SocketAddr, SocketAddrV4};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Largest datagram we build.
 pub(crate) const MAX_DATAGRAM: usize = 1500;
@@ -45,7 +45,7 @@ impl Node {
             return None;
         }
         let short_deadline =
-            matches!(purpose, Purpose::Lookup(_)).then(|| now + self.config.short_timeout);
+            matches!(purpose, Purpose::Lookup(_)).then(|| now + self.short_timeout(node_id, to));
         self.transactions.insert(
             tid,
             Pending {
@@ -58,6 +58,20 @@ impl Node {
             },
         );
         Some(tid)
+    }
+}
+
+impl Node {
+    /// How long a lookup request to `to` holds its slot: from the node's measured round-trip
+    /// times if the table has them, else from everyone's, else the configured value.
+    fn short_timeout(&self, node_id: Option<Id>, to: SocketAddrV4) -> Duration {
+        let max = self.config.short_timeout.min(self.config.full_timeout);
+        let measured = node_id
+            .and_then(|id| self.table.get(&id))
+            .filter(|e| e.addr == to)
+            .and_then(|e| e.rtt)
+            .or(self.rtt);
+        measured.map_or(max, |e| e.timeout(self.config.short_timeout_min, max))
     }
 }
 

@@ -3,9 +3,11 @@
 //! from responses (BEP 42).
 
 use super::Node;
+use super::lookups::hint;
 use crate::event::{Event, QueryId};
 use crate::krpc::{ErrorBody, Message, NodeInfo, Query, Response};
 use crate::routing::Insert;
+use crate::rtt::RttEstimate;
 use crate::transaction::{Pending, Purpose};
 use std::net::{SocketAddr, SocketAddrV4};
 use std::time::Instant;
@@ -71,8 +73,11 @@ impl Node {
             return;
         };
         self.stats.responses_in += 1;
+        let sample = now.saturating_duration_since(pending.sent_at);
+        RttEstimate::fold(&mut self.rtt, sample);
+        self.table.record_rtt(&r.id, &from, sample);
         if let Some(ip) = msg.requester_ip {
-            self.learn_external(ip);
+            self.learn_external(from, ip);
         }
         if !msg.read_only
             && let Insert::Parked { ping: Some(stale) } = self.table.on_response(
@@ -97,7 +102,12 @@ impl Node {
                 let Some(lookup) = self.lookups.get_mut(&query) else {
                     return;
                 };
-                let nodes = r.nodes.iter().flat_map(|n| n.iter());
+                let table = &self.table;
+                let nodes = r
+                    .nodes
+                    .iter()
+                    .flat_map(|n| n.iter())
+                    .map(|n| (n, hint(table, &n)));
                 lookup.on_response(from, r.id, nodes, r.token);
                 if let Some(values) = &r.values {
                     let peers = values.iter().map(|peer| {
@@ -166,13 +176,16 @@ impl Node {
         }
     }
 
-    fn learn_external(&mut self, seen: SocketAddrV4) {
+    fn learn_external(&mut self, voter: SocketAddrV4, seen: SocketAddrV4) {
         let configured = self
             .config
             .external_addr
             .is_some_and(|a| !a.ip().is_unspecified());
-        if !configured && !seen.ip().is_unspecified() {
-            self.external = Some(seen);
+        if configured || seen.ip().is_unspecified() {
+            return;
+        }
+        if let Some(elected) = self.address_votes.vote(voter, seen) {
+            self.external = Some(elected);
         }
     }
 }

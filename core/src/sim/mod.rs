@@ -52,6 +52,10 @@ pub const SIM_PORT: u16 = 6881;
 pub const DEFAULT_INBOX_CAPACITY: usize = 4096;
 /// Default bound of the trace's kept records (the digest still covers everything).
 pub const DEFAULT_TRACE_CAPACITY: usize = 1 << 20;
+/// How long a NAT keeps a mapping open after the node behind it last sent through it.
+pub const NAT_MAPPING_LIFETIME: Duration = Duration::from_secs(60);
+/// Mappings a NAT holds before it forgets the expired ones.
+const NAT_PRUNE_AT: usize = 4096;
 /// Deadlines in a row that a node leaves in the past at one instant before the simulator
 /// pushes its timer 1 ms ahead (and counts a stuck timer) instead of spinning forever.
 const MAX_TIMER_SPINS: u32 = 64;
@@ -71,6 +75,9 @@ pub struct SimStats {
     pub reordered: u64,
     /// Datagram copies addressed to a crashed, departed or unknown node.
     pub vanished: u64,
+    /// Datagram copies a node behind NAT never got: unsolicited (no recent datagram of its own
+    /// to their sender).
+    pub nat_dropped: u64,
     /// Node deadlines that fired.
     pub timers_fired: u64,
     /// Times a node kept asking to be woken at an instant already handled (a node bug).
@@ -96,6 +103,8 @@ struct Slot<N: Endpoint> {
     spins: u32,
     inbox: VecDeque<(Duration, N::Event)>,
     inbox_dropped: u64,
+    /// Behind NAT: the addresses it sent to, with when each mapping expires.
+    nat: Option<HashMap<SocketAddr, u64>>,
 }
 
 /// The simulation: endpoints, the virtual clock, the agenda, the network model and the trace.
@@ -226,6 +235,7 @@ impl<N: Endpoint> Sim<N> {
             spins: 0,
             inbox: VecDeque::new(),
             inbox_dropped: 0,
+            nat: None,
         });
         self.by_addr.insert(addr, index);
         let handle = NodeHandle(index);
@@ -306,6 +316,15 @@ impl<N: Endpoint> Sim<N> {
         let result = f(slot.endpoint.as_mut()?, now);
         self.settle(node.0, false);
         Some(result)
+    }
+
+    /// Puts a node behind a NAT: from now on it receives a datagram only from an address it
+    /// sent one to within [`NAT_MAPPING_LIFETIME`]. It can query anyone; nobody can reach it
+    /// unsolicited.
+    pub fn put_behind_nat(&mut self, node: NodeHandle) {
+        if let Some(slot) = self.slots.get_mut(node.0) {
+            slot.nat.get_or_insert_with(HashMap::new);
+        }
     }
 
     /// Crashes a node: it processes nothing more and datagrams to it vanish; its state stays
@@ -401,6 +420,13 @@ impl<N: Endpoint> Sim<N> {
     fn deliver(&mut self, from: SocketAddr, to: SocketAddr, payload: &[u8]) {
         let now = self.now();
         let target = self.by_addr.get(&to).copied();
+        let now_nanos = self.now_nanos;
+        if let Some(nat) = target.and_then(|i| self.slots[i].nat.as_ref())
+            && nat.get(&from).is_none_or(|&until| until < now_nanos)
+        {
+            self.stats.nat_dropped += 1;
+            return;
+        }
         let running = target.and_then(|i| {
             let slot = &mut self.slots[i];
             (slot.status == Status::Running).then_some(())?;
@@ -458,7 +484,18 @@ impl<N: Endpoint> Sim<N> {
             .poll_timeout()
             .map(|t| nanos(t.saturating_duration_since(self.base)));
         self.schedule(index, deadline, after_timer);
-        let from = self.slots[index].addr;
+        let now_nanos = self.now_nanos;
+        let slot = &mut self.slots[index];
+        if let Some(nat) = slot.nat.as_mut() {
+            if nat.len() >= NAT_PRUNE_AT {
+                nat.retain(|_, until| *until >= now_nanos);
+            }
+            let until = now_nanos + nanos(NAT_MAPPING_LIFETIME);
+            for transmit in &transmits {
+                nat.insert(transmit.to, until);
+            }
+        }
+        let from = slot.addr;
         for transmit in transmits.drain(..) {
             self.send(from, transmit.to, transmit.payload);
         }

@@ -1,5 +1,5 @@
-//! The simulated network's conditions: per-link latency, loss, duplication and reordering, all
-//! drawn from the simulation's seed.
+//! The simulated network's conditions: per-link latency, jitter, loss, duplication, reordering,
+//! a heavy tail of late datagrams and slow nodes, all drawn from the simulation's seed.
 
 use super::seed::mix;
 use crate::rng::Rng;
@@ -10,7 +10,8 @@ use std::time::Duration;
 /// Conditions of the simulated network. Every link gets a fixed one-way latency drawn once (from
 /// the seed and the two addresses) out of `one_way_latency`; every datagram then adds `jitter`,
 /// may be lost, duplicated, or held back by up to `reorder_delay` so that later datagrams on the
-/// same link overtake it.
+/// same link overtake it; a few (`late`) arrive very late, and everything a slow node sends
+/// waits `slow_delay` more.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NetConfig {
     /// Range of the per-link one-way latency (the RTT is twice this).
@@ -25,6 +26,14 @@ pub struct NetConfig {
     pub reorder: f64,
     /// Largest extra delay of a held-back datagram.
     pub reorder_delay: Duration,
+    /// Probability that a datagram is late: a heavy tail beyond every timeout's comfort.
+    pub late: f64,
+    /// Extra delay of a late datagram, uniform in this range.
+    pub late_delay: RangeInclusive<Duration>,
+    /// Share of the addresses that are slow nodes (chosen once per address from the seed).
+    pub slow: f64,
+    /// Extra delay of every datagram a slow node sends (it answers slowly).
+    pub slow_delay: Duration,
 }
 
 impl Default for NetConfig {
@@ -37,6 +46,10 @@ impl Default for NetConfig {
             duplicate: 0.0,
             reorder: 0.0,
             reorder_delay: Duration::ZERO,
+            late: 0.0,
+            late_delay: Duration::ZERO..=Duration::ZERO,
+            slow: 0.0,
+            slow_delay: Duration::ZERO,
         }
     }
 }
@@ -64,6 +77,20 @@ impl NetConfig {
     pub fn with_reordering(mut self, reorder: f64, delay: Duration) -> Self {
         self.reorder = reorder;
         self.reorder_delay = delay;
+        self
+    }
+
+    /// Delays each datagram with probability `late` by an extra amount drawn from `delay`.
+    pub fn with_late_tail(mut self, late: f64, delay: RangeInclusive<Duration>) -> Self {
+        self.late = late;
+        self.late_delay = delay;
+        self
+    }
+
+    /// Makes a `share` of the nodes slow: what they send waits `delay` more.
+    pub fn with_slow_nodes(mut self, share: f64, delay: Duration) -> Self {
+        self.slow = share;
+        self.slow_delay = delay;
         self
     }
 
@@ -124,7 +151,7 @@ impl NetModel {
         if self.rng.chance(self.config.loss) {
             return Fate::Lost;
         }
-        let base = self.link_latency(from, to);
+        let base = self.link_latency(from, to) + self.sender_delay(from);
         let (first, reordered) = self.one_delay(base);
         if self.rng.chance(self.config.duplicate) {
             let (second, _) = self.one_delay(base);
@@ -136,8 +163,29 @@ impl NetModel {
         }
     }
 
+    /// Whether `addr` is a slow node.
+    pub(crate) fn is_slow(&self, addr: SocketAddr) -> bool {
+        let hash = mix(mix(self.link_seed, 0x736c_6f77), addr_key(addr));
+        (hash >> 11) as f64 / (1u64 << 53) as f64 <= self.config.slow && self.config.slow > 0.0
+    }
+
+    fn sender_delay(&self, from: SocketAddr) -> Duration {
+        if self.config.slow > 0.0 && self.is_slow(from) {
+            self.config.slow_delay
+        } else {
+            Duration::ZERO
+        }
+    }
+
     fn one_delay(&mut self, base: Duration) -> (Duration, bool) {
         let mut delay = base + self.uniform(self.config.jitter);
+        if self.config.late > 0.0 && self.rng.chance(self.config.late) {
+            let (lo, hi) = (
+                *self.config.late_delay.start(),
+                *self.config.late_delay.end(),
+            );
+            delay += lo + self.uniform(hi.saturating_sub(lo));
+        }
         let reordered = self.rng.chance(self.config.reorder);
         if reordered {
             delay += self.uniform(self.config.reorder_delay);
@@ -205,6 +253,37 @@ mod tests {
         }
         assert!((19_000..21_000).contains(&lost), "lost {lost}");
         assert!((7_500..8_500).contains(&dup), "duplicated {dup}");
+    }
+
+    #[test]
+    fn a_late_tail_and_slow_nodes_follow_the_config() {
+        let (lo, hi) = (Duration::from_secs(1), Duration::from_secs(3));
+        let config = NetConfig::default()
+            .with_late_tail(0.02, lo..=hi)
+            .with_slow_nodes(0.1, Duration::from_millis(300));
+        let mut model = NetModel::new(config, 5);
+        let slow: Vec<u8> = (1..=250).filter(|&i| model.is_slow(addr(i))).collect();
+        assert!((10..45).contains(&slow.len()), "{} slow", slow.len());
+        let fast = (1..=250)
+            .find(|&i| !model.is_slow(addr(i)))
+            .expect("a fast node");
+        let base = model.link_latency(addr(fast), addr(0));
+        let mut late = 0;
+        for _ in 0..10_000 {
+            if let Fate::Delivered { delay, .. } = model.fate(addr(fast), addr(0))
+                && delay > base
+            {
+                assert!(delay >= base + lo && delay <= base + hi, "{delay:?}");
+                late += 1;
+            }
+        }
+        assert!((150..250).contains(&late), "{late} late");
+        let from_slow = model.fate(addr(slow[0]), addr(0));
+        let base = model.link_latency(addr(slow[0]), addr(0));
+        assert!(
+            matches!(from_slow, Fate::Delivered { delay, .. } if delay >= base + Duration::from_millis(300)),
+            "{from_slow:?}"
+        );
     }
 
     #[test]

@@ -234,3 +234,35 @@ fn run_until_stops_at_the_condition() {
     let miss = sim.run_until(Duration::from_secs(2), |s| s.events(server).count() >= 1000);
     assert!(!miss);
 }
+
+#[test]
+fn a_node_behind_nat_hears_only_those_it_sent_to_and_only_for_a_while() {
+    let mut sim: Sim<Echo> = Sim::new(3, NetConfig::default());
+    let inside = sim.add_endpoint(|_, now| Echo::new(now, None, 0));
+    sim.put_behind_nat(inside);
+    let inside_addr = sim.addr(inside);
+    // A stranger pings it unsolicited: nothing arrives.
+    let stranger = sim.add_endpoint(|_, now| Echo::new(now, Some(inside_addr), 3));
+    sim.run_for(Duration::from_secs(1));
+    assert_eq!(sim.events(inside).count(), 0);
+    assert_eq!(sim.stats().nat_dropped, 3);
+    // It sends to the stranger once: the stranger's datagrams now get through.
+    let stranger_addr = sim.addr(stranger);
+    sim.with(inside, |e, _| {
+        e.out.push_back(Transmit {
+            to: stranger_addr,
+            payload: b"hello".to_vec(),
+        })
+    });
+    sim.run_for(Duration::from_secs(1));
+    assert_eq!(sim.events(inside).count(), 1, "the echo of its hello");
+    // After the mapping expires, the stranger is a stranger again.
+    sim.run_for(NAT_MAPPING_LIFETIME);
+    sim.with(stranger, |e, now| {
+        e.pings = 1;
+        e.next = Some(now);
+    });
+    sim.run_for(Duration::from_secs(1));
+    assert_eq!(sim.events(inside).count(), 1);
+    assert_eq!(sim.stats().nat_dropped, 4);
+}
