@@ -86,6 +86,14 @@ pub struct Config {
     /// Bound: info hashes holding a peer of one IP address (loopback excepted), so that one
     /// host cannot keep the whole store alive. Each key holds one peer per IP address.
     pub max_stored_keys_per_ip: usize,
+    /// Bound: BEP 44 items we store for others.
+    pub max_stored_items: usize,
+    /// Bound: bytes of BEP 44 values and salts we store for others.
+    pub max_stored_item_bytes: usize,
+    /// Bound: BEP 44 items last written from one IP address (loopback excepted).
+    pub max_stored_items_per_ip: usize,
+    /// Stored BEP 44 items expire this long after their last put.
+    pub item_ttl: Duration,
     /// Bound: routing-table nodes sharing one IP address.
     pub max_nodes_per_ip: usize,
     /// Bound: our queries awaiting an answer.
@@ -149,6 +157,10 @@ impl Default for Config {
             max_stored_keys: 2000,
             max_peers_per_key: 500,
             max_stored_keys_per_ip: 50,
+            max_stored_items: 1000,
+            max_stored_item_bytes: 1 << 20,
+            max_stored_items_per_ip: 50,
+            item_ttl: Duration::from_secs(2 * 60 * 60),
             max_nodes_per_ip: 2,
             max_transactions: 1024,
             max_lookup_candidates: 64,

@@ -1,5 +1,5 @@
-//! A sans-IO BitTorrent Mainline DHT node (BEP 5, with BEP 43 read-only mode and private,
-//! tagged networks).
+//! A sans-IO BitTorrent Mainline DHT node (BEP 5, with BEP 43 read-only mode, BEP 44 storage
+//! and private, tagged networks).
 //!
 //! The [`Node`] owns no socket, reads no clock, spawns no thread and draws no OS randomness:
 //! its randomness is seeded from [`Config::secret_seed`] (or [`Config::seed`]), one keyed
@@ -33,6 +33,7 @@
 pub mod config;
 pub mod event;
 pub mod id;
+pub mod item;
 pub mod krpc;
 mod lookup;
 mod node;
@@ -41,9 +42,11 @@ mod rate_limit;
 pub mod rng;
 pub mod routing;
 mod server;
+mod server_items;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod stats;
+mod storage;
 mod token;
 mod transaction;
 

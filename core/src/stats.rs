@@ -11,6 +11,10 @@ pub struct MethodCounts {
     pub get_peers: u64,
     /// `announce_peer` queries.
     pub announce_peer: u64,
+    /// BEP 44 `get` queries.
+    pub get: u64,
+    /// BEP 44 `put` queries.
+    pub put: u64,
     /// Unknown methods, and known ones with malformed arguments.
     pub other: u64,
 }
@@ -70,6 +74,10 @@ pub struct Stats {
     pub stored_peers: usize,
     /// What the peer store's bounds did to announces.
     pub store: StoreCounts,
+    /// BEP 44 items stored.
+    pub stored_items: usize,
+    /// Bytes of BEP 44 values stored.
+    pub stored_item_bytes: usize,
     /// Lookups running.
     pub active_lookups: usize,
     /// Queries sent and awaiting an answer or their timeout.

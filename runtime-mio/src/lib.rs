@@ -34,5 +34,6 @@ mod outbound;
 pub use handle::{Dht, resolve_ipv4};
 pub use lookup::PeerLookup;
 pub use tokengo_runtime_support::{
-    AnnounceReport, Error, FindNodeReport, MAX_PENDING, PeerLookupReport, Snapshot,
+    AnnounceReport, Error, FindNodeReport, GetReport, ItemRequest, MAX_PENDING, PeerLookupReport,
+    PutReport, Snapshot,
 };

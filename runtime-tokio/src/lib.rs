@@ -35,5 +35,6 @@ pub use handle::Dht;
 pub use lookup::PeerLookup;
 pub use resolve::resolve_ipv4;
 pub use tokengo_runtime_support::{
-    AnnounceReport, Error, FindNodeReport, MAX_PENDING, PeerLookupReport, Snapshot,
+    AnnounceReport, Error, FindNodeReport, GetReport, ItemRequest, MAX_PENDING, PeerLookupReport,
+    PutReport, Snapshot,
 };

@@ -5,6 +5,7 @@
 //! live in their own file. Answering queries lives in `server.rs`.
 
 mod commands;
+mod items;
 mod join;
 mod local_peers;
 mod lookups;
@@ -24,6 +25,7 @@ use crate::rate_limit::{Budget, RateLimiter};
 use crate::rng::{KeyedStream, Rng, expand_seed};
 use crate::routing::{RoutingTable, TableConfig};
 use crate::stats::Stats;
+use crate::storage::{ItemStore, StorageLimits};
 use crate::token::Tokens;
 use crate::transaction::{Deadline, Purpose, Transactions};
 use maintenance::MAINTENANCE_INTERVAL;
@@ -68,7 +70,11 @@ pub struct Node {
     /// Queries from senders that are not verified nodes of the table, all sources together.
     pub(crate) unsolicited: Budget,
     pub(crate) store: PeerStore,
+    /// BEP 44 items stored for others.
+    pub(crate) items: ItemStore,
     pub(crate) announced: BTreeMap<Id, OwnAnnounce>,
+    /// BEP 44 gets and puts in progress, by their lookup's query (at most one per lookup).
+    pub(crate) item_ops: BTreeMap<QueryId, items::ItemOp>,
     /// Our address as others see it: from the config, or learned from BEP 42 `ip` fields.
     pub(crate) external: Option<SocketAddrV4>,
     pub(crate) routers: Vec<SocketAddrV4>,
@@ -127,6 +133,12 @@ impl Node {
             max_keys_per_ip: config.max_stored_keys_per_ip.max(1),
             ttl: config.peer_ttl,
         });
+        let items = ItemStore::new(StorageLimits {
+            max_items: config.max_stored_items,
+            max_bytes: config.max_stored_item_bytes,
+            max_items_per_ip: config.max_stored_items_per_ip.max(1),
+            ttl: config.item_ttl,
+        });
         let routers = config.bootstrap.iter().filter_map(v4).collect();
         Node {
             external: config.external_addr,
@@ -144,7 +156,9 @@ impl Node {
             limiter,
             unsolicited,
             store,
+            items,
             announced: BTreeMap::new(),
+            item_ops: BTreeMap::new(),
             routers,
             bootstrap_running: None,
             join_refreshes: BTreeMap::new(),
@@ -298,6 +312,8 @@ impl Node {
             stored_keys: self.store.key_count(),
             stored_peers: self.store.peer_count(),
             store: self.store.counts(),
+            stored_items: self.items.len(),
+            stored_item_bytes: self.items.bytes(),
             active_lookups: self.lookups.len(),
             transactions_in_flight: self.transactions.len(),
             ..self.stats

@@ -98,7 +98,14 @@ impl Node {
                     return;
                 };
                 let nodes = r.nodes.iter().flat_map(|n| n.iter());
-                lookup.on_response(from, r.id, nodes, r.token);
+                let expected = lookup.on_response(from, r.id, nodes, r.token);
+                if expected && !r.item.is_empty() {
+                    // An immutable get ends here at the first valid value.
+                    self.on_item_response(now, query, r);
+                }
+                let Some(lookup) = self.lookups.get_mut(&query) else {
+                    return;
+                };
                 if let Some(values) = &r.values {
                     let peers = values.iter().map(|peer| {
                         if tagged && peer.ip().is_unspecified() {
@@ -139,7 +146,7 @@ impl Node {
         now: Instant,
         from: SocketAddrV4,
         msg: &Message<'_>,
-        _e: &ErrorBody<'_>,
+        e: &ErrorBody<'_>,
     ) {
         let Some(pending) = self.transactions.take(msg.transaction_id, from) else {
             self.stats.dropped.unexpected += 1;
@@ -156,7 +163,10 @@ impl Node {
                 }
                 self.advance(now, query);
             }
-            Purpose::Announce(query) => self.announce_answered(now, query, false),
+            Purpose::Announce(query) => {
+                self.put_refused(query, e.code);
+                self.announce_answered(now, query, false)
+            }
             Purpose::Ping(query) => self.events.push_back(Event::Pong {
                 query,
                 addr: SocketAddr::V4(from),
