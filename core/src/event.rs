@@ -49,6 +49,19 @@ pub struct LookupStats {
     pub duration: Duration,
 }
 
+/// A BEP 51 sample of the info hashes one node stores.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sample {
+    /// How long the node asks us to wait before sampling it again.
+    pub interval: Duration,
+    /// How many info hashes it stores.
+    pub num: u64,
+    /// The sampled info hashes.
+    pub samples: Vec<Id>,
+    /// The nodes it knows closest to the target asked for.
+    pub nodes: Vec<NodeInfo>,
+}
+
 /// An event from the node; drain them with [`Node::poll_event`](crate::Node::poll_event).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -117,6 +130,15 @@ pub enum Event {
         refused: Vec<i64>,
         /// Counts and timings of the get lookup in front of it.
         stats: LookupStats,
+    },
+    /// A BEP 51 sample_infohashes got an answer (`sample`) or timed out or failed (`None`).
+    Sampled {
+        /// The sample command.
+        query: QueryId,
+        /// The node asked.
+        addr: SocketAddr,
+        /// What it answered.
+        sample: Option<Sample>,
     },
     /// A ping got an answer (`id` is the responder's) or timed out (`id` is `None`).
     Pong {

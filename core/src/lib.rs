@@ -1,5 +1,5 @@
-//! A sans-IO BitTorrent Mainline DHT node (BEP 5, with BEP 43 read-only mode, BEP 44 storage
-//! and private, tagged networks).
+//! A sans-IO BitTorrent Mainline DHT node (BEP 5, with BEP 43 read-only mode, BEP 44 storage,
+//! BEP 51 sampling and private, tagged networks).
 //!
 //! The [`Node`] owns no socket, reads no clock, spawns no thread and draws no OS randomness:
 //! its randomness is seeded from [`Config::secret_seed`] (or [`Config::seed`]), one keyed
@@ -43,6 +43,7 @@ pub mod rng;
 pub mod routing;
 mod server;
 mod server_items;
+mod server_samples;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod stats;
@@ -51,7 +52,7 @@ mod token;
 mod transaction;
 
 pub use config::{Config, Network};
-pub use event::{Event, LookupKind, LookupStats, QueryId};
+pub use event::{Event, LookupKind, LookupStats, QueryId, Sample};
 pub use id::{Id, InfoHash, NodeId};
 pub use krpc::NodeInfo;
 pub use node::{Node, Transmit};

@@ -1,5 +1,5 @@
 //! The server side: answering ping, find_node, get_peers and announce_peer (BEP 44's get and
-//! put are answered in `server_items.rs`).
+//! put are answered in `server_items.rs`, BEP 51's sample_infohashes in `server_samples.rs`).
 
 use crate::config::Config;
 use crate::id::Id;
@@ -38,7 +38,8 @@ impl Node {
             | Query::GetPeers { id, .. }
             | Query::AnnouncePeer { id, .. }
             | Query::Get { id, .. }
-            | Query::Put { id, .. } => Some(id),
+            | Query::Put { id, .. }
+            | Query::SampleInfohashes { id, .. } => Some(id),
             Query::Unknown { id, .. } => id,
             Query::Malformed { .. } => None,
         };
@@ -119,6 +120,7 @@ impl Node {
                 mutable,
                 ..
             } => self.answer_put(now, from, msg, token, value, mutable),
+            Query::SampleInfohashes { target, .. } => self.answer_sample(from, msg, target),
             Query::Unknown { .. } => {
                 self.reply_error(from, msg, error_code::METHOD_UNKNOWN, b"method unknown")
             }

@@ -15,6 +15,8 @@ pub struct MethodCounts {
     pub get: u64,
     /// BEP 44 `put` queries.
     pub put: u64,
+    /// BEP 51 `sample_infohashes` queries.
+    pub sample_infohashes: u64,
     /// Unknown methods, and known ones with malformed arguments.
     pub other: u64,
 }

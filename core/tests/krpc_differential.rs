@@ -93,6 +93,10 @@ fn agree(datagram: &[u8], ours: &Message<'_>) -> Result<(), TestCaseError> {
                         );
                     }
                 }
+                Query::SampleInfohashes { id, target } => {
+                    prop_assert_eq!(arg(b"id"), Some(&id.0[..]));
+                    prop_assert_eq!(arg(b"target"), Some(&target.0[..]));
+                }
                 Query::Get { id, target, seq } => {
                     prop_assert_eq!(arg(b"id"), Some(&id.0[..]));
                     prop_assert_eq!(arg(b"target"), Some(&target.0[..]));
@@ -157,6 +161,12 @@ fn agree(datagram: &[u8], ours: &Message<'_>) -> Result<(), TestCaseError> {
             prop_assert_eq!(sized(b"k", 32), r.item.key.as_ref().map(|k| &k[..]));
             prop_assert_eq!(sized(b"sig", 64), r.item.signature.as_ref().map(|s| &s[..]));
             prop_assert_eq!(int_of(field(b"seq")), r.item.seq);
+            if let Some(samples) = &r.samples {
+                prop_assert_eq!(int_of(field(b"interval")), Some(samples.interval));
+                prop_assert_eq!(int_of(field(b"num")), Some(samples.num));
+                let theirs = str_of(field(b"samples")).unwrap_or_default();
+                prop_assert_eq!(&theirs[..theirs.len() - theirs.len() % 20], samples.samples);
+            }
         }
         Body::Error(e) => {
             prop_assert_eq!(str_of(dict_get(&theirs, b"y")), Some(&b"e"[..]));

@@ -100,7 +100,8 @@ impl Net {
                 | Event::Bootstrapped { query: q, .. }
                 | Event::Pong { query: q, .. }
                 | Event::GetDone { query: q, .. }
-                | Event::PutDone { query: q, .. } => *q == query,
+                | Event::PutDone { query: q, .. }
+                | Event::Sampled { query: q, .. } => *q == query,
                 Event::PeerFound { .. } => false,
             })
     }

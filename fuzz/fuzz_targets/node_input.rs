@@ -1,5 +1,5 @@
 //! Drives one DHT node with arbitrary datagrams (raw bytes, well-formed queries, BEP 44 gets
-//! and puts, signed or forged, with valid or invented tokens, and replies to the node's own
+//! and puts, BEP 51 samples, signed or forged, with valid or invented tokens, and replies to the node's own
 //! queries with their transaction ids, items included) from a few source addresses, arbitrary
 //! time steps and occasional commands (item gets and puts among them). After every step it drains the node and checks that it
 //! stays within its configured bounds and that everything it sends is a KRPC message we can
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use tokengo_core::item::{SigningKey, Value, mutable_target, signing_buffer};
 use tokengo_core::krpc::{
     Body, CompactNodes, ErrorBody, ItemFields, Message, MutablePut, PeerList, Query, Response,
-    decode,
+    Samples, decode,
 };
 use tokengo_core::{Config, Id, Network, Node, NodeInfo};
 
@@ -91,6 +91,7 @@ enum QueryKind {
         value: Vec<u8>,
         mutable: Option<Signed>,
     },
+    SampleInfohashes([u8; 20]),
     Unknown(Vec<u8>),
 }
 
@@ -119,6 +120,7 @@ enum Answer {
         values: Vec<(u8, u16)>,
         token: Option<Vec<u8>>,
         item: Option<(Vec<u8>, Option<Signed>)>,
+        samples: Option<(i64, i64, Vec<u8>)>,
     },
     Error {
         code: i64,
@@ -139,6 +141,7 @@ enum Command {
     StopAnnounce([u8; 20]),
     Ping(u8),
     AddContact([u8; 20], u8),
+    Sample(u8, [u8; 20]),
     GetImmutable(Target),
     GetMutable {
         key: u8,
@@ -273,6 +276,10 @@ impl Harness {
                     QueryKind::Put { .. } => {
                         return self.put(source(from), &tid, id, &kind, self.tag(tag));
                     }
+                    QueryKind::SampleInfohashes(target) => Query::SampleInfohashes {
+                        id,
+                        target: Id(*target),
+                    },
                     QueryKind::Unknown(method) => Query::Unknown {
                         method,
                         id: Some(id),
@@ -327,6 +334,7 @@ impl Harness {
                         nodes,
                         values: v,
                         token,
+                        samples,
                         ..
                     } => Body::Response(Response {
                         id: Id(id),
@@ -336,6 +344,11 @@ impl Harness {
                         values: (!v.is_empty()).then_some(PeerList::Addrs(&values)),
                         token: token.as_deref(),
                         item: ItemFields::default(),
+                        samples: samples.as_ref().map(|(interval, num, keys)| Samples {
+                            interval: *interval,
+                            num: *num,
+                            samples: keys,
+                        }),
                     }),
                     Answer::Error { code, message } => Body::Error(ErrorBody {
                         code: *code,
@@ -411,6 +424,9 @@ impl Harness {
                     Command::StopAnnounce(info_hash) => self.node.stop_announce(Id(info_hash)),
                     Command::Ping(n) => {
                         self.node.ping(now, source(n));
+                    }
+                    Command::Sample(n, target) => {
+                        self.node.sample_infohashes(now, source(n), Id(target));
                     }
                     Command::GetImmutable(target) => {
                         self.node.get_immutable(now, target.id());

@@ -16,6 +16,7 @@ Run with Debian's /usr/bin/python3 (python3-libtorrent). It bootstraps from one 
                         libtorrent reads the current item first and puts seq + 1
     get_mutable PUBLIC SALT
                         look up the mutable item of PUBLIC under SALT ("-" for none)
+    sample IP:PORT HEX  BEP 51 sample_infohashes to one node, target HEX
     quit                stop
 
 It reports on stdout, one JSON object per line: {"event": "listening", "port": P},
@@ -23,7 +24,8 @@ It reports on stdout, one JSON object per line: {"event": "listening", "port": P
 {"event": "announced", "info_hash": HEX}, {"event": "table", "nodes": ["IP:PORT", ...]},
 {"event": "put", "target": HEX, "seq": N, "stored": N}, {"event": "immutable", "target": HEX,
 "value": HEX or null}, {"event": "mutable", "key": HEX, "salt": HEX, "seq": N, "value": HEX,
-"authoritative": BOOL}.
+"authoritative": BOOL}, {"event": "sample", "from": "IP:PORT", "num": N, "interval": SECS,
+"samples": [HEX, ...]}.
 It stops on "quit", when stdin closes, or after --lifetime seconds.
 """
 
@@ -102,6 +104,12 @@ def main():
                 emit(event="mutable", key=raw_hex(alert.key), salt=raw_hex(alert.salt),
                      seq=alert.seq, value=string_hex(alert.item),
                      authoritative=alert.authoritative)
+            elif isinstance(alert, lt.dht_sample_infohashes_alert):
+                interval = alert.interval
+                seconds = interval.total_seconds() if hasattr(interval, "total_seconds") else interval
+                emit(event="sample", num=alert.num_infohashes, interval=int(seconds),
+                     samples=[str(h) for h in alert.samples],
+                     **{"from": "%s:%d" % tuple(alert.endpoint)})
             elif isinstance(alert, lt.dht_live_nodes_alert):
                 nodes = ["%s:%d" % tuple(node["endpoint"]) for node in alert.nodes]
                 emit(event="table", nodes=nodes)
@@ -136,6 +144,10 @@ def main():
                                          bytes.fromhex(words[4]), salt_of(words[3]))
         elif words[0] == "get_mutable" and len(words) == 3:
             session.dht_get_mutable_item(bytes.fromhex(words[1]), salt_of(words[2]))
+        elif words[0] == "sample" and len(words) == 3:
+            ip, sample_port = words[1].rsplit(":", 1)
+            session.dht_sample_infohashes((ip, int(sample_port)),
+                                          lt.sha1_hash(bytes.fromhex(words[2])))
         elif words[0] == "stats":
             session.post_dht_stats()
         elif words[0] == "table":

@@ -48,6 +48,13 @@ pub enum LibtorrentEvent {
         value: Option<Vec<u8>>,
         authoritative: bool,
     },
+    /// A BEP 51 sample from the node at `from`.
+    Sample {
+        from: String,
+        num: i64,
+        interval: i64,
+        samples: Vec<String>,
+    },
     Other(String),
 }
 
@@ -186,6 +193,19 @@ fn parse_event(line: &str) -> LibtorrentEvent {
             info_hash: text("info_hash"),
         },
         Some("table") => LibtorrentEvent::Table(addrs(&json["nodes"])),
+        Some("sample") => LibtorrentEvent::Sample {
+            from: text("from"),
+            num: json["num"].as_i64().unwrap_or(-1),
+            interval: json["interval"].as_i64().unwrap_or(-1),
+            samples: json["samples"]
+                .as_array()
+                .map(|s| {
+                    s.iter()
+                        .filter_map(|h| Some(h.as_str()?.to_string()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        },
         Some("put") => LibtorrentEvent::Put {
             target: text("target"),
             seq: json["seq"].as_i64().unwrap_or(-1),

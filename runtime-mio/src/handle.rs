@@ -7,7 +7,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use tokengo_core::item::{Item, MutableItem, Value};
-use tokengo_core::{Config, Id, NodeInfo, Stats};
+use tokengo_core::{Config, Id, NodeInfo, Sample, Stats};
 use tokengo_runtime_support::{
     AnnounceReport, Error, FindNodeReport, GetReport, ItemRequest, PutReport, Snapshot, push_ipv4,
     require_bootstrap_addrs,
@@ -167,6 +167,16 @@ impl Dht {
     pub fn put_mutable(&self, item: MutableItem, cas: Option<i64>) -> Result<PutReport, Error> {
         let item = Item::Mutable(item);
         self.request(|reply| Command::Put { item, cas, reply })
+    }
+
+    /// Asks `addr` for a BEP 51 sample of the info hashes it stores (and its nodes closest to
+    /// `target`); `None` when it did not answer with one in time.
+    pub fn sample_infohashes(&self, addr: SocketAddr, target: Id) -> Result<Option<Sample>, Error> {
+        self.request(|reply| Command::Sample {
+            addr,
+            target,
+            reply,
+        })
     }
 
     /// Pings `addr`; returns its node id, or `None` when it did not answer in time.

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::fmt::Debug;
 use std::time::Instant;
 use tokengo_core::item::Item;
-use tokengo_core::{Event, Id, Node, QueryId};
+use tokengo_core::{Event, Id, Node, QueryId, Sample};
 
 /// Bound: commands waiting for the node's answer (lookups, pings, announces).
 pub const MAX_PENDING: usize = 1024;
@@ -28,6 +28,7 @@ enum Pending<C: Channels> {
     Announce(C::Reply<AnnounceReport>),
     Get(C::Reply<GetReport>),
     Put(C::Reply<PutReport>),
+    Sample(C::Reply<Option<Sample>>),
     Ping(C::Reply<Option<Id>>),
 }
 
@@ -110,6 +111,16 @@ impl<C: Channels> Callers<C> {
                         Item::Mutable(item) => node.put_mutable(now, item, cas),
                     };
                     self.pending.insert(query, Pending::Put(reply));
+                }
+            }
+            Command::Sample {
+                addr,
+                target,
+                reply,
+            } => {
+                if let Some(reply) = self.room(reply) {
+                    let query = node.sample_infohashes(now, addr, target);
+                    self.pending.insert(query, Pending::Sample(reply));
                 }
             }
             Command::Ping { addr, reply } => {
@@ -226,6 +237,13 @@ impl<C: Channels> Callers<C> {
                             stats,
                         }),
                     );
+                }
+            }
+            Event::Sampled { query, sample, .. } => {
+                if let Some(Pending::Sample(reply)) =
+                    self.take_if(query, |p| matches!(p, Pending::Sample(_)))
+                {
+                    C::reply(reply, Ok(sample));
                 }
             }
             Event::Pong { query, id, .. } => {

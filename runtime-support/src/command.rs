@@ -4,7 +4,7 @@ use crate::channels::Channels;
 use crate::report::{AnnounceReport, FindNodeReport, GetReport, PutReport, Snapshot};
 use std::net::SocketAddr;
 use tokengo_core::item::Item;
-use tokengo_core::{Id, NodeInfo, Stats};
+use tokengo_core::{Id, NodeInfo, Sample, Stats};
 
 /// Which BEP 44 item a get looks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +75,16 @@ pub enum Command<C: Channels> {
         cas: Option<i64>,
         /// Where the report goes.
         reply: C::Reply<PutReport>,
+    },
+    /// Ask `addr` for a BEP 51 sample of its info hashes; answers `None` when it did not
+    /// answer with one in time.
+    Sample {
+        /// The node asked.
+        addr: SocketAddr,
+        /// Where its closest nodes are wanted.
+        target: Id,
+        /// Where the sample goes.
+        reply: C::Reply<Option<Sample>>,
     },
     /// Ping `addr`; answers its id, or `None` when it did not answer in time.
     Ping {

@@ -6,7 +6,7 @@ use crate::lookup::PeerLookup;
 use crate::resolve::resolve_ipv4;
 use std::net::SocketAddr;
 use tokengo_core::item::{Item, MutableItem, Value};
-use tokengo_core::{Config, Id, NodeInfo, Stats};
+use tokengo_core::{Config, Id, NodeInfo, Sample, Stats};
 use tokengo_runtime_support::{
     AnnounceReport, Error, FindNodeReport, GetReport, ItemRequest, PutReport, Snapshot,
     require_bootstrap_addrs, with_bound_addr,
@@ -166,6 +166,21 @@ impl Dht {
         let item = Item::Mutable(item);
         self.request(|reply| Command::Put { item, cas, reply })
             .await
+    }
+
+    /// Asks `addr` for a BEP 51 sample of the info hashes it stores (and its nodes closest to
+    /// `target`); `None` when it did not answer with one in time.
+    pub async fn sample_infohashes(
+        &self,
+        addr: SocketAddr,
+        target: Id,
+    ) -> Result<Option<Sample>, Error> {
+        self.request(|reply| Command::Sample {
+            addr,
+            target,
+            reply,
+        })
+        .await
     }
 
     /// Pings `addr`; returns its node id, or `None` when it did not answer in time.

@@ -1,5 +1,5 @@
 //! `tokengo dht ...`: run a DHT node, or look up, announce, find, ping, put and get BEP 44
-//! items from the shell.
+//! items and sample info hashes (BEP 51) from the shell.
 //!
 //! Exit codes: 0 success; 1 nothing found, nobody answered (or stored), or a runtime failure;
 //! 2 bad input (an info hash or target that is not 40 hex characters, a public key that is not
@@ -17,6 +17,7 @@ mod ping;
 mod put;
 mod report;
 mod runtime;
+mod sample;
 pub use tokengo_discovery::state;
 
 pub use args::{MAINLINE_ROUTERS, NetworkArgs, NetworkName};
@@ -54,6 +55,22 @@ pub enum DhtCommand {
     /// Get a BEP 44 item: immutable by TARGET, or mutable by --public-key [--salt]; prints
     /// its value.
     Get(GetArgs),
+    /// BEP 51: sample the info hashes stored by the nodes closest to TARGET (random by
+    /// default); prints each distinct info hash on its own line.
+    Sample(SampleArgs),
+}
+
+/// `tokengo dht sample`.
+#[derive(Debug, Args)]
+pub struct SampleArgs {
+    /// Where to sample (40 hexadecimal characters); a random id when absent.
+    #[arg(value_name = "TARGET", value_parser = args::parse_id)]
+    pub target: Option<Id>,
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// Print one JSON object (each node's sample, num and interval) instead of lines.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `tokengo dht put`.
@@ -239,6 +256,7 @@ pub fn run(args: DhtArgs) -> ExitCode {
             DhtCommand::Ping(args) => ping::run(args).await,
             DhtCommand::Put(args) => put::run(args).await,
             DhtCommand::Get(args) => get::run(args).await,
+            DhtCommand::Sample(args) => sample::run(args).await,
         }
     });
     match result {

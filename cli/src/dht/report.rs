@@ -64,6 +64,7 @@ pub(crate) fn datagrams_sent(stats: &Stats) -> u64 {
         + q.announce_peer
         + q.get
         + q.put
+        + q.sample_infohashes
         + q.other
         + stats.responses_out
         + stats.errors_out

@@ -13,7 +13,7 @@
 use super::error::DecodeError;
 use super::message::{
     Body, CompactNodes, ErrorBody, ItemFields, Message, MutablePut, PeerList, Query, Response,
-    peer_from_compact,
+    Samples, peer_from_compact,
 };
 use super::reader::Reader;
 use crate::id::Id;
@@ -87,6 +87,14 @@ mod field_key {
     pub const SALT: KeySet = 1 << 11;
     pub const SEQ: KeySet = 1 << 12;
     pub const CAS: KeySet = 1 << 13;
+    pub const INTERVAL: KeySet = 1 << 14;
+    pub const NUM: KeySet = 1 << 15;
+}
+
+/// Keys of the `a`/`r` dictionary past the 16 bits of [`KeySet`].
+mod field_key_hi {
+    use super::KeySet;
+    pub const SAMPLES: KeySet = 1;
 }
 
 /// Which body dictionary a message carried.
@@ -140,6 +148,11 @@ struct Fields<'a> {
     salt: Option<&'a [u8]>,
     seq: Option<i64>,
     cas: Option<i64>,
+    /// Keys of [`field_key_hi`] seen.
+    seen_hi: KeySet,
+    interval: Option<i64>,
+    num: Option<i64>,
+    samples: Option<&'a [u8]>,
 }
 
 /// Depth of the top-level dictionary's values' holder.
@@ -342,6 +355,10 @@ impl<'a> TopLevel<'a> {
                 },
                 _ => malformed,
             },
+            b"sample_infohashes" => match (id, args.target.and_then(Id::from_slice)) {
+                (Some(id), Some(target)) => Query::SampleInfohashes { id, target },
+                _ => malformed,
+            },
             b"put" => match (id, args.token, args.v) {
                 (Some(id), Some(token), Some(value)) => match args.mutable_put() {
                     Ok(mutable) => Query::Put {
@@ -392,12 +409,24 @@ impl<'a> TopLevel<'a> {
             signature: f.sig.and_then(|s| s.try_into().ok()),
             seq: f.seq,
         };
+        // A sample counts only whole: interval, num and samples, each of its type.
+        let samples = match (f.interval, f.num, f.samples) {
+            (Some(interval), Some(num), Some(samples)) => Some(Samples {
+                interval,
+                num,
+                samples: samples
+                    .get(..samples.len() - samples.len() % 20)
+                    .unwrap_or_default(),
+            }),
+            _ => None,
+        };
         Ok(Response {
             id,
             nodes,
             values: f.values.map(PeerList::Raw),
             token: f.token,
             item,
+            samples,
         })
     }
 }
@@ -473,6 +502,19 @@ impl<'a> Fields<'a> {
                 (3, b"cas") => {
                     mark(&mut self.seen, CAS)?;
                     self.cas = read_int(r, d, w, CAS)?;
+                }
+                (8, b"interval") => {
+                    mark(&mut self.seen, INTERVAL)?;
+                    self.interval = read_int(r, d, w, INTERVAL)?;
+                }
+                (3, b"num") => {
+                    mark(&mut self.seen, NUM)?;
+                    self.num = read_int(r, d, w, NUM)?;
+                }
+                (7, b"samples") => {
+                    mark(&mut self.seen_hi, field_key_hi::SAMPLES)?;
+                    let mut ignored = 0;
+                    self.samples = read_bytes(r, d, &mut ignored, 1)?;
                 }
                 _ => r.skip_value(d)?,
             }

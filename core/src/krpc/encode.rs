@@ -96,6 +96,7 @@ impl Query<'_> {
             Query::AnnouncePeer { .. } => b"announce_peer",
             Query::Get { .. } => b"get",
             Query::Put { .. } => b"put",
+            Query::SampleInfohashes { .. } => b"sample_infohashes",
             Query::Unknown { method, .. } | Query::Malformed { method } => method,
         }
     }
@@ -139,6 +140,12 @@ fn write_args(w: &mut Writer<'_>, query: &Query<'_>) -> Result<(), EncodeError> 
             w.int(i64::from(*port))?;
             w.put(b"5:token")?;
             w.string(token)?;
+        }
+        Query::SampleInfohashes { id, target } => {
+            w.put(b"1:ad2:id20:")?;
+            w.put(&id.0)?;
+            w.put(b"6:target20:")?;
+            w.put(&target.0)?;
         }
         Query::Get { id, target, seq } => {
             w.put(b"1:ad2:id20:")?;
@@ -185,11 +192,15 @@ fn write_args(w: &mut Writer<'_>, query: &Query<'_>) -> Result<(), EncodeError> 
     w.put(b"e")
 }
 
-/// Writes `r` (keys sorted: id k nodes seq sig token v values).
+/// Writes `r` (keys sorted: id interval k nodes num samples seq sig token v values).
 fn write_response(w: &mut Writer<'_>, response: &Response<'_>) -> Result<(), EncodeError> {
     let item = &response.item;
     w.put(b"1:rd2:id20:")?;
     w.put(&response.id.0)?;
+    if let Some(samples) = &response.samples {
+        w.put(b"8:interval")?;
+        w.int(samples.interval)?;
+    }
     if let Some(key) = item.key {
         w.put(b"1:k32:")?;
         w.put(&key)?;
@@ -197,6 +208,12 @@ fn write_response(w: &mut Writer<'_>, response: &Response<'_>) -> Result<(), Enc
     if let Some(nodes) = response.nodes {
         w.put(b"5:nodes")?;
         w.string(nodes.as_bytes())?;
+    }
+    if let Some(samples) = &response.samples {
+        w.put(b"3:num")?;
+        w.int(samples.num)?;
+        w.put(b"7:samples")?;
+        w.string(samples.samples)?;
     }
     if let Some(seq) = item.seq {
         w.put(b"3:seq")?;

@@ -1,5 +1,5 @@
 //! The KRPC message model: what one bencoded datagram of BEP 5 (plus BEP 42 `ip`, BEP 43 `ro`,
-//! BEP 44 `get`/`put` and our network tag) can say. Decoded messages borrow from the datagram; nothing is copied.
+//! BEP 44 `get`/`put`, BEP 51 `sample_infohashes` and our network tag) can say. Decoded messages borrow from the datagram; nothing is copied.
 
 use super::decode::VALUES_ITEM_DEPTH;
 use super::reader::Reader;
@@ -93,6 +93,14 @@ pub enum Query<'a> {
         /// The mutable item's fields; `None` for an immutable put.
         mutable: Option<MutablePut<'a>>,
     },
+    /// `sample_infohashes` (BEP 51): a sample of the info hashes the receiver stores, and the
+    /// nodes closest to `target`.
+    SampleInfohashes {
+        /// `id`: the querying node's id.
+        id: Id,
+        /// `target`: where the closest nodes are wanted.
+        target: Id,
+    },
     /// A method we do not know (answered with error 204). `id` is the sender's, if readable.
     Unknown {
         /// `q`: the method name.
@@ -158,6 +166,27 @@ pub struct Response<'a> {
     pub token: Option<&'a [u8]>,
     /// BEP 44: the item a `get` found.
     pub item: ItemFields<'a>,
+    /// BEP 51: a `sample_infohashes` answer's sample.
+    pub samples: Option<Samples<'a>>,
+}
+
+/// A BEP 51 sample: `interval`, `num` and `samples` (all three present, or the answer has
+/// none of them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Samples<'a> {
+    /// `interval`: seconds before the sample is worth asking for again.
+    pub interval: i64,
+    /// `num`: how many info hashes the responder stores.
+    pub num: i64,
+    /// `samples`: 20-byte info hashes, concatenated (a ragged tail is cut when decoding).
+    pub samples: &'a [u8],
+}
+
+impl<'a> Samples<'a> {
+    /// The sampled info hashes.
+    pub fn iter(&self) -> impl Iterator<Item = Id> + 'a {
+        self.samples.chunks_exact(20).filter_map(Id::from_slice)
+    }
 }
 
 impl<'a> Response<'a> {
@@ -169,6 +198,7 @@ impl<'a> Response<'a> {
             values: None,
             token: None,
             item: ItemFields::default(),
+            samples: None,
         }
     }
 }

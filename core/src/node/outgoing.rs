@@ -91,6 +91,7 @@ pub(crate) fn count_method(counts: &mut MethodCounts, query: &Query<'_>) {
         Query::AnnouncePeer { .. } => counts.announce_peer += 1,
         Query::Get { .. } => counts.get += 1,
         Query::Put { .. } => counts.put += 1,
+        Query::SampleInfohashes { .. } => counts.sample_infohashes += 1,
         Query::Unknown { .. } | Query::Malformed { .. } => counts.other += 1,
     }
 }

@@ -3,12 +3,19 @@
 //! from responses (BEP 42).
 
 use super::Node;
-use crate::event::{Event, QueryId};
+use crate::event::{Event, QueryId, Sample};
 use crate::krpc::{ErrorBody, Message, NodeInfo, Query, Response};
 use crate::routing::Insert;
 use crate::transaction::{Pending, Purpose};
 use std::net::{SocketAddr, SocketAddrV4};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// Bound: info hashes kept from one BEP 51 answer (a datagram holds fewer than 75).
+const MAX_SAMPLES_KEPT: usize = 128;
+/// Bound: nodes kept from one BEP 51 answer.
+const MAX_NODES_KEPT: usize = 16;
+/// Longest BEP 51 interval believed (BEP 51's maximum, 6 hours).
+const MAX_INTERVAL_SECS: i64 = 21_600;
 
 impl Node {
     pub(super) fn on_request_timeout(&mut self, now: Instant, pending: Pending) {
@@ -41,6 +48,11 @@ impl Node {
                 query,
                 addr: SocketAddr::V4(pending.to),
                 id: None,
+            }),
+            Purpose::Sample(query) => self.events.push_back(Event::Sampled {
+                query,
+                addr: SocketAddr::V4(pending.to),
+                sample: None,
             }),
             Purpose::TablePing => {}
         }
@@ -132,6 +144,24 @@ impl Node {
                 addr: SocketAddr::V4(from),
                 id: Some(r.id),
             }),
+            Purpose::Sample(query) => {
+                let sample = r.samples.map(|s| Sample {
+                    interval: Duration::from_secs(s.interval.clamp(0, MAX_INTERVAL_SECS) as u64),
+                    num: s.num.max(0) as u64,
+                    samples: s.iter().take(MAX_SAMPLES_KEPT).collect(),
+                    nodes: r
+                        .nodes
+                        .iter()
+                        .flat_map(|n| n.iter())
+                        .take(MAX_NODES_KEPT)
+                        .collect(),
+                });
+                self.events.push_back(Event::Sampled {
+                    query,
+                    addr: SocketAddr::V4(from),
+                    sample,
+                });
+            }
             Purpose::TablePing => {
                 // Answered read-only or under another id: the ping is over all the same.
                 if let Some(id) = pending.node_id {
@@ -171,6 +201,11 @@ impl Node {
                 query,
                 addr: SocketAddr::V4(from),
                 id: None,
+            }),
+            Purpose::Sample(query) => self.events.push_back(Event::Sampled {
+                query,
+                addr: SocketAddr::V4(from),
+                sample: None,
             }),
             Purpose::TablePing => {}
         }

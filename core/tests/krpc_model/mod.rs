@@ -10,6 +10,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use tokengo_core::Id;
 use tokengo_core::krpc::{
     Body, CompactNodes, ErrorBody, ItemFields, Message, MutablePut, PeerList, Query, Response,
+    Samples,
 };
 
 /// The body of an [`OwnedMessage`].
@@ -30,6 +31,7 @@ pub enum OwnedBody {
         target: Id,
         seq: Option<i64>,
     },
+    SampleInfohashes(Id, Id),
     Put {
         id: Id,
         token: Vec<u8>,
@@ -49,6 +51,7 @@ pub enum OwnedBody {
         values: Option<Vec<SocketAddrV4>>,
         token: Option<Vec<u8>>,
         item: OwnedItem,
+        samples: Option<(i64, i64, Vec<u8>)>,
     },
     Error {
         code: i64,
@@ -112,6 +115,10 @@ impl OwnedMessage {
                 token,
                 implied_port: *implied_port,
             }),
+            OwnedBody::SampleInfohashes(id, target) => Body::Query(Query::SampleInfohashes {
+                id: *id,
+                target: *target,
+            }),
             OwnedBody::Get { id, target, seq } => Body::Query(Query::Get {
                 id: *id,
                 target: *target,
@@ -142,6 +149,7 @@ impl OwnedMessage {
                 values,
                 token,
                 item,
+                samples,
             } => Body::Response(Response {
                 id: *id,
                 nodes: nodes
@@ -155,6 +163,11 @@ impl OwnedMessage {
                     signature: item.signature,
                     seq: item.seq,
                 },
+                samples: samples.as_ref().map(|(interval, num, samples)| Samples {
+                    interval: *interval,
+                    num: *num,
+                    samples,
+                }),
             }),
             OwnedBody::Error { code, message } => Body::Error(ErrorBody {
                 code: *code,
@@ -185,13 +198,14 @@ pub fn bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
     vec(any::<u8>(), 0..=max)
 }
 
-const KNOWN: [&[u8]; 6] = [
+const KNOWN: [&[u8]; 7] = [
     b"ping",
     b"find_node",
     b"get_peers",
     b"announce_peer",
     b"get",
     b"put",
+    b"sample_infohashes",
 ];
 
 /// One bencoded value: a string, an integer, a list of them, or a dictionary with one of them.
@@ -283,14 +297,22 @@ pub fn body() -> impl Strategy<Value = OwnedBody> {
             option::of(vec(addr(), 0..=100)),
             option::of(bytes(40)),
             item_fields(),
+            option::of((
+                any::<i64>(),
+                any::<i64>(),
+                vec(any::<[u8; 20]>(), 0..=20).prop_map(|s| s.concat())
+            )),
         )
-            .prop_map(|(id, nodes, values, token, item)| OwnedBody::Response {
-                id,
-                nodes,
-                values,
-                token,
-                item
-            }),
+            .prop_map(
+                |(id, nodes, values, token, item, samples)| OwnedBody::Response {
+                    id,
+                    nodes,
+                    values,
+                    token,
+                    item,
+                    samples
+                }
+            ),
         (any::<i64>(), bytes(100)).prop_map(|(code, message)| OwnedBody::Error { code, message }),
     ]
 }
