@@ -125,6 +125,7 @@ fn main() {
         let (listener, backend) = tokengo_gateway::echo_backend::bind().await.expect("bind");
         tokio::spawn(tokengo_gateway::echo_backend::serve(
             listener,
+            vec!["m".into()],
             std::future::pending(),
         ));
         let listen = format!("127.0.0.1:{}", support::free_port());

@@ -104,6 +104,7 @@ fn main() {
         let (listener, backend) = tokengo_gateway::echo_backend::bind().await.expect("bind");
         tokio::spawn(tokengo_gateway::echo_backend::serve(
             listener,
+            vec!["m".into()],
             std::future::pending(),
         ));
         let (api_port, relay_port) = (support::free_port(), support::free_port());

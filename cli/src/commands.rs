@@ -109,6 +109,10 @@ pub struct ExitArgs {
     /// each at once [default: 20ms].
     #[arg(long)]
     pub chunk_interval: Option<String>,
+    /// A model the backend serves (repeatable), listed in the exit's descriptor instead of
+    /// the models read from the backend's `/v1/models` or `/api/tags`.
+    #[arg(long = "model", value_name = "NAME")]
+    pub models: Vec<String>,
 }
 
 /// `tokengo client`: finds relays through the DHT, or uses `--relay`.
@@ -190,7 +194,11 @@ pub struct DevnetArgs {
     /// Relays to start, the seed relay included.
     #[arg(long, default_value_t = 3)]
     pub relays: usize,
-    /// Backend base URL [default: a built-in echo backend].
+    /// Exits to start; without `--backend` exit N gets an echo backend serving the models
+    /// `tokengo-echo` and `tokengo-echo-N`.
+    #[arg(long, default_value_t = 1)]
+    pub exits: usize,
+    /// Backend base URL for every exit [default: a built-in echo backend per exit].
     #[arg(short, long)]
     pub backend: Option<String>,
     /// The client proxy's address.
@@ -202,6 +210,7 @@ pub struct DevnetArgs {
 pub async fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
     let options = DevnetOptions {
         relays: args.relays.max(1),
+        exits: args.exits.max(1),
         backend: args.backend,
         listen: config::parse_listen(&args.listen)?,
         seed: node_config(NetworkName::Tokengo, true).seed,
@@ -416,6 +425,8 @@ pub async fn exit(args: ExitArgs) -> anyhow::Result<()> {
         let every = config::parse_duration(&every)?;
         options.rotate_every = (!every.is_zero()).then_some(every);
     }
+    let models: Vec<String> = args.models.iter().chain(&file.models).cloned().collect();
+    options.models = tokengo_gateway_proto::models::clean(models);
     Exit::new(options)?.run(ctrl_c_or_term()).await?;
     Ok(())
 }
@@ -490,17 +501,16 @@ pub async fn client(args: ClientArgs) -> anyhow::Result<()> {
         );
     }
     let static_target = args.relay.clone().or(file.relay.clone());
-    let (client, progress): (Arc<GatewayClient>, Option<Arc<dyn Progress>>) = match static_target {
+    let progress: Arc<dyn Progress> = Arc::new(LineProgress::stdout());
+    let (client, ready) = match static_target {
         Some(relay) => {
             let pin = pin_of(args.relay_id.or(file.relay_id).as_deref())?;
             let client = Arc::new(GatewayClient::new(static_relay(relay, pin), options));
-            if let Err(e) = client.ready().await {
-                tracing::warn!("not connected yet ({e}); will retry on the first request");
-            }
-            (client, None)
+            let quiet = Arc::new(tokengo_discovery::progress::NoProgress);
+            let ready = discovery::client_flow::become_ready(client.clone(), quiet);
+            (client, ready.await)
         }
         None => {
-            let progress: Arc<dyn Progress> = Arc::new(LineProgress::stdout());
             progress.step(Step::Banner {
                 version: env!("CARGO_PKG_VERSION").into(),
             });
@@ -508,19 +518,14 @@ pub async fn client(args: ClientArgs) -> anyhow::Result<()> {
             let node = node_config(NetworkName::Tokengo, true);
             let found =
                 discovery::client_flow::start(node, sources, options, progress.clone()).await?;
-            (found.client, Some(progress))
+            (found.client, found.ready)
         }
     };
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
     let local = listener.local_addr()?;
-    match &progress {
-        Some(progress) => progress.step(Step::Ready {
-            listen: local.to_string(),
-        }),
-        None => crate::say!("ready: http://{local}/v1"),
-    }
+    discovery::client_flow::announce_ready(ready, local, progress);
     proxy::serve(listener, client, proxy_options, ctrl_c_or_term()).await?;
     Ok(())
 }

@@ -134,6 +134,8 @@ pub struct ExitFile {
     pub allowed_paths: Vec<String>,
     /// How long streamed answer pieces are gathered into one sealed chunk (`20ms`).
     pub chunk_interval: Option<String>,
+    /// The models the backend serves (instead of asking it).
+    pub models: Vec<String>,
     /// The backend.
     #[serde(deserialize_with = "null_as_default")]
     pub ai_backend: BackendSection,

@@ -88,6 +88,12 @@ pub fn render(step: &Step, lang: Lang) -> String {
         (ExitKeyFetched { hash }, Lang::En) => {
             format!("Exit key fetched (Hash: {}...)", short(hash))
         }
+        (Serving { listen }, Lang::Zh) => {
+            format!("已在 {listen} 监听，但还没有可用的 Relay 和 Exit，继续查找...")
+        }
+        (Serving { listen }, Lang::En) => {
+            format!("Listening on {listen}, but no relay with a usable exit yet; still looking...")
+        }
         (Ready { listen }, Lang::Zh) => format!("就绪! 监听 {listen}"),
         (Ready { listen }, Lang::En) => format!("Ready! Listening on {listen}"),
         (NoRelays, Lang::Zh) => "未发现 Relay 节点，继续查找...".into(),

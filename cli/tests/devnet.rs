@@ -14,6 +14,7 @@ async fn devnet_serves_a_request_through_its_admitted_exit() {
     tokengo_gateway::transport::install_crypto_provider();
     let options = DevnetOptions {
         relays: 2,
+        exits: 1,
         backend: None,
         listen: "127.0.0.1:0".parse().expect("addr"),
         seed: 42,

@@ -252,17 +252,19 @@ impl Network {
 
 /// Starts a zero-configuration client with only `bootstrap` as its bootstrap source
 /// (`--bootstrap-peer P` or `--bootstrap-url U`); returns it, its API port and its output,
-/// once it printed its ready line (checked for the progress lines).
+/// once it printed its ready line (checked for the progress lines), or the line saying it
+/// listens and still looks for an exit.
 fn start_client(bootstrap: [&str; 2]) -> (Proc, u16, mpsc::Receiver<String>) {
-    let (client, api, out, _) = start_client_with(bootstrap, &[]);
+    let (client, api, out, _, _) = start_client_with(bootstrap, &[]);
     (client, api, out)
 }
 
-/// Like [`start_client`], with `extra` arguments; also returns the relay it selected.
+/// Like [`start_client`], with `extra` arguments; also returns the relay it selected and the
+/// lines it printed until it listened.
 fn start_client_with(
     bootstrap: [&str; 2],
     extra: &[&str],
-) -> (Proc, u16, mpsc::Receiver<String>, String) {
+) -> (Proc, u16, mpsc::Receiver<String>, String, Vec<String>) {
     let api = free_tcp();
     let listen = format!("127.0.0.1:{api}");
     // The exit may register a moment after the client starts; the client keeps looking.
@@ -270,7 +272,7 @@ fn start_client_with(
     args.extend(bootstrap);
     args.extend(extra);
     let (client, out) = spawn(&args);
-    let lines = wait_for(&out, "Ready! Listening on");
+    let lines = wait_for(&out, "Listening on");
     assert!(
         lines.iter().any(|l| l.starts_with("Connecting to the DHT")),
         "{lines:?}"
@@ -291,7 +293,7 @@ fn start_client_with(
         .take(2)
         .collect::<Vec<_>>()
         .join(":");
-    (client, api, out, selected)
+    (client, api, out, selected, lines)
 }
 
 fn assert_echoed(answer: &str) {
@@ -326,15 +328,73 @@ fn lone_seed_relay_is_a_whole_network() {
     let network = Network::start(dir.path(), 1);
     // With no exit or authority trusted, one relay cannot vouch for an exit on its own: the
     // client answers 503 and says why.
-    let (_strict, api, _out) = start_client(["--bootstrap-peer", &network.seed_dht]);
+    let (_strict, api, _out, _, said) =
+        start_client_with(["--bootstrap-peer", &network.seed_dht], &[]);
     assert_eq!(registered_relay(&network.exit_out), network.relay_quic[0]);
+    let listening = said.last().unwrap();
+    assert!(
+        listening.contains("still looking") && !said.iter().any(|l| l.contains("Ready!")),
+        "a client without a usable exit must not say it is ready: {said:?}"
+    );
     let answer = post(api, r#"{"messages":[{"role":"user","content":"hi"}]}"#);
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
     assert!(answer.contains("came identically from 1 relay"), "{answer}");
-    let (_client, api, _out, _) = start_client_with(
+    let (_client, api, _out, _, _) = start_client_with(
         ["--bootstrap-peer", &network.seed_dht],
         &["--insecure-any-exit"],
     );
+    assert_echoed(&post_until_ok(api));
+}
+
+#[test]
+fn a_client_started_before_any_exit_says_it_is_still_looking_then_that_it_is_ready() {
+    let seed_dht = format!("127.0.0.1:{}", free_udp());
+    let quic = format!("127.0.0.1:{}", free_udp());
+    let (_relay, relay_out) = spawn(&[
+        "relay",
+        "--listen",
+        &quic,
+        "--dht-listen",
+        &seed_dht,
+        "--no-default-bootstrap",
+    ]);
+    wait_for(&relay_out, "relay DHT node on");
+    let api = free_tcp();
+    let listen = format!("127.0.0.1:{api}");
+    let (_client, out) = spawn(&[
+        "client",
+        "--listen",
+        &listen,
+        "--no-default-bootstrap",
+        "--bootstrap-peer",
+        &seed_dht,
+        "--insecure-any-exit",
+    ]);
+    let before = wait_for(&out, "Listening on");
+    assert!(
+        before.last().unwrap().contains("still looking")
+            && !before.iter().any(|l| l.contains("Ready!")),
+        "{before:?}"
+    );
+    let answer = post(api, r#"{"messages":[{"role":"user","content":"hi"}]}"#);
+    assert!(answer.starts_with("HTTP/1.1 50"), "{answer}");
+
+    let backend = http_server(None);
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("ohttp.key");
+    let (_exit, exit_out) = spawn(&[
+        "exit",
+        "--backend",
+        &format!("http://{backend}"),
+        "--ohttp-key",
+        key.to_str().unwrap(),
+        "--no-default-bootstrap",
+        "--bootstrap-peer",
+        &seed_dht,
+    ]);
+    assert_eq!(registered_relay(&exit_out), quic);
+    let after = wait_for(&out, "Ready! Listening on");
+    assert!(after.last().unwrap().contains(&listen), "{after:?}");
     assert_echoed(&post_until_ok(api));
 }
 
@@ -351,7 +411,7 @@ fn client_and_exit_fail_over_when_their_relay_dies() {
     let mut all = network.relay_quic.clone();
     all.sort();
     assert_eq!(registered, all);
-    let (_client, api, _out, used) =
+    let (_client, api, _out, used, _) =
         start_client_with(["--bootstrap-peer", &network.seed_dht], &[]);
     assert_echoed(&post_until_ok(api));
     // Kill the relay carrying the client's traffic without warning. Its announcement stays in
@@ -497,12 +557,14 @@ fn an_exit_admitted_by_an_authority_serves_the_clients_that_trust_it_and_no_othe
             "--listen",
             &format!("127.0.0.1:{api}"),
         ]);
-        wait_for(&out, "ready:");
-        (proc, api)
+        let said = wait_for(&out, "Listening on");
+        (proc, api, said.last().unwrap().clone())
     };
-    let (_trusting, api) = client(&authority);
+    let (_trusting, api, said) = client(&authority);
+    assert!(said.starts_with("Ready! Listening on"), "{said}");
     assert_echoed(&post_until_ok(api));
-    let (_other, api) = client(&other_authority);
+    let (_other, api, said) = client(&other_authority);
+    assert!(said.contains("still looking"), "{said}");
     let answer = post(api, r#"{"messages":[{"role":"user","content":"hi"}]}"#);
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
     assert!(answer.contains("no trusted exit"), "{answer}");
@@ -526,8 +588,8 @@ fn a_proxy_started_under_a_low_open_file_limit_raises_it() {
     let stdout = proc.0.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
     assert!(
-        lines.any(|l| l.is_ok_and(|l| l.contains("ready"))),
-        "the client never said it was ready"
+        lines.any(|l| l.is_ok_and(|l| l.contains("Listening on"))),
+        "the client never said it was listening"
     );
     let limits = std::fs::read_to_string(format!("/proc/{}/limits", proc.0.id())).unwrap();
     let line = limits

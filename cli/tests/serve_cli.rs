@@ -99,7 +99,7 @@ async fn serve_works_for_curl_and_the_openai_sdk_and_exits_cleanly() {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk/openai_smoke.py");
     let sdk = tokio::task::spawn_blocking({
         let api = api.clone();
-        move || run(Command::new("python3").args([script, &api]))
+        move || run(common::python::sdk_python().args([script, &api]))
     })
     .await
     .expect("sdk");

@@ -1,6 +1,7 @@
 //! `tokengo devnet`: a whole private network on loopback in one process: a seed relay, more
-//! relays that join through it, one exit that finds a relay by itself, an echo backend (unless
-//! one is given), and then the client's own zero-configuration flow against that network.
+//! relays that join through it, exits that find relays by themselves, each with its own echo
+//! backend serving its own model (unless a backend is given), and then the client's own
+//! zero-configuration flow against that network.
 
 use crate::bootstrap::Sources;
 use crate::progress::{NoProgress, Progress, Step};
@@ -28,7 +29,10 @@ use tokio::task::JoinSet;
 pub struct DevnetOptions {
     /// Relays to start, the seed relay included (at least one).
     pub relays: usize,
-    /// The backend's base URL; the built-in echo backend when absent.
+    /// Exits to start (at least one).
+    pub exits: usize,
+    /// The backend's base URL for every exit; when absent, exit `n` gets its own echo backend
+    /// serving [`echo_backend::MODEL`] and `tokengo-echo-n`.
     pub backend: Option<String>,
     /// The client proxy's address.
     pub listen: SocketAddr,
@@ -62,9 +66,9 @@ pub enum DevnetError {
     /// The exit could not be set up.
     #[error(transparent)]
     Exit(#[from] ExitError),
-    /// The exit did not register with a relay in time.
-    #[error("the exit did not register with a relay")]
-    NotRegistered,
+    /// An exit did not register with a relay in time.
+    #[error("exit {0} did not register with a relay")]
+    NotRegistered(usize),
     /// A DHT node failed.
     #[error(transparent)]
     Discovery(#[from] DiscoveryError),
@@ -105,19 +109,6 @@ pub async fn run(
 ) -> Result<(), DevnetError> {
     let (trigger, signal) = shutdown::channel();
     let mut tasks = JoinSet::new();
-    let backend = match options.backend.clone() {
-        Some(url) => url,
-        None => {
-            let (listener, addr) = echo_backend::bind().await.map_err(io("echo backend"))?;
-            let s = signal.clone();
-            tasks.spawn(async move {
-                let _ = echo_backend::serve(listener, s.wait()).await;
-            });
-            tracing::info!("echo backend on http://{addr}");
-            format!("http://{addr}")
-        }
-    };
-
     let mut relay_dhts = Vec::new();
     let mut seed: Option<SocketAddr> = None;
     for i in 0..options.relays.max(1) {
@@ -143,51 +134,51 @@ pub async fn run(
     };
     wait_for_announces(&relay_dhts, options.relays.max(1)).await;
 
-    let exit_dht = join_read_only(
-        LOOPBACK_ANY_PORT,
-        node(&options, options.relays as u64),
-        only(&[seed]),
-        &NoProgress,
-    )
-    .await?;
-    // The devnet is its own network authority: it admits its exit, and its client trusts
+    // The devnet is its own network authority: it admits its exits, and its client trusts
     // exits only on that authority's word.
     let authority = Identity::generate()?;
-    let exit_identity = Identity::generate()?;
-    let admission = AdmissionCertificate {
-        subject: exit_identity.public_key(),
-        role: Role::Exit,
-        not_after: tokengo_gateway::unix_now().saturating_add(MAX_VALIDITY),
-        authority: authority.public_key(),
+    let exits = options.exits.max(1);
+    let mut registered = Vec::new();
+    for n in 1..=exits {
+        let backend = match options.backend.clone() {
+            Some(url) => url,
+            None => {
+                let (listener, addr) = echo_backend::bind().await.map_err(io("echo backend"))?;
+                let models = echo_backend::models_of_exit(n);
+                tracing::info!("echo backend {n} on http://{addr} serving {models:?}");
+                let s = signal.clone();
+                tasks.spawn(async move {
+                    let _ = echo_backend::serve(listener, models, s.wait()).await;
+                });
+                format!("http://{addr}")
+            }
+        };
+        let dht = join_read_only(
+            LOOPBACK_ANY_PORT,
+            node(&options, (options.relays + n) as u64),
+            only(&[seed]),
+            &NoProgress,
+        )
+        .await?;
+        let exit = admitted_exit(&authority, dht, backend)?;
+        registered.push(exit.registrations());
+        let s = signal.clone();
+        tasks.spawn(async move {
+            let _ = exit.run(s.wait()).await;
+        });
     }
-    .sign(&authority)?;
-    let mut exit_options = ExitOptions::new(
-        Arc::new({
-            let mut relays = DhtRelays::new(exit_dht, Arc::new(NoProgress));
-            relays.allow_local = true;
-            relays
-        }),
-        OhttpKeyPair::generate()?,
-        BackendOptions::new(backend),
-    );
-    exit_options.identity = Some(exit_identity);
-    exit_options.admissions = vec![admission];
-    let exit = Exit::new(exit_options)?;
-    let mut registered = exit.registrations();
-    let s = signal.clone();
-    tasks.spawn(async move {
-        let _ = exit.run(s.wait()).await;
-    });
-    tokio::time::timeout(Duration::from_secs(15), registered.wait_for(|n| *n > 0))
-        .await
-        .map_err(|_| DevnetError::NotRegistered)?
-        .map_err(|_| DevnetError::NotRegistered)?;
+    for (n, registrations) in registered.iter_mut().enumerate() {
+        tokio::time::timeout(Duration::from_secs(15), registrations.wait_for(|r| *r > 0))
+            .await
+            .map_err(|_| DevnetError::NotRegistered(n + 1))?
+            .map_err(|_| DevnetError::NotRegistered(n + 1))?;
+    }
 
     progress.step(Step::Banner {
         version: env!("CARGO_PKG_VERSION").into(),
     });
     let found = client_flow::start(
-        node(&options, options.relays as u64 + 1),
+        node(&options, (options.relays + exits + 1) as u64),
         only(&[seed]),
         ClientOptions {
             trusted_authorities: vec![authority.public_key()],
@@ -200,9 +191,7 @@ pub async fn run(
         .await
         .map_err(io("client proxy"))?;
     let local = listener.local_addr().map_err(io("client proxy"))?;
-    progress.step(Step::Ready {
-        listen: local.to_string(),
-    });
+    client_flow::announce_ready(found.ready.clone(), local, progress.clone());
     ready(local);
     let serve = proxy::serve(
         listener,
@@ -222,6 +211,32 @@ pub async fn run(
     })
     .await;
     Ok(())
+}
+
+/// An exit admitted by `authority` that finds relays through `dht` and calls `backend`.
+fn admitted_exit(
+    authority: &Identity,
+    dht: tokengo_tokio::Dht,
+    backend: String,
+) -> Result<Exit, DevnetError> {
+    let identity = Identity::generate()?;
+    let admission = AdmissionCertificate {
+        subject: identity.public_key(),
+        role: Role::Exit,
+        not_after: tokengo_gateway::unix_now().saturating_add(MAX_VALIDITY),
+        authority: authority.public_key(),
+    }
+    .sign(authority)?;
+    let mut relays = DhtRelays::new(dht, Arc::new(NoProgress));
+    relays.allow_local = true;
+    let mut options = ExitOptions::new(
+        Arc::new(relays),
+        OhttpKeyPair::generate()?,
+        BackendOptions::new(backend),
+    );
+    options.identity = Some(identity);
+    options.admissions = vec![admission];
+    Ok(Exit::new(options)?)
 }
 
 async fn signal_wait(signal: Signal) {

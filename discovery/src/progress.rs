@@ -46,7 +46,13 @@ pub enum Step {
         /// Its pubKeyHash.
         hash: String,
     },
-    /// The local proxy listens.
+    /// The local proxy listens, and the client has no relay with a usable exit yet (it keeps
+    /// looking; [`Step::Ready`] follows when it finds one).
+    Serving {
+        /// Its address.
+        listen: String,
+    },
+    /// The local proxy listens and the client has a relay and an exit.
     Ready {
         /// Its address.
         listen: String,

@@ -65,6 +65,7 @@ pub mod http_message;
 pub mod hygiene;
 pub mod identity;
 pub mod keys;
+pub mod models;
 pub mod path_policy;
 pub mod per_ip;
 pub mod publication;

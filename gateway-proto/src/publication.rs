@@ -193,6 +193,31 @@ impl Publication {
         Ok(())
     }
 
+    /// The models listed in the descriptor.
+    #[must_use]
+    pub fn models(&self) -> &[String] {
+        &self.settings.models
+    }
+
+    /// Lists `models` instead and signs a new descriptor, when they differ from the listed
+    /// ones; returns whether it did.
+    pub fn set_models(
+        &mut self,
+        identity: &Identity,
+        models: Vec<String>,
+        now_unix: u64,
+    ) -> Result<bool, PublicationError> {
+        if models == self.settings.models {
+            return Ok(false);
+        }
+        let previous = std::mem::replace(&mut self.settings.models, models);
+        if let Err(e) = self.resign(identity, now_unix) {
+            self.settings.models = previous;
+            return Err(e);
+        }
+        Ok(true)
+    }
+
     /// Signs a new descriptor for the current keys, valid from shortly before `now_unix` for
     /// the longest validity allowed.
     pub fn resign(&mut self, identity: &Identity, now_unix: u64) -> Result<(), PublicationError> {
@@ -225,6 +250,24 @@ mod tests {
             rotate_every: Some(3600),
             ..PublicationSettings::default()
         }
+    }
+
+    #[test]
+    fn new_models_are_signed_into_a_newer_descriptor_and_the_same_ones_change_nothing() {
+        let identity = Identity::generate().expect("id");
+        let key = OhttpKeyPair::generate().expect("key");
+        let mut p = Publication::new(&identity, key, hour(), NOW).expect("new");
+        let before = p.descriptor().to_vec();
+        assert!(!p.set_models(&identity, vec![], NOW + 1).expect("same"));
+        assert_eq!(p.descriptor(), before);
+        assert!(
+            p.set_models(&identity, vec!["a".into()], NOW + 1)
+                .expect("new")
+        );
+        let d = ExitDescriptor::verify(p.descriptor()).expect("signed");
+        assert_eq!(d.models, ["a"]);
+        assert!(d.sequence > ExitDescriptor::verify(&before).expect("old").sequence);
+        assert_eq!(p.models(), ["a"]);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! A tiny OpenAI-style backend that echoes, for `tokengo devnet`: chat completions answer with
 //! the last user message (as one JSON object, or as server-sent events when `"stream": true`);
-//! `/v1/models` lists one model; anything else gets its method, path and body back as JSON.
+//! `/v1/models` lists the models it was started with, and a chat naming another model gets
+//! OpenAI's `404 model_not_found`; anything else gets its method, path and body back as JSON.
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -9,15 +10,25 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 
-/// The model name the echo backend reports.
+/// The model name every echo backend serves.
 pub const MODEL: &str = "tokengo-echo";
 
-/// Serves the echo backend on `listener` until `shutdown` completes.
+/// The models the echo backend of devnet exit `n` (from 1) serves: [`MODEL`] and its own.
+pub fn models_of_exit(n: usize) -> Vec<String> {
+    vec![MODEL.to_owned(), format!("{MODEL}-{n}")]
+}
+
+/// Serves the echo backend on `listener`, for `models`, until `shutdown` completes.
 pub async fn serve(
     listener: tokio::net::TcpListener,
+    models: Vec<String>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = Router::new().fallback(handle);
+    let models = std::sync::Arc::new(models);
+    let app = Router::new().fallback(move |method: Method, uri: Uri, body: Bytes| {
+        let models = models.clone();
+        async move { handle(&models, method, uri, body) }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
@@ -30,12 +41,15 @@ pub async fn bind() -> std::io::Result<(tokio::net::TcpListener, SocketAddr)> {
     Ok((listener, addr))
 }
 
-async fn handle(method: Method, uri: Uri, body: Bytes) -> Response {
+fn handle(models: &[String], method: Method, uri: Uri, body: Bytes) -> Response {
     match (method.as_str(), uri.path()) {
-        ("POST", "/v1/chat/completions") => chat(&body),
+        ("POST", "/v1/chat/completions") => chat(models, &body),
         ("GET", "/v1/models") => {
-            axum::Json(json!({"object": "list", "data": [{"id": MODEL, "object": "model"}]}))
-                .into_response()
+            let data: Vec<Value> = models
+                .iter()
+                .map(|id| json!({"id": id, "object": "model", "owned_by": "tokengo-echo"}))
+                .collect();
+            axum::Json(json!({"object": "list", "data": data})).into_response()
         }
         _ => axum::Json(json!({
             "method": method.as_str(),
@@ -47,7 +61,7 @@ async fn handle(method: Method, uri: Uri, body: Bytes) -> Response {
     }
 }
 
-fn chat(body: &[u8]) -> Response {
+fn chat(models: &[String], body: &[u8]) -> Response {
     let Ok(request) = serde_json::from_slice::<Value>(body) else {
         let error =
             json!({"error": {"message": "the body is not JSON", "type": "invalid_request_error"}});
@@ -60,6 +74,13 @@ fn chat(body: &[u8]) -> Response {
         .unwrap_or("")
         .to_string();
     let model = request["model"].as_str().unwrap_or(MODEL).to_string();
+    if !models.contains(&model) {
+        let error = json!({"error": {
+            "message": format!("The model `{model}` does not exist"),
+            "type": "invalid_request_error", "param": "model", "code": "model_not_found",
+        }});
+        return (StatusCode::NOT_FOUND, axum::Json(error)).into_response();
+    }
     if request["stream"] == json!(true) {
         let mut events = String::new();
         let words: Vec<&str> = text.split_inclusive(' ').collect();

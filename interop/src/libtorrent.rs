@@ -101,8 +101,9 @@ impl LibtorrentNode {
             LibtorrentEvent::Listening(port) => Some(*port),
             _ => None,
         });
-        node.port = listening
-            .ok_or("libtorrent did not start (is python3-libtorrent installed? run .ci/setup)")?;
+        node.port = listening.ok_or(
+            "libtorrent did not start (is python3-libtorrent installed? run scripts/setup)",
+        )?;
         Ok(node)
     }
 

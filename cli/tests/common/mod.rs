@@ -26,6 +26,7 @@ use tokio::task::JoinHandle;
 
 pub mod hand_register;
 pub mod lying;
+pub mod python;
 
 /// A body sender the test drives event by event.
 pub type EventSender = mpsc::Sender<Result<Bytes, std::io::Error>>;
@@ -331,6 +332,8 @@ pub async fn exit_with(
     );
     options.backoff_min = Duration::from_millis(50);
     options.backoff_max = Duration::from_millis(400);
+    // The mock backend counts every call; tests of model discovery turn it back on.
+    options.models_refresh = None;
     configure(&mut options);
     let exit = Exit::new(options).expect("exit");
     let hash = exit.pub_key_hash();

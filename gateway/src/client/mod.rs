@@ -4,14 +4,18 @@
 //! once and asks each for its exits' signed descriptors; [`trust::candidates`] decides which
 //! exits pass the trust policy (for a client without trusted exits or authorities, that takes
 //! the same descriptor from two independent relays, so it waits for every relay it dialled).
-//! It picks one at random, keeps it while it works (sticky), uses the fastest relay that offers
-//! it, and fetches its descriptor again every `descriptor_refresh` to follow key rotations.
+//! It keeps one relay connection and the exits that pass through it. A request that names a
+//! model goes to an exit listing it ([`models::route`]: random among them, then sticky for that
+//! model); a request naming none goes to one exit picked at random and kept while it works.
+//! Every `descriptor_refresh` the client reads the relay's list again, to follow key rotations
+//! and take exits that joined since.
 //! Whether a failed request is sent again is [`retry::decide`]'s call: only a request that
 //! cannot have reached an exit is, once, on a fresh session; one lost after it was sent fails.
 
 #[cfg(feature = "proxy")]
 pub mod proxy;
 
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,11 +32,12 @@ use tokengo_gateway_proto::envelope::{EnvelopeError, StreamedResponse, seal_sing
 use tokengo_gateway_proto::frame::{Frame, MAX_PAYLOAD_LEN, MessageType, WireError};
 use tokengo_gateway_proto::http_message::{InnerRequest, InnerResponse};
 use tokengo_gateway_proto::keys::PublicKeyConfig;
+use tokengo_gateway_proto::models::{self, Route};
 use tokengo_gateway_proto::refusal::Refusal;
 use tokengo_gateway_proto::replay;
 use tokengo_gateway_proto::retry::{self, RetryDecision, SendFailure};
 use tokengo_gateway_proto::trust::{
-    self, Basis, NoExit, OfferedExit, RelayView, TrustPolicy, admit_exit,
+    self, Basis, Candidate, NoExit, OfferedExit, RelayView, TrustPolicy, admit_exit,
 };
 
 use crate::frame_io::{read_frame, write_frame};
@@ -113,6 +118,9 @@ pub enum ClientError {
     /// The relays list exits, and none passes the trust policy; no request was sent.
     #[error("no trusted exit: {0}")]
     Untrusted(#[source] NoExit),
+    /// Every exit lists its models and none lists the one asked for; no request was sent.
+    #[error("no exit serves the model {0:?}")]
+    UnknownModel(String),
     /// The relay (or the exit) refused the request.
     #[error("relay refused: {refusal} ({text})")]
     Refused {
@@ -162,22 +170,30 @@ struct Session {
     key: PublicKeyConfig,
 }
 
-/// The exit in use, and when its descriptor was last fetched.
+/// An exit that passed the trust policy and is reachable through the relay in use.
 #[derive(Debug, Clone)]
-struct Chosen {
+struct Usable {
     exit: OfferedExit,
-    fetched: Instant,
+    basis: Basis,
 }
 
-/// The relay connection and the exit chosen, each kept while usable.
+/// The relay connection and its usable exits, kept while they work.
 #[derive(Debug, Default)]
 struct Slot {
     conn: Option<quinn::Connection>,
-    exit: Option<Chosen>,
-    /// The exit used last: chosen again while the relays still offer it.
+    /// The identity key of `conn`'s relay.
+    relay_id: [u8; 32],
+    exits: Vec<Usable>,
+    /// When the relay's list was last read.
+    fetched: Option<Instant>,
+    /// The exit requests naming no model go to, chosen again while the relays offer it.
     preferred: Option<String>,
-    /// Whether the "not vouched for" notice was given for `preferred`.
-    told_unvouched: bool,
+    /// The exit each model's requests go to.
+    by_model: HashMap<String, String>,
+    /// The exits for which the "not vouched for" notice was given.
+    told_unvouched: HashSet<String>,
+    /// The exit used last, for the "using exit" notice.
+    last_used: Option<String>,
 }
 
 /// One relay's answer while choosing: its connection and its list.
@@ -215,9 +231,9 @@ impl GatewayClient {
         }
     }
 
-    /// The current session: reuses the relay connection and the exit while they work, and
-    /// chooses both again otherwise.
-    async fn session(&self) -> Result<Session, ClientError> {
+    /// The session for a request naming `model` (or none): reuses the relay connection while
+    /// it works and has exits, chooses again otherwise, and picks the exit by model.
+    async fn session(&self, model: Option<&str>) -> Result<Session, ClientError> {
         let mut slot = self.slot.lock().await;
         if slot
             .conn
@@ -225,62 +241,165 @@ impl GatewayClient {
             .is_some_and(|c| c.close_reason().is_some())
         {
             slot.conn = None;
-            slot.exit = None;
         }
-        if let (Some(conn), Some(chosen)) = (slot.conn.clone(), slot.exit.as_mut()) {
-            if chosen.fetched.elapsed() >= self.options.descriptor_refresh {
-                self.refresh(&conn, chosen).await;
+        if slot.conn.is_some() && !slot.exits.is_empty() {
+            if slot
+                .fetched
+                .is_none_or(|at| at.elapsed() >= self.options.descriptor_refresh)
+            {
+                self.refresh(&mut slot).await;
             }
-            return Ok(Session {
-                conn,
-                exit_id: chosen.exit.id(),
-                key: chosen.exit.key().clone(),
-            });
+        } else {
+            if let Some(conn) = slot.conn.take() {
+                conn.close(0u32.into(), b"choosing again");
+            }
+            self.choose(&mut slot).await?;
         }
-        if let Some(conn) = slot.conn.take() {
-            conn.close(0u32.into(), b"choosing again");
+        let mut refreshed = false;
+        loop {
+            match self.pick(&mut slot, model) {
+                // An exit that registered after the list was read may serve it: read it again
+                // (at most once a second), then answer.
+                Err(ClientError::UnknownModel(_))
+                    if !refreshed
+                        && slot
+                            .fetched
+                            .is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) =>
+                {
+                    refreshed = true;
+                    self.refresh(&mut slot).await;
+                }
+                picked => return picked,
+            }
         }
-        let (conn, exit) = self.choose(&mut slot).await?;
-        let session = Session {
-            conn: conn.clone(),
-            exit_id: exit.id(),
-            key: exit.key().clone(),
-        };
-        slot.conn = Some(conn);
-        slot.exit = Some(Chosen {
-            exit,
-            fetched: Instant::now(),
-        });
-        Ok(session)
     }
 
-    /// Fetches the chosen exit's descriptor again from the relay in use and takes a newer one
-    /// that passes the policy (its keys after a rotation). Keeps the old one on any failure.
-    async fn refresh(&self, conn: &quinn::Connection, chosen: &mut Chosen) {
-        chosen.fetched = Instant::now();
-        let id = chosen.exit.id();
-        let listed = match timeout(self.options.connect_timeout, query_exit_keys(conn)).await {
-            Ok(Ok(listed)) => listed,
-            Ok(Err(e)) => return debug!("cannot refresh the exit's descriptor: {e}"),
-            Err(_) => return debug!("refreshing the exit's descriptor timed out"),
-        };
-        let newer = listed
+    /// Picks the exit for `model` among the usable ones ([`models::route`]), sticky per model.
+    fn pick(&self, slot: &mut Slot, model: Option<&str>) -> Result<Session, ClientError> {
+        let conn = slot.conn.clone().ok_or(ClientError::NoExit)?;
+        let lists: Vec<&[String]> = slot
+            .exits
             .iter()
-            .filter(|e| e.exit_id.eq_ignore_ascii_case(&id))
-            .filter_map(|e| admit_exit(e, &self.policy, crate::unix_now()).ok())
-            .find(|e| e.descriptor.sequence > chosen.exit.descriptor.sequence);
-        if let Some(newer) = newer {
-            info!(exit = %id, key = %newer.key().hash(), "the exit published new keys");
-            chosen.exit = newer;
+            .map(|u| u.exit.descriptor.models.as_slice())
+            .collect();
+        let serving = match models::route(&lists, model) {
+            Route::Exits(serving) => serving,
+            Route::NoExit => return Err(ClientError::NoExit),
+            Route::Unknown => {
+                return Err(ClientError::UnknownModel(
+                    model.unwrap_or_default().to_owned(),
+                ));
+            }
+        };
+        let sticky = match model {
+            Some(m) => slot.by_model.get(m),
+            None => slot.preferred.as_ref(),
+        };
+        let at = match serving
+            .iter()
+            .find(|&&i| sticky.is_some_and(|id| slot.exits[i].exit.id() == *id))
+        {
+            Some(&at) => at,
+            None => serving[(random_pick()? % serving.len() as u64) as usize],
+        };
+        let chosen = slot.exits[at].clone();
+        let id = chosen.exit.id();
+        match model {
+            Some(m) if !slot.by_model.contains_key(m) || sticky != Some(&id) => {
+                if slot.by_model.len() >= MAX_STICKY_MODELS {
+                    slot.by_model.clear();
+                }
+                slot.by_model.insert(m.to_owned(), id.clone());
+            }
+            Some(_) => {}
+            None => slot.preferred = Some(id.clone()),
         }
+        if chosen.basis == Basis::Corroborated && slot.told_unvouched.insert(id.clone()) {
+            warn!(
+                exit = %id,
+                "this exit is not vouched for by an authority: it is trusted because independent relays handed out the same signed descriptor (use --trust-exit or --trust-authority)"
+            );
+        }
+        if slot.last_used.as_deref() != Some(&id) {
+            info!(exit = %id, key = %chosen.exit.key().hash(), model = model.unwrap_or(""), "using exit");
+            slot.last_used = Some(id.clone());
+        }
+        Ok(Session {
+            conn,
+            exit_id: id,
+            key: chosen.exit.key().clone(),
+        })
+    }
+
+    /// Reads the relay's list again: takes newer descriptors (new keys after a rotation), and
+    /// with a policy that judges each relay's list on its own, exits that joined since; drops
+    /// exits the relay no longer lists. Keeps everything on any failure.
+    async fn refresh(&self, slot: &mut Slot) {
+        slot.fetched = Some(Instant::now());
+        let Some(conn) = slot.conn.clone() else {
+            return;
+        };
+        let listed = match timeout(self.options.connect_timeout, query_exit_keys(&conn)).await {
+            Ok(Ok(listed)) => listed,
+            Ok(Err(e)) => return debug!("cannot read the relay's exit list again: {e}"),
+            Err(_) => return debug!("reading the relay's exit list again timed out"),
+        };
+        let now = crate::unix_now();
+        let fresh: Vec<Usable> = if self.policy.basis() == Basis::Corroborated {
+            // Only two relays can vouch for a new exit; the one in use can only renew those
+            // already trusted (their descriptors are signed by the same exit key).
+            listed
+                .iter()
+                .filter(|e| {
+                    slot.exits
+                        .iter()
+                        .any(|u| u.exit.id().eq_ignore_ascii_case(&e.exit_id))
+                })
+                .filter_map(|e| admit_exit(e, &self.policy, now).ok())
+                .map(|exit| Usable {
+                    exit,
+                    basis: Basis::Corroborated,
+                })
+                .collect()
+        } else {
+            let view = RelayView {
+                relay_id: slot.relay_id,
+                addr: conn.remote_address().ip(),
+                entries: listed,
+            };
+            match trust::candidates(std::slice::from_ref(&view), &self.policy, now) {
+                Ok(found) => found.into_iter().map(usable).collect(),
+                Err(NoExit::NoneListed) => Vec::new(),
+                Err(why) => {
+                    return debug!("the relay's list has no exit passing the policy: {why}");
+                }
+            }
+        };
+        let mut merged = Vec::with_capacity(fresh.len());
+        for new in fresh {
+            let id = new.exit.id();
+            match slot.exits.iter().find(|u| u.exit.id() == id) {
+                Some(old) if old.exit.descriptor.sequence >= new.exit.descriptor.sequence => {
+                    merged.push(old.clone());
+                }
+                Some(_) => {
+                    info!(exit = %id, key = %new.exit.key().hash(), "the exit published a new descriptor");
+                    merged.push(new);
+                }
+                None => {
+                    info!(exit = %id, models = ?new.exit.descriptor.models, "a new exit is available");
+                    merged.push(new);
+                }
+            }
+        }
+        slot.exits = merged;
     }
 
     /// Dials the source's relays (at most [`MAX_RELAYS_TRIED`], all at once), reads their exit
-    /// lists and chooses an exit and the fastest relay offering it.
-    async fn choose(
-        &self,
-        slot: &mut Slot,
-    ) -> Result<(quinn::Connection, OfferedExit), ClientError> {
+    /// lists and keeps one relay and the exits passing the policy through it: the first relay
+    /// in the source's order with such an exit, or (corroborating) the first relay carrying an
+    /// exit picked at random among those that passed.
+    async fn choose(&self, slot: &mut Slot) -> Result<(), ClientError> {
         let sources = self.source.candidates().await?;
         let corroborating = self.policy.basis() == Basis::Corroborated;
         let tried = sources.len().min(MAX_RELAYS_TRIED);
@@ -350,32 +469,34 @@ impl GatewayClient {
                 return Err(ClientError::Untrusted(why));
             }
         };
-        let chosen = trust::choose(found, slot.preferred.as_deref(), random_pick()?)
-            .ok_or(ClientError::NoExit)?;
-        let relay = decided_relay.unwrap_or(chosen.relays[0]);
-        let exit = chosen.exit;
-        if slot.preferred.as_deref() != Some(&exit.id()) {
-            slot.told_unvouched = false;
-        }
-        slot.preferred = Some(exit.id());
-        if chosen.basis == Basis::Corroborated && !slot.told_unvouched {
-            slot.told_unvouched = true;
-            warn!(
-                exit = %exit.id(),
-                relays = chosen.relays.len(),
-                "this exit is not vouched for by an authority: it is trusted because independent relays handed out the same signed descriptor (use --trust-exit or --trust-authority)"
-            );
-        }
-        info!(exit = %exit.id(), key = %exit.key().hash(), "using exit");
-        let mut conn = None;
+        let relay = match decided_relay {
+            Some(relay) => relay,
+            None => {
+                trust::choose(found.clone(), slot.preferred.as_deref(), random_pick()?)
+                    .ok_or(ClientError::NoExit)?
+                    .relays[0]
+            }
+        };
+        let exits: Vec<Usable> = found
+            .into_iter()
+            .filter(|c| decided_relay.is_some() || c.relays.contains(&relay))
+            .map(usable)
+            .collect();
+        let mut kept = None;
         for (i, answer) in answers.into_iter().enumerate() {
             if i == relay {
-                conn = Some(answer.conn);
+                kept = Some(answer);
             } else {
                 answer.conn.close(0u32.into(), b"not needed");
             }
         }
-        Ok((conn.ok_or(ClientError::NoExit)?, exit))
+        let kept = kept.ok_or(ClientError::NoExit)?;
+        info!(relay = %kept.conn.remote_address(), exits = exits.len(), "using relay");
+        slot.conn = Some(kept.conn);
+        slot.relay_id = kept.view.relay_id;
+        slot.exits = exits;
+        slot.fetched = Some(Instant::now());
+        Ok(())
     }
 
     /// Dials one relay and reads its exit list.
@@ -408,19 +529,20 @@ impl GatewayClient {
         }
     }
 
-    /// Forgets the exit of `s` (the relay no longer routes to it): the next request chooses
-    /// again, possibly another exit.
+    /// Forgets the exit of `s` (the relay no longer routes to it): the next request goes to
+    /// another exit (serving its model), or chooses relay and exits again when none is left.
     async fn forget_exit(&self, s: &Session) {
         let mut slot = self.slot.lock().await;
         if slot.preferred.as_deref() == Some(&s.exit_id) {
             slot.preferred = None;
         }
+        slot.by_model.retain(|_, id| *id != s.exit_id);
         if slot
             .conn
             .as_ref()
             .is_some_and(|c| c.stable_id() == s.conn.stable_id())
         {
-            slot.exit = None;
+            slot.exits.retain(|u| u.exit.id() != s.exit_id);
         }
     }
 
@@ -439,25 +561,43 @@ impl GatewayClient {
 
     /// The exit list of the relay in use (connecting if needed).
     pub async fn exit_keys(&self) -> Result<Vec<ExitKeyEntry>, ClientError> {
-        let s = self.session().await?;
+        let s = self.session(None).await?;
         query_exit_keys(&s.conn).await
     }
 
     /// Makes sure a relay is connected and an exit chosen; returns the exit's id.
     pub async fn ready(&self) -> Result<String, ClientError> {
-        Ok(self.session().await?.exit_id)
+        Ok(self.session(None).await?.exit_id)
     }
 
-    /// The pubKeyHash of the key requests are sealed to now (connecting if needed).
+    /// The pubKeyHash of the key requests naming no model are sealed to now (connecting if
+    /// needed).
     pub async fn current_key_hash(&self) -> Result<String, ClientError> {
-        Ok(self.session().await?.key.hash())
+        Ok(self.session(None).await?.key.hash())
     }
 
-    /// Sends `req` as an RFC 9458 single exchange.
+    /// Every model the usable exits list, each once (connecting if needed); empty when no exit
+    /// lists its models.
+    pub async fn models(&self) -> Result<Vec<String>, ClientError> {
+        self.session(None).await?;
+        let slot = self.slot.lock().await;
+        let lists: Vec<&[String]> = slot
+            .exits
+            .iter()
+            .map(|u| u.exit.descriptor.models.as_slice())
+            .collect();
+        Ok(models::union(&lists))
+    }
+
+    /// Sends `req` as an RFC 9458 single exchange, to an exit serving the `model` its JSON
+    /// body names, if it names one.
     pub async fn send_single(&self, req: &InnerRequest) -> Result<InnerResponse, ClientError> {
+        let model = models::requested_model(&req.body);
         let req = dated(req);
         let (exit_reply, pending) = self
-            .send_with_retry(MessageType::Request, |exit| seal_single(exit, &req))
+            .send_with_retry(model.as_deref(), MessageType::Request, |exit| {
+                seal_single(exit, &req)
+            })
             .await?;
         let (first, _) = exit_reply;
         match first.kind {
@@ -466,11 +606,15 @@ impl GatewayClient {
         }
     }
 
-    /// Sends `req` as a chunked-OHTTP exchange; returns once the response head has arrived.
+    /// Sends `req` as a chunked-OHTTP exchange (routed by model as [`Self::send_single`]);
+    /// returns once the response head has arrived.
     pub async fn send_streamed(&self, req: &InnerRequest) -> Result<StreamedResponse, ClientError> {
+        let model = models::requested_model(&req.body);
         let req = dated(req);
         let ((first, recv), pending) = self
-            .send_with_retry(MessageType::StreamRequest, |exit| seal_stream(exit, &req))
+            .send_with_retry(model.as_deref(), MessageType::StreamRequest, |exit| {
+                seal_stream(exit, &req)
+            })
             .await?;
         if first.kind != MessageType::StreamChunk {
             return Err(ClientError::Unexpected(first.kind));
@@ -483,12 +627,13 @@ impl GatewayClient {
     /// session when [`retry::decide`] allows; returns the first answer and the exchange's state.
     async fn send_with_retry<P>(
         &self,
+        model: Option<&str>,
         kind: MessageType,
         seal: impl Fn(&PublicKeyConfig) -> Result<(Vec<u8>, P), EnvelopeError>,
     ) -> Result<((Frame, quinn::RecvStream), P), ClientError> {
         let mut attempt = 1;
         loop {
-            let s = self.session().await?;
+            let s = self.session(model).await?;
             let (bytes, pending) = seal(&s.key)?;
             match self.exchange(&s, kind, bytes).await {
                 Ok(answer) => return Ok((answer, pending)),
@@ -551,6 +696,17 @@ impl GatewayClient {
             });
         }
         Ok((first, recv))
+    }
+}
+
+/// How many models' exits a client remembers at once.
+const MAX_STICKY_MODELS: usize = 1024;
+
+/// A candidate as the client keeps it.
+fn usable(c: Candidate) -> Usable {
+    Usable {
+        exit: c.exit,
+        basis: c.basis,
     }
 }
 

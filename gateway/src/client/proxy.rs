@@ -132,8 +132,42 @@ fn is_streaming_type(content_type: Option<&[u8]>) -> bool {
     })
 }
 
+/// The OpenAI error for a model no exit serves.
+fn unknown_model(model: &str) -> Response {
+    let body = serde_json::json!({
+        "error": {
+            "message": format!("The model `{model}` does not exist: no trusted exit serves it"),
+            "type": "invalid_request_error",
+            "param": "model",
+            "code": "model_not_found"
+        }
+    });
+    (
+        StatusCode::NOT_FOUND,
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// The models the trusted exits list, in the OpenAI list format.
+fn model_list(models: &[String]) -> Response {
+    let data: Vec<serde_json::Value> = models
+        .iter()
+        .map(|id| serde_json::json!({ "id": id, "object": "model", "created": 0, "owned_by": "tokengo" }))
+        .collect();
+    let body = serde_json::json!({ "object": "list", "data": data });
+    (
+        StatusCode::OK,
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
 fn error_for(e: &ClientError) -> Response {
     match e {
+        ClientError::UnknownModel(model) => unknown_model(model),
         ClientError::NoExit => json_error(StatusCode::SERVICE_UNAVAILABLE, "no exit available"),
         ClientError::Untrusted(why) => json_error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -256,6 +290,14 @@ async fn handle(State(state): State<Arc<ProxyState>>, req: Request) -> Response 
         Ok(Err(_)) => return json_error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
         Err(_) => return json_error(StatusCode::REQUEST_TIMEOUT, "request body too slow"),
     };
+    if parts.method == axum::http::Method::GET && parts.uri.path() == "/v1/models" {
+        // The union over the trusted exits; forwarded to an exit when none lists its models.
+        match state.client.models().await {
+            Ok(models) if !models.is_empty() => return model_list(&models),
+            Ok(_) => {}
+            Err(e) => return error_for(&e),
+        }
+    }
     let path = parts
         .uri
         .path_and_query()

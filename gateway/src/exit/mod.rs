@@ -8,6 +8,7 @@
 
 pub mod backend;
 pub mod handler;
+pub mod models;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -58,8 +59,12 @@ pub struct ExitOptions {
     pub identity: Option<Identity>,
     /// Admission certificates from network authorities, carried in the descriptor.
     pub admissions: Vec<Vec<u8>>,
-    /// The models the exit's backend serves, listed in its descriptor.
+    /// The models the exit's backend serves, listed in its descriptor; when empty, they are
+    /// asked of the backend (see `models_refresh`).
     pub models: Vec<String>,
+    /// How often to ask the backend for its models when `models` is empty (`None`: never;
+    /// the descriptor then lists none). A listing that names no model keeps the last one.
+    pub models_refresh: Option<Duration>,
     /// The backend.
     pub backend: BackendOptions,
     /// How many relays to stay registered with at once.
@@ -96,6 +101,7 @@ impl ExitOptions {
             identity: None,
             admissions: Vec::new(),
             models: Vec::new(),
+            models_refresh: Some(models::DEFAULT_MODELS_REFRESH),
             backend,
             max_relays: DEFAULT_MAX_RELAYS,
             rotate_every: Some(DEFAULT_ROTATE_EVERY),
@@ -272,6 +278,16 @@ impl Exit {
         let mut open: HashMap<String, quinn::Connection> = HashMap::new();
         let mut delay = self.options.backoff_min;
         let mut fill_at = tokio::time::Instant::now();
+        let models_refresh = self
+            .options
+            .models_refresh
+            .filter(|_| self.options.models.is_empty());
+        let mut models_at = tokio::time::Instant::now();
+        if let Some(every) = models_refresh {
+            // Before the first registration, so that the first descriptor lists them.
+            self.refresh_models().await?;
+            models_at += every;
+        }
         loop {
             let rotate_at = self.rotation_deadline();
             tokio::select! {
@@ -282,6 +298,10 @@ impl Exit {
                     return Ok(());
                 }
                 () = tokio::time::sleep_until(rotate_at) => self.publish_due()?,
+                () = tokio::time::sleep_until(models_at), if models_refresh.is_some() => {
+                    self.refresh_models().await?;
+                    models_at = tokio::time::Instant::now() + models_refresh.unwrap_or_default();
+                }
                 () = tokio::time::sleep_until(fill_at), if busy.len() < wanted => {
                     match self.options.relays.candidates().await {
                         Ok(candidates) => {
@@ -352,6 +372,23 @@ impl Exit {
         let descriptor = Arc::new(publication.descriptor().to_vec());
         drop(publication);
         self.descriptor.send_replace(descriptor);
+        Ok(())
+    }
+
+    /// Asks the backend for its models and publishes a new descriptor when they changed.
+    async fn refresh_models(&self) -> Result<(), ExitError> {
+        let found = models::discover(&self.ctx.backend).await;
+        if found.is_empty() {
+            debug!("the backend listed no models; keeping the models listed so far");
+            return Ok(());
+        }
+        let mut publication = self.publication.write().unwrap_or_else(|p| p.into_inner());
+        if publication.set_models(&self.identity, found, crate::unix_now())? {
+            info!(models = ?publication.models(), "serving these models");
+            let descriptor = Arc::new(publication.descriptor().to_vec());
+            drop(publication);
+            self.descriptor.send_replace(descriptor);
+        }
         Ok(())
     }
 
