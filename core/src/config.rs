@@ -94,6 +94,9 @@ pub struct Config {
     pub max_stored_items_per_ip: usize,
     /// Stored BEP 44 items expire this long after their last put.
     pub item_ttl: Duration,
+    /// BEP 42, on Mainline only: once several responders agree on our external address, take
+    /// a secure id derived from it if ours is not one. No effect on a private network.
+    pub secure_ids: bool,
     /// BEP 51: the `interval` our `sample_infohashes` answers ask for between queries.
     pub sample_interval: Duration,
     /// Bound: routing-table nodes sharing one IP address.
@@ -163,6 +166,7 @@ impl Default for Config {
             max_stored_item_bytes: 1 << 20,
             max_stored_items_per_ip: 50,
             item_ttl: Duration::from_secs(2 * 60 * 60),
+            secure_ids: true,
             sample_interval: Duration::from_secs(6 * 60 * 60),
             max_nodes_per_ip: 2,
             max_transactions: 1024,

@@ -41,6 +41,7 @@ mod peer_store;
 mod rate_limit;
 pub mod rng;
 pub mod routing;
+pub mod secure_id;
 mod server;
 mod server_items;
 mod server_samples;

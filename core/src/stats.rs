@@ -68,6 +68,11 @@ pub struct Stats {
     pub nodes_good: usize,
     /// Routing-table nodes currently questionable (bad ones not yet replaced included).
     pub nodes_questionable: usize,
+    /// Routing-table nodes whose id is BEP 42-secure for their address (local addresses,
+    /// which BEP 42 exempts, count as secure).
+    pub nodes_secure: usize,
+    /// Times the node took a new (BEP 42 secure) id after a vote on its external address.
+    pub id_changes: u64,
     /// Nodes waiting in replacement caches.
     pub nodes_replacement: usize,
     /// Info hashes with announced peers in the peer store.

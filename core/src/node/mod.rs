@@ -5,6 +5,7 @@
 //! live in their own file. Answering queries lives in `server.rs`.
 
 mod commands;
+mod external_vote;
 mod items;
 mod join;
 mod local_peers;
@@ -77,6 +78,8 @@ pub struct Node {
     pub(crate) item_ops: BTreeMap<QueryId, items::ItemOp>,
     /// Our address as others see it: from the config, or learned from BEP 42 `ip` fields.
     pub(crate) external: Option<SocketAddrV4>,
+    /// BEP 42: the vote on our external address.
+    pub(crate) votes: external_vote::ExternalVotes,
     pub(crate) routers: Vec<SocketAddrV4>,
     bootstrap_running: Option<QueryId>,
     /// Far-bucket lookups a bootstrap waits for, with the bootstrap they belong to.
@@ -104,17 +107,7 @@ impl Node {
         let mut secrets = KeyedStream::derive(&seed, b"token secrets");
         let tids = KeyedStream::derive(&seed, b"transaction ids");
         let rng = KeyedStream::derive(&seed, b"jitter").rng();
-        let table = RoutingTable::new(
-            id,
-            TableConfig {
-                k: config.k.max(1),
-                replacement_cache: config.replacement_cache,
-                max_nodes_per_ip: config.max_nodes_per_ip.max(1),
-                stale_after: config.node_questionable_after,
-                max_failures: config.node_max_failures.max(1),
-            },
-            now,
-        );
+        let table = RoutingTable::new(id, table_config(&config), now);
         let tokens = Tokens::new(&mut secrets, config.token_rotation, now);
         let limiter_key = [secrets.next_u64(), secrets.next_u64()];
         let limiter = RateLimiter::new(
@@ -142,6 +135,7 @@ impl Node {
         let routers = config.bootstrap.iter().filter_map(v4).collect();
         Node {
             external: config.external_addr,
+            votes: external_vote::ExternalVotes::default(),
             rebootstrap_delay: config.rebootstrap_min,
             next_maintenance: now + MAINTENANCE_INTERVAL,
             config,
@@ -314,10 +308,26 @@ impl Node {
             store: self.store.counts(),
             stored_items: self.items.len(),
             stored_item_bytes: self.items.bytes(),
+            nodes_secure: self
+                .table
+                .entries()
+                .filter(|e| crate::secure_id::is_secure(&e.id, *e.addr.ip()))
+                .count(),
             active_lookups: self.lookups.len(),
             transactions_in_flight: self.transactions.len(),
             ..self.stats
         }
+    }
+}
+
+/// The routing table's settings from the node's config.
+pub(crate) fn table_config(config: &Config) -> TableConfig {
+    TableConfig {
+        k: config.k.max(1),
+        replacement_cache: config.replacement_cache,
+        max_nodes_per_ip: config.max_nodes_per_ip.max(1),
+        stale_after: config.node_questionable_after,
+        max_failures: config.node_max_failures.max(1),
     }
 }
 

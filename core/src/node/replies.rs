@@ -85,6 +85,7 @@ impl Node {
         self.stats.responses_in += 1;
         if let Some(ip) = msg.requester_ip {
             self.learn_external(ip);
+            self.vote_external(now, *from.ip(), *ip.ip());
         }
         if !msg.read_only
             && let Insert::Parked { ping: Some(stale) } = self.table.on_response(
