@@ -15,6 +15,7 @@ use crate::bootstrap_args::BootstrapArgs;
 use crate::config::{self, ClientFile, ExitFile, RelayFile};
 use crate::dht::args::{NetworkName, node_config};
 use crate::keygen::{Generated, KeyKind};
+use crate::metrics::DhtMetrics;
 use crate::progress::{LineProgress, LogProgress, Progress, Step};
 use tokengo_discovery::devnet::DevnetOptions;
 use tokengo_discovery::{self as discovery, DhtRelays, RelayDht, RelayDhtConfig};
@@ -23,6 +24,7 @@ use tokengo_gateway::client::{ClientOptions, GatewayClient};
 use tokengo_gateway::exit::backend::BackendOptions;
 use tokengo_gateway::exit::{Exit, ExitOptions};
 use tokengo_gateway::keyfile::KeyFile as _;
+use tokengo_gateway::metrics::Registry;
 use tokengo_gateway::relay::{Relay, RelayOptions};
 use tokengo_gateway::relay_source::{RelaySource, static_relay};
 use tokengo_gateway::shutdown::ctrl_c_or_term;
@@ -57,6 +59,9 @@ pub struct RelayArgs {
     /// Accept only exits admitted by this network authority (hex id; repeatable).
     #[arg(long = "trust-authority", value_name = "AUTHORITY_ID")]
     pub trust_authorities: Vec<String>,
+    /// Serve Prometheus metrics on http://ADDR/metrics (off by default).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<String>,
     #[command(flatten)]
     pub bootstrap: BootstrapArgs,
 }
@@ -113,6 +118,9 @@ pub struct ExitArgs {
     /// the models read from the backend's `/v1/models` or `/api/tags`.
     #[arg(long = "model", value_name = "NAME")]
     pub models: Vec<String>,
+    /// Serve Prometheus metrics on http://ADDR/metrics (off by default).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<String>,
 }
 
 /// `tokengo client`: finds relays through the DHT, or uses `--relay`.
@@ -162,6 +170,20 @@ pub struct ClientArgs {
     /// Non-stream request timeout [default: 120s].
     #[arg(long)]
     pub timeout: Option<String>,
+    /// Serve Prometheus metrics on http://ADDR/metrics (off by default).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<String>,
+}
+
+/// `tokengo status`: what a running client holds.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The client proxy's address.
+    #[arg(short, long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Print the JSON the proxy answers, for scripts.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `tokengo serve`.
@@ -324,6 +346,19 @@ pub async fn relay(args: RelayArgs) -> anyhow::Result<()> {
         crate::say!("relay DHT node on {} (udp)", dht.local_addr());
         Some(dht)
     };
+    if let Some(addr) = &args.metrics {
+        let mut registry = Registry::default();
+        relay.metrics().register(&mut registry);
+        let refresh = match &dht {
+            Some(dht) => {
+                let dht_metrics = Arc::new(DhtMetrics::default());
+                dht_metrics.register(&mut registry);
+                dht_metrics.refresh(dht.dht().clone())
+            }
+            None => crate::metrics::no_refresh(),
+        };
+        crate::metrics::start(addr, registry, refresh).await?;
+    }
     relay.run(ctrl_c_or_term()).await;
     if let Some(dht) = dht {
         dht.shutdown().await?;
@@ -427,7 +462,13 @@ pub async fn exit(args: ExitArgs) -> anyhow::Result<()> {
     }
     let models: Vec<String> = args.models.iter().chain(&file.models).cloned().collect();
     options.models = tokengo_gateway_proto::models::clean(models);
-    Exit::new(options)?.run(ctrl_c_or_term()).await?;
+    let exit = Exit::new(options)?;
+    if let Some(addr) = &args.metrics {
+        let mut registry = Registry::default();
+        exit.metrics().register(&mut registry);
+        crate::metrics::start(addr, registry, crate::metrics::no_refresh()).await?;
+    }
+    exit.run(ctrl_c_or_term()).await?;
     Ok(())
 }
 
@@ -500,6 +541,8 @@ pub async fn client(args: ClientArgs) -> anyhow::Result<()> {
             "WARNING: --insecure-any-exit: this client takes any exit a relay lists, so whoever runs the relay can read every request. Use it for tests only."
         );
     }
+    let started = std::time::Instant::now();
+    let metrics = proxy_options.metrics.clone();
     let static_target = args.relay.clone().or(file.relay.clone());
     let progress: Arc<dyn Progress> = Arc::new(LineProgress::stdout());
     let (client, ready) = match static_target {
@@ -518,9 +561,24 @@ pub async fn client(args: ClientArgs) -> anyhow::Result<()> {
             let node = node_config(NetworkName::Tokengo, true);
             let found =
                 discovery::client_flow::start(node, sources, options, progress.clone()).await?;
+            metrics.bootstrap_seconds.set(found.joined_in.as_secs_f64());
             (found.client, found.ready)
         }
     };
+    {
+        let mut ready = ready.clone();
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            if ready.wait_for(Option::is_some).await.is_ok() {
+                metrics.ready_seconds.set(started.elapsed().as_secs_f64());
+            }
+        });
+    }
+    if let Some(addr) = &args.metrics {
+        let mut registry = Registry::default();
+        metrics.register(&mut registry);
+        crate::metrics::start(addr, registry, crate::metrics::no_refresh()).await?;
+    }
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;

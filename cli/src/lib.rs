@@ -9,4 +9,6 @@ pub mod config;
 pub mod console;
 pub mod dht;
 pub mod keygen;
+pub mod metrics;
 pub mod progress;
+pub mod status;

@@ -23,6 +23,8 @@ enum Command {
     Client(commands::ClientArgs),
     /// Run relay, exit and client proxy in one process on loopback.
     Serve(commands::ServeArgs),
+    /// Show what a running client proxy holds: relay, exit, models, requests.
+    Status(commands::StatusArgs),
     /// Run a whole private network on loopback (relays, an exit, a backend) and the client.
     Devnet(commands::DevnetArgs),
     /// Generate an OHTTP key pair, an identity or a network authority key.
@@ -67,6 +69,7 @@ fn gateway(command: Command) -> anyhow::Result<()> {
             Command::Exit(a) => commands::exit(a).await,
             Command::Client(a) => commands::client(a).await,
             Command::Serve(a) => commands::serve(a).await,
+            Command::Status(a) => tokengo::status::run(a).await,
             Command::Devnet(a) => commands::devnet(a).await,
             Command::Keygen(_) | Command::Authority(_) | Command::Dht(_) => Ok(()),
         }

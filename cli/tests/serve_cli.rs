@@ -2,56 +2,15 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
-
-struct Serve {
-    child: Child,
-    api: String,
-}
-
-fn start_serve(backend: &str) -> Serve {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tokengo"))
-        .args([
-            "serve",
-            "--backend",
-            backend,
-            "--listen",
-            "127.0.0.1:0",
-            "--api-key",
-            "sk-exit",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn tokengo serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("banner");
-    let api = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in {line:?}"))
-        .to_string();
-    Serve { child, api }
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("run");
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf8")
-}
+use common::serve_process::{ServeProcess, run};
+use std::process::Command;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_works_for_curl_and_the_openai_sdk_and_exits_cleanly() {
     let backend = common::backend_with(false).await;
-    let mut serve = tokio::task::spawn_blocking({
+    let serve = tokio::task::spawn_blocking({
         let url = backend.url.clone();
-        move || start_serve(&url)
+        move || ServeProcess::start(&url)
     })
     .await
     .expect("start");
@@ -110,11 +69,8 @@ async fn serve_works_for_curl_and_the_openai_sdk_and_exits_cleanly() {
             .all(|s| s.headers["authorization"] == "Bearer sk-exit")
     );
 
-    let pid = serve.child.id().to_string();
-    run(Command::new("kill").args(["-INT", &pid]));
-    let status = tokio::task::spawn_blocking(move || serve.child.wait())
+    let status = tokio::task::spawn_blocking(move || serve.interrupt())
         .await
-        .expect("join")
-        .expect("wait");
+        .expect("join");
     assert_eq!(status.code(), Some(0), "Ctrl-C must exit 0");
 }

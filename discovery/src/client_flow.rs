@@ -23,6 +23,8 @@ pub struct DiscoveredClient {
     /// The exit id once the client has a relay and an exit (at start, or later from the
     /// background search).
     pub ready: watch::Receiver<Option<String>>,
+    /// How long joining the DHT took.
+    pub joined_in: Duration,
 }
 
 /// Joins the DHT as a read-only node, then finds a relay with an exit. When none is found yet
@@ -37,14 +39,20 @@ pub async fn start(
 ) -> Result<DiscoveredClient, DiscoveryError> {
     let any = SocketAddr::from(([0, 0, 0, 0], 0));
     let local = crate::candidates::sources_are_local(&sources);
+    let joining = std::time::Instant::now();
     let dht = join_read_only(any, dht, sources, progress.as_ref()).await?;
+    let joined_in = joining.elapsed();
     let mut source = DhtRelays::new(dht, progress.clone());
     source.allow_local = local;
     source.then_fetch_exit_keys = true;
     let source = Arc::new(source);
     let client = Arc::new(GatewayClient::new(source, options));
     let ready = become_ready(client.clone(), progress).await;
-    Ok(DiscoveredClient { client, ready })
+    Ok(DiscoveredClient {
+        client,
+        ready,
+        joined_in,
+    })
 }
 
 /// Asks `client` for a relay and an exit now and, when it has none yet, keeps asking in the

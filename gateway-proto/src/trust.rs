@@ -62,6 +62,19 @@ pub enum Basis {
     Insecure,
 }
 
+impl Basis {
+    /// Its name in status output: `trusted-exit`, `authority`, `corroborated`, `insecure`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Basis::TrustedExit => "trusted-exit",
+            Basis::Admitted => "authority",
+            Basis::Corroborated => "corroborated",
+            Basis::Insecure => "insecure",
+        }
+    }
+}
+
 impl TrustPolicy {
     /// Which rule applies.
     #[must_use]

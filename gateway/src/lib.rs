@@ -51,6 +51,7 @@ pub mod exit;
 pub mod fd_limit;
 pub mod frame_io;
 pub mod keyfile;
+pub mod metrics;
 pub mod relay;
 pub mod relay_source;
 pub mod shutdown;

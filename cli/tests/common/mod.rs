@@ -26,7 +26,9 @@ use tokio::task::JoinHandle;
 
 pub mod hand_register;
 pub mod lying;
+pub mod procs;
 pub mod python;
+pub mod serve_process;
 
 /// A body sender the test drives event by event.
 pub type EventSender = mpsc::Sender<Result<Bytes, std::io::Error>>;

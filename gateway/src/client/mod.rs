@@ -196,6 +196,17 @@ struct Slot {
     last_used: Option<String>,
 }
 
+/// What the client is connected to now, for status pages.
+#[derive(Debug, Clone, Default)]
+pub struct ClientStatus {
+    /// The relay in use: its address, its relay id (hex) and the connection's round-trip time.
+    pub relay: Option<(std::net::SocketAddr, String, Duration)>,
+    /// The exit requests naming no model go to (or the one used last).
+    pub exit: Option<String>,
+    /// The usable exits: id, why it is trusted, the models it lists.
+    pub exits: Vec<(String, Basis, Vec<String>)>,
+}
+
 /// One relay's answer while choosing: its connection and its list.
 struct Answer {
     conn: quinn::Connection,
@@ -291,28 +302,35 @@ impl GatewayClient {
                 ));
             }
         };
-        let sticky = match model {
-            Some(m) => slot.by_model.get(m),
-            None => slot.preferred.as_ref(),
-        };
-        let at = match serving
-            .iter()
-            .find(|&&i| sticky.is_some_and(|id| slot.exits[i].exit.id() == *id))
-        {
-            Some(&at) => at,
+        // The model's own exit first, then the one the client already uses: each exit that
+        // serves this client sees more of its traffic, and fewer exits see it at all.
+        let sticky = model
+            .and_then(|m| slot.by_model.get(m))
+            .into_iter()
+            .chain(slot.preferred.as_ref());
+        let mut at = None;
+        for id in sticky {
+            if let Some(&i) = serving.iter().find(|&&i| slot.exits[i].exit.id() == *id) {
+                at = Some(i);
+                break;
+            }
+        }
+        let at = match at {
+            Some(at) => at,
             None => serving[(random_pick()? % serving.len() as u64) as usize],
         };
         let chosen = slot.exits[at].clone();
         let id = chosen.exit.id();
-        match model {
-            Some(m) if !slot.by_model.contains_key(m) || sticky != Some(&id) => {
-                if slot.by_model.len() >= MAX_STICKY_MODELS {
-                    slot.by_model.clear();
-                }
-                slot.by_model.insert(m.to_owned(), id.clone());
+        if let Some(m) = model
+            && slot.by_model.get(m) != Some(&id)
+        {
+            if slot.by_model.len() >= MAX_STICKY_MODELS {
+                slot.by_model.clear();
             }
-            Some(_) => {}
-            None => slot.preferred = Some(id.clone()),
+            slot.by_model.insert(m.to_owned(), id.clone());
+        }
+        if model.is_none() || slot.preferred.is_none() {
+            slot.preferred = Some(id.clone());
         }
         if chosen.basis == Basis::Corroborated && slot.told_unvouched.insert(id.clone()) {
             warn!(
@@ -574,6 +592,30 @@ impl GatewayClient {
     /// needed).
     pub async fn current_key_hash(&self) -> Result<String, ClientError> {
         Ok(self.session(None).await?.key.hash())
+    }
+
+    /// What the client holds now, without connecting.
+    pub async fn status(&self) -> ClientStatus {
+        let slot = self.slot.lock().await;
+        let relay = slot
+            .conn
+            .as_ref()
+            .filter(|c| c.close_reason().is_none())
+            .map(|c| (c.remote_address(), hex::encode(slot.relay_id), c.rtt()));
+        ClientStatus {
+            exit: relay
+                .as_ref()
+                .and(slot.preferred.clone().or(slot.last_used.clone())),
+            exits: if relay.is_some() {
+                slot.exits
+                    .iter()
+                    .map(|u| (u.exit.id(), u.basis, u.exit.descriptor.models.clone()))
+                    .collect()
+            } else {
+                Vec::new()
+            },
+            relay,
+        }
     }
 
     /// Every model the usable exits list, each once (connecting if needed); empty when no exit

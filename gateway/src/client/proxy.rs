@@ -28,6 +28,7 @@ use tokio::time::{Instant, timeout_at};
 use tracing::{debug, warn};
 
 use super::{ClientError, GatewayClient};
+use crate::metrics::ClientMetrics;
 use tokengo_gateway_proto::http_message::{InnerRequest, is_hop_by_hop};
 pub use tokengo_gateway_proto::hygiene::{CallerPolicy, Forbidden, HeaderPolicy};
 
@@ -53,6 +54,8 @@ pub struct ProxyOptions {
     pub body_timeout: Duration,
     /// Most connections served at once.
     pub max_connections: usize,
+    /// What the proxy counts (served by `--metrics`, read by `/tokengo/status`).
+    pub metrics: Arc<ClientMetrics>,
 }
 
 impl Default for ProxyOptions {
@@ -67,6 +70,7 @@ impl Default for ProxyOptions {
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(60),
             max_connections: 4096,
+            metrics: Arc::default(),
         }
     }
 }
@@ -86,13 +90,71 @@ impl ProxyOptions {
 struct ProxyState {
     client: Arc<GatewayClient>,
     options: ProxyOptions,
+    started: Instant,
 }
+
+/// The path of the proxy's own status page.
+pub const STATUS_PATH: &str = "/tokengo/status";
 
 /// The proxy's router.
 pub fn router(client: Arc<GatewayClient>, options: ProxyOptions) -> Router {
     Router::new()
         .fallback(handle)
-        .with_state(Arc::new(ProxyState { client, options }))
+        .with_state(Arc::new(ProxyState {
+            client,
+            options,
+            started: Instant::now(),
+        }))
+}
+
+/// `GET /tokengo/status`: what the client holds, in JSON (see the README's Status section).
+async fn status(state: &ProxyState) -> Response {
+    let now = state.client.status().await;
+    let metrics = &state.options.metrics;
+    let exit = now.exit.as_ref().and_then(|id| {
+        now.exits.iter().find(|(e, _, _)| e == id).map(|(id, basis, models)| {
+            serde_json::json!({ "id": id, "trusted_by": basis.as_str(), "models": models })
+        })
+    });
+    let exits: Vec<serde_json::Value> = now
+        .exits
+        .iter()
+        .map(|(id, basis, models)| {
+            serde_json::json!({ "id": id, "trusted_by": basis.as_str(), "models": models })
+        })
+        .collect();
+    let mut models: Vec<&String> = now.exits.iter().flat_map(|(_, _, m)| m).collect();
+    models.sort_unstable();
+    models.dedup();
+    let relay = now.relay.as_ref().map(|(addr, id, rtt)| {
+        serde_json::json!({ "addr": addr.to_string(), "id": id, "rtt_ms": rtt.as_secs_f64() * 1000.0 })
+    });
+    let (ok, client_errors, server_errors) = (
+        metrics.answered_in(100..=399),
+        metrics.answered_in(400..=499),
+        metrics.answered_in(500..=599),
+    );
+    let body = serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_seconds": state.started.elapsed().as_secs(),
+        "ready": relay.is_some() && exit.is_some(),
+        "relay": relay,
+        "exit": exit,
+        "exits": exits,
+        "models": models,
+        "requests": {
+            "total": ok + client_errors + server_errors,
+            "ok": ok,
+            "client_errors": client_errors,
+            "server_errors": server_errors,
+        },
+    });
+    (
+        StatusCode::OK,
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 /// A JSON error in the OpenAI error shape.
@@ -274,13 +336,27 @@ fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 async fn handle(State(state): State<Arc<ProxyState>>, req: Request) -> Response {
     let started = Instant::now();
-    let (parts, body) = req.into_parts();
-    let host = header_text(&parts.headers, "host").or(parts.uri.authority().map(|a| a.as_str()));
-    let origin = header_text(&parts.headers, "origin");
+    let path = req.uri().path().to_owned();
+    let host = header_text(req.headers(), "host").or(req.uri().authority().map(|a| a.as_str()));
+    let origin = header_text(req.headers(), "origin");
     if let Err(refused) = state.options.callers().check(host, origin) {
         debug!("refused a caller: {refused}");
         return json_error(StatusCode::FORBIDDEN, &format!("forbidden: {refused}"));
     }
+    if req.method() == axum::http::Method::GET && path == STATUS_PATH {
+        return status(&state).await;
+    }
+    let response = forward(&state, req, started).await;
+    let metrics = &state.options.metrics;
+    metrics.answered(&path, response.status().as_u16());
+    metrics.request_took(started.elapsed());
+    response
+}
+
+/// Seals the request to an exit and relays its answer.
+async fn forward(state: &ProxyState, req: Request, started: Instant) -> Response {
+    let metrics = state.options.metrics.clone();
+    let (parts, body) = req.into_parts();
     let read = tokio::time::timeout(
         state.options.body_timeout,
         axum::body::to_bytes(body, state.options.max_body),
@@ -290,6 +366,7 @@ async fn handle(State(state): State<Arc<ProxyState>>, req: Request) -> Response 
         Ok(Err(_)) => return json_error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
         Err(_) => return json_error(StatusCode::REQUEST_TIMEOUT, "request body too slow"),
     };
+    metrics.count_bytes("sent", body.len());
     if parts.method == axum::http::Method::GET && parts.uri.path() == "/v1/models" {
         // The union over the trusted exits; forwarded to an exit when none lists its models.
         match state.client.models().await {
@@ -326,6 +403,7 @@ async fn handle(State(state): State<Arc<ProxyState>>, req: Request) -> Response 
         }
         Ok(Ok(r)) => r,
     };
+    metrics.first_byte_after(started.elapsed());
     let Ok(status) = StatusCode::from_u16(resp.head.status) else {
         return json_error(StatusCode::BAD_GATEWAY, "invalid status from backend");
     };
@@ -344,7 +422,11 @@ async fn handle(State(state): State<Arc<ProxyState>>, req: Request) -> Response 
     let streaming = streaming || is_streaming_type(resp.head.header("content-type"));
     let mut body = resp.body;
     let body = if streaming {
-        Body::from_stream(body)
+        Body::from_stream(body.inspect(move |piece| {
+            if let Ok(piece) = piece {
+                metrics.count_bytes("received", piece.len());
+            }
+        }))
     } else {
         let mut all = Vec::new();
         loop {
@@ -363,6 +445,7 @@ async fn handle(State(state): State<Arc<ProxyState>>, req: Request) -> Response 
                 }
             }
         }
+        metrics.count_bytes("received", all.len());
         Body::from(all)
     };
     let mut response = Response::new(body);

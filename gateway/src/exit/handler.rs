@@ -47,6 +47,8 @@ pub struct ExitContext {
     pub chunk_interval: Duration,
     /// The sealed requests seen inside the replay window.
     pub replays: std::sync::Mutex<ReplayGuard>,
+    /// What the exit counts.
+    pub metrics: Arc<crate::metrics::ExitMetrics>,
 }
 
 impl ExitContext {
@@ -177,16 +179,28 @@ async fn single(ctx: &ExitContext, payload: &[u8], send: &mut SendStream) {
             return;
         }
     };
+    let path = req.path_and_query.clone();
+    let started = tokio::time::Instant::now();
     let resp = match admit(ctx, payload, &mut req) {
         Err(refused) => refused,
-        Ok(()) => match ctx.backend.call(req).await {
-            Ok(r) => collect(r, ctx.body_idle_timeout).await,
-            Err(e) => {
-                debug!("backend call failed: {e}");
-                error_response(&e)
+        Ok(()) => {
+            ctx.metrics.count_bytes("sent", req.body.len());
+            match ctx.backend.call(req).await {
+                Ok(r) => {
+                    ctx.metrics
+                        .first_byte
+                        .observe(started.elapsed().as_secs_f64());
+                    collect(r, ctx.body_idle_timeout).await
+                }
+                Err(e) => {
+                    debug!("backend call failed: {e}");
+                    error_response(&e)
+                }
             }
-        },
+        }
     };
+    ctx.metrics.answered(&path, resp.head.status);
+    ctx.metrics.count_bytes("received", resp.body.len());
     let frame = match reply.seal(&resp) {
         Ok(bytes) => Frame::new(MessageType::Response, bytes),
         Err(e) => {
@@ -219,9 +233,13 @@ async fn streamed(ctx: &ExitContext, payload: &[u8], send: &mut SendStream) {
             return;
         }
     };
+    let path = req.path_and_query.clone();
     if let Err(refused) = admit(ctx, payload, &mut req) {
+        ctx.metrics.answered(&path, refused.head.status);
         return finish_with(send, reply, &refused.head, &refused.body).await;
     }
+    ctx.metrics.count_bytes("sent", req.body.len());
+    let started = tokio::time::Instant::now();
     // The relay stops our stream when its client goes away: stop the backend call too.
     let relay_gone = send.stopped();
     tokio::pin!(relay_gone);
@@ -234,9 +252,14 @@ async fn streamed(ctx: &ExitContext, payload: &[u8], send: &mut SendStream) {
         Err(e) => {
             debug!("backend call failed: {e}");
             let resp = error_response(&e);
+            ctx.metrics.answered(&path, resp.head.status);
             return finish_with(send, reply, &resp.head, &resp.body).await;
         }
     };
+    ctx.metrics
+        .first_byte
+        .observe(started.elapsed().as_secs_f64());
+    ctx.metrics.answered(&path, head.status);
     let Ok(bytes) = reply.head(&head) else { return };
     if !chunk(send, bytes).await {
         return;
@@ -268,6 +291,7 @@ async fn streamed(ctx: &ExitContext, payload: &[u8], send: &mut SendStream) {
                 }
             }
             Some(Ok(Some(Ok(piece)))) => {
+                ctx.metrics.count_bytes("received", piece.len());
                 batch.extend_from_slice(&piece);
                 if ctx.chunk_interval.is_zero() || batch.len() >= MAX_CHUNK_FRAME {
                     flush_at = None;

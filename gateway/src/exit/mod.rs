@@ -225,6 +225,7 @@ impl Exit {
             budget_wait: options.budget_wait,
             chunk_interval: options.chunk_interval,
             replays: std::sync::Mutex::new(ReplayGuard::new(options.replay_window, MAX_SEEN)),
+            metrics: Arc::default(),
         };
         Ok(Self {
             ctx: Arc::new(ctx),
@@ -258,6 +259,12 @@ impl Exit {
             .next()
             .map(|k| k.public().hash())
             .unwrap_or_default()
+    }
+
+    /// What the exit counts ([`ExitMetrics::register`](crate::metrics::ExitMetrics::register)
+    /// exposes it).
+    pub fn metrics(&self) -> Arc<crate::metrics::ExitMetrics> {
+        self.ctx.metrics.clone()
     }
 
     /// Counts successful registrations (for waiting until the exit is reachable).
@@ -329,6 +336,7 @@ impl Exit {
                         }
                         delay = self.options.backoff_min;
                         open.insert(addr.clone(), conn.clone());
+                        self.ctx.metrics.relays.set(open.len() as i64);
                         self.registrations.send_modify(|n| *n += 1);
                         sessions.push(Box::pin(self.serve(addr, relay_id, conn)));
                     }
@@ -340,6 +348,7 @@ impl Exit {
                         warn!(relay = %addr, "connection to relay lost ({error}); looking for a relay in {delay:?}");
                         busy.remove(&addr);
                         open.remove(&addr);
+                        self.ctx.metrics.relays.set(open.len() as i64);
                         relay_ids.remove(&relay_id);
                         fill_at = fill_at.min(tokio::time::Instant::now() + delay);
                     }

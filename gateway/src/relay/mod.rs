@@ -31,6 +31,7 @@ use tokengo_gateway_proto::registration::{
 use crate::frame_io::{
     CopyError, copy_payload, read_frame, read_header, write_frame, write_header,
 };
+use crate::metrics::{RelayMetrics, Role};
 use crate::transport::{self, ALPN_EXIT, TlsError, TransportLimits};
 use crate::unix_now;
 pub use registry::Registry;
@@ -108,6 +109,7 @@ pub struct Relay {
 #[derive(Debug)]
 struct Shared {
     registry: Registry,
+    metrics: Arc<RelayMetrics>,
     options: RelayOptions,
     connections: Arc<Semaphore>,
     per_ip: Arc<PerIpLimit>,
@@ -130,6 +132,7 @@ impl Relay {
             endpoint,
             shared: Arc::new(Shared {
                 registry: Registry::default(),
+                metrics: Arc::default(),
                 options,
                 connections,
                 per_ip,
@@ -155,6 +158,11 @@ impl Relay {
     /// How many exits are registered now.
     pub fn exit_count(&self) -> usize {
         self.shared.registry.len()
+    }
+
+    /// What the relay counts ([`RelayMetrics::register`] exposes it).
+    pub fn metrics(&self) -> Arc<RelayMetrics> {
+        self.shared.metrics.clone()
     }
 
     /// Serves until `shutdown` completes, then closes every connection.
@@ -224,16 +232,29 @@ impl Shared {
             info!(exit = %exit_id, "exit evicted after heartbeat timeout");
             conn.close(0u32.into(), b"heartbeat timeout");
         }
+        self.metrics.exits.set(self.registry.len() as i64);
     }
 
     async fn serve_connection(self: Arc<Self>, conn: quinn::Connection) {
         let alpn = transport::alpn_of(&conn);
         debug!(peer = %conn.remote_address(), alpn = ?alpn.as_deref().map(String::from_utf8_lossy), "connection");
-        if alpn.as_deref() == Some(ALPN_EXIT) {
-            self.serve_exit(conn).await;
+        let role = if alpn.as_deref() == Some(ALPN_EXIT) {
+            "exit"
         } else {
-            self.serve_client(conn).await;
+            "client"
+        };
+        let open = self
+            .metrics
+            .connections
+            .get_or_create(&Role { role })
+            .clone();
+        open.inc();
+        if role == "exit" {
+            self.clone().serve_exit(conn).await;
+        } else {
+            self.clone().serve_client(conn).await;
         }
+        open.dec();
     }
 
     async fn serve_exit(self: Arc<Self>, conn: quinn::Connection) {
@@ -244,6 +265,7 @@ impl Shared {
         let Some(exit_id) = self.register_exit(&conn, send, recv, None).await else {
             return;
         };
+        self.metrics.exits.set(self.registry.len() as i64);
         loop {
             let (send, recv) = match conn.accept_bi().await {
                 Ok(s) => s,
@@ -259,6 +281,7 @@ impl Shared {
         if self.registry.remove_if(&exit_id, conn.stable_id()) {
             info!(exit = %exit_id, "exit disconnected");
         }
+        self.metrics.exits.set(self.registry.len() as i64);
     }
 
     /// Runs the registration exchange on one stream: the exit's first registration
@@ -493,6 +516,7 @@ impl Shared {
         let (mut exit_send, mut exit_recv) = match opened {
             Ok(s) => s,
             Err(refusal) => {
+                self.metrics.request(refusal.code().to_string());
                 debug!(exit = %header.target, "cannot forward: {refusal}");
                 let _ = client_recv.stop(0u32.into());
                 let _ = write_frame(&mut client, &Frame::refusal(refusal)).await;
@@ -515,6 +539,8 @@ impl Shared {
         match timeout(deadline, upload).await {
             Ok(Ok(())) => {
                 let _ = exit_send.finish();
+                self.metrics.request("forwarded");
+                self.metrics.count_bytes("to_exit", header.payload_len);
             }
             Ok(Err(CopyError::Destination(e))) => {
                 debug!("writing to exit failed: {e}");
@@ -572,6 +598,7 @@ impl Shared {
                     copy_payload(&mut exit_recv, &mut client, h.payload_len),
                 )
                 .await;
+                self.metrics.count_bytes("to_client", h.payload_len);
                 if !matches!(copied, Ok(Ok(()))) {
                     // A frame cut in the middle cannot be repaired: fail the client's stream.
                     return false;
