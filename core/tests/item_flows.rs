@@ -164,6 +164,7 @@ fn a_mutable_item_put_on_1000_lossy_nodes_is_got_by_99_percent_of_200_readers() 
             found += 1;
         }
     }
+    eprintln!("{found} of 200 readers got the item ({accepted} nodes stored it)");
     assert!(found >= 198, "{found} of 200 readers got the item");
 }
 

@@ -54,7 +54,8 @@ impl Dht {
         self.local_addr
     }
 
-    /// The node's id.
+    /// The node's id when it started. On Mainline a node may later take a BEP 42 secure id
+    /// (see `Config::secure_ids`); its current id is in the [`Snapshot`] that shutdown returns.
     pub fn id(&self) -> Id {
         self.id
     }
