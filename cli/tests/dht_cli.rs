@@ -342,3 +342,34 @@ fn private_and_public_nodes_never_share_table_entries() {
         assert!(table.iter().all(|a| own.contains(a)), "{name}: {table:?}");
     }
 }
+
+#[test]
+fn sample_lists_the_info_hashes_nodes_store() {
+    let seed = NodeProcess::start(&[]);
+    let seed_addr = seed.addr.to_string();
+    let empty = dht(&["sample", "--bootstrap", &seed_addr, "--json"]);
+    assert_eq!(empty.status.code(), Some(1), "nothing stored yet");
+    let json: serde_json::Value = serde_json::from_slice(&empty.stdout).expect("one JSON object");
+    assert_eq!(json["nodes"][0]["num"], 0);
+    assert_eq!(json["nodes"][0]["interval_s"], 21600);
+
+    let keys = ["5b".repeat(20), "5c".repeat(20)];
+    for key in &keys {
+        let out = dht(&["announce", key, "--port", "4000", "--bootstrap", &seed_addr]);
+        assert_eq!(out.status.code(), Some(0));
+    }
+    let out = dht(&["sample", "--bootstrap", &seed_addr]);
+    assert_eq!(out.status.code(), Some(0));
+    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    lines.sort();
+    assert_eq!(lines, keys);
+    assert_eq!(
+        dht(&["sample", "abc", "--bootstrap", &seed_addr])
+            .status
+            .code(),
+        Some(2)
+    );
+}

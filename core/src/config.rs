@@ -91,6 +91,19 @@ pub struct Config {
     /// Bound: info hashes holding a peer of one IP address (loopback excepted), so that one
     /// host cannot keep the whole store alive. Each key holds one peer per IP address.
     pub max_stored_keys_per_ip: usize,
+    /// Bound: BEP 44 items we store for others.
+    pub max_stored_items: usize,
+    /// Bound: bytes of BEP 44 values and salts we store for others.
+    pub max_stored_item_bytes: usize,
+    /// Bound: BEP 44 items last written from one IP address (loopback excepted).
+    pub max_stored_items_per_ip: usize,
+    /// Stored BEP 44 items expire this long after their last put.
+    pub item_ttl: Duration,
+    /// BEP 42, on Mainline only: once several responders agree on our external address, take
+    /// a secure id derived from it if ours is not one. No effect on a private network.
+    pub secure_ids: bool,
+    /// BEP 51: the `interval` our `sample_infohashes` answers ask for between queries.
+    pub sample_interval: Duration,
     /// Bound: routing-table nodes sharing one IP address.
     pub max_nodes_per_ip: usize,
     /// Bound: our queries awaiting an answer.
@@ -155,6 +168,12 @@ impl Default for Config {
             max_stored_keys: 2000,
             max_peers_per_key: 500,
             max_stored_keys_per_ip: 50,
+            max_stored_items: 1000,
+            max_stored_item_bytes: 1 << 20,
+            max_stored_items_per_ip: 50,
+            item_ttl: Duration::from_secs(2 * 60 * 60),
+            secure_ids: true,
+            sample_interval: Duration::from_secs(6 * 60 * 60),
             max_nodes_per_ip: 2,
             max_transactions: 1024,
             max_lookup_candidates: 64,

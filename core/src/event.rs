@@ -1,6 +1,7 @@
 //! What a node reports to its application.
 
 use crate::id::Id;
+use crate::item::Item;
 use crate::krpc::NodeInfo;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -23,6 +24,10 @@ pub enum LookupKind {
     /// A find_node lookup of a random id in one bucket: a bucket refresh, or the far-bucket
     /// step of a bootstrap.
     Refresh,
+    /// A BEP 44 `get` lookup the application asked for.
+    Get,
+    /// The BEP 44 `get` lookup in front of a put.
+    Put,
 }
 
 /// Counts and timings of one finished lookup.
@@ -44,6 +49,19 @@ pub struct LookupStats {
     pub time_to_first_peer: Option<Duration>,
     /// From the start to completion.
     pub duration: Duration,
+}
+
+/// A BEP 51 sample of the info hashes one node stores.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sample {
+    /// How long the node asks us to wait before sampling it again.
+    pub interval: Duration,
+    /// How many info hashes it stores.
+    pub num: u64,
+    /// The sampled info hashes.
+    pub samples: Vec<Id>,
+    /// The nodes it knows closest to the target asked for.
+    pub nodes: Vec<NodeInfo>,
 }
 
 /// An event from the node; drain them with [`Node::poll_event`](crate::Node::poll_event).
@@ -88,6 +106,41 @@ pub enum Event {
         accepted: usize,
         /// Counts and timings of the get_peers lookup in front of it.
         stats: LookupStats,
+    },
+    /// A BEP 44 get finished: `item` is the item found (for a mutable item, the valid one with
+    /// the highest sequence number), `None` when no node had it.
+    GetDone {
+        /// The get command.
+        query: QueryId,
+        /// The target looked up.
+        target: Id,
+        /// The item found.
+        item: Option<Item>,
+        /// Counts and timings of the lookup.
+        stats: LookupStats,
+    },
+    /// A BEP 44 put finished: `accepted` nodes stored the item; `refused` are the error codes
+    /// of the nodes that did not (302 for an older sequence number, for example).
+    PutDone {
+        /// The put command.
+        query: QueryId,
+        /// Where the item is stored.
+        target: Id,
+        /// Nodes that acknowledged our put.
+        accepted: usize,
+        /// The KRPC error codes of the nodes that refused it.
+        refused: Vec<i64>,
+        /// Counts and timings of the get lookup in front of it.
+        stats: LookupStats,
+    },
+    /// A BEP 51 sample_infohashes got an answer (`sample`) or timed out or failed (`None`).
+    Sampled {
+        /// The sample command.
+        query: QueryId,
+        /// The node asked.
+        addr: SocketAddr,
+        /// What it answered.
+        sample: Option<Sample>,
     },
     /// A ping got an answer (`id` is the responder's) or timed out (`id` is `None`).
     Pong {

@@ -1,5 +1,5 @@
-//! A sans-IO BitTorrent Mainline DHT node (BEP 5, with BEP 43 read-only mode and private,
-//! tagged networks).
+//! A sans-IO BitTorrent Mainline DHT node (BEP 5, with BEP 43 read-only mode, BEP 44 storage,
+//! BEP 51 sampling and private, tagged networks).
 //!
 //! The [`Node`] owns no socket, reads no clock, spawns no thread and draws no OS randomness:
 //! its randomness is seeded from [`Config::secret_seed`] (or [`Config::seed`]), one keyed
@@ -53,6 +53,7 @@
 pub mod config;
 pub mod event;
 pub mod id;
+pub mod item;
 pub mod krpc;
 mod lookup;
 mod node;
@@ -61,16 +62,20 @@ mod rate_limit;
 pub mod rng;
 pub mod routing;
 pub mod rtt;
+pub mod secure_id;
 mod server;
+mod server_items;
+mod server_samples;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod stats;
+mod storage;
 mod token;
 mod transaction;
 mod vote;
 
 pub use config::{Config, Network};
-pub use event::{Event, LookupKind, LookupStats, QueryId};
+pub use event::{Event, LookupKind, LookupStats, QueryId, Sample};
 pub use id::{Id, InfoHash, NodeId};
 pub use krpc::NodeInfo;
 pub use node::{Node, Transmit};

@@ -152,6 +152,22 @@ impl PeerStore {
             .collect()
     }
 
+    /// Up to `limit` of the info hashes held, consecutive from a position chosen by `start`
+    /// (BEP 51 samples). Keys whose peers all expired but are not yet dropped may be included.
+    pub fn sample_keys(&self, limit: usize, start: u64) -> Vec<Id> {
+        if self.keys.is_empty() {
+            return Vec::new();
+        }
+        let offset = (start % self.keys.len() as u64) as usize;
+        self.keys
+            .keys()
+            .cycle()
+            .skip(offset)
+            .take(limit.min(self.keys.len()))
+            .copied()
+            .collect()
+    }
+
     /// Drops expired entries.
     pub fn expire(&mut self, now: Instant) {
         let mut removed = 0;

@@ -277,17 +277,46 @@ impl RoutingTable {
     /// Drops every entry (node or replacement) at `addr`; a bucket that loses a node takes its
     /// freshest replacement instead.
     fn forget_addr(&mut self, addr: &SocketAddrV4, now: Instant) {
-        for bucket in &mut self.buckets {
+        let mut emptied = Vec::new();
+        for (i, bucket) in self.buckets.iter_mut().enumerate() {
             bucket.replacements.retain(|r| r.addr != *addr);
             let before = bucket.nodes.len();
             bucket.nodes.retain(|e| e.addr != *addr);
             if bucket.nodes.len() < before {
                 bucket.last_changed = now;
-                if let Some(replacement) = bucket.replacements.pop() {
-                    bucket.nodes.push(replacement);
-                }
+                emptied.push(i);
             }
         }
+        for i in emptied {
+            if let Some(r) = self.replacement_for(i, None) {
+                let bucket = &mut self.buckets[i];
+                let replacement = bucket.replacements.remove(r);
+                bucket.nodes.push(replacement);
+            }
+        }
+    }
+
+    /// The freshest replacement in bucket `index` that may become a node without passing the
+    /// per-IP cap or sharing a node's address, once the node at `leaving` (if any) has left.
+    fn replacement_for(&self, index: usize, leaving: Option<&SocketAddrV4>) -> Option<usize> {
+        let bucket = &self.buckets[index];
+        bucket
+            .replacements
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|(_, r)| {
+                // A node already at that address (another id there) would be a duplicate.
+                let taken = self
+                    .entries()
+                    .any(|e| e.addr == r.addr && Some(&e.addr) != leaving);
+                let freed = leaving.is_some_and(|l| l.ip() == r.addr.ip());
+                !taken
+                    && (r.addr.ip().is_loopback()
+                        || self.ip_count(&r.addr) - usize::from(freed)
+                            < self.config.max_nodes_per_ip)
+            })
+            .map(|(i, _)| i)
     }
 
     fn insert_entry(&mut self, mut index: usize, entry: Entry, now: Instant) -> Insert {
@@ -378,14 +407,19 @@ impl RoutingTable {
         let entry = &mut bucket.nodes[pos];
         entry.failures = entry.failures.saturating_add(1);
         entry.pinging = false;
-        if entry.failures < max_failures && bucket.replacements.is_empty() {
+        let (failures, verified) = (entry.failures, entry.verified);
+        // Only a replacement that keeps the per-IP cap may take the slot.
+        let pick = self.replacement_for(index, Some(addr));
+        if failures < max_failures && pick.is_none() {
             // One lost datagram is not death; with nobody waiting, give it another chance.
             return;
         }
-        if let Some(replacement) = bucket.replacements.pop() {
+        let bucket = &mut self.buckets[index];
+        if let Some(r) = pick {
+            let replacement = bucket.replacements.remove(r);
             bucket.nodes[pos] = replacement;
             bucket.last_changed = now;
-        } else if !entry.verified {
+        } else if !verified {
             // Never answered and now failed: nothing worth keeping.
             bucket.nodes.remove(pos);
             bucket.last_changed = now;

@@ -1,4 +1,5 @@
-//! The server side: answering ping, find_node, get_peers and announce_peer.
+//! The server side: answering ping, find_node, get_peers and announce_peer (BEP 44's get and
+//! put are answered in `server_items.rs`, BEP 51's sample_infohashes in `server_samples.rs`).
 
 use crate::config::Config;
 use crate::id::Id;
@@ -35,7 +36,10 @@ impl Node {
             Query::Ping { id }
             | Query::FindNode { id, .. }
             | Query::GetPeers { id, .. }
-            | Query::AnnouncePeer { id, .. } => Some(id),
+            | Query::AnnouncePeer { id, .. }
+            | Query::Get { id, .. }
+            | Query::Put { id, .. }
+            | Query::SampleInfohashes { id, .. } => Some(id),
             Query::Unknown { id, .. } => id,
             Query::Malformed { .. } => None,
         };
@@ -65,23 +69,12 @@ impl Node {
             self.table.on_query(NodeInfo { id, addr: from }, now);
         }
         match *query {
-            Query::Ping { .. } => self.reply(
-                from,
-                msg,
-                Response {
-                    id: self.id,
-                    nodes: None,
-                    values: None,
-                    token: None,
-                },
-            ),
+            Query::Ping { .. } => self.reply(from, msg, Response::with_id(self.id)),
             Query::FindNode { target, .. } => {
                 let nodes = self.compact_closest(&target);
                 let response = Response {
-                    id: self.id,
                     nodes: CompactNodes::new(&nodes),
-                    values: None,
-                    token: None,
+                    ..Response::with_id(self.id)
                 };
                 self.reply(from, msg, response);
             }
@@ -118,17 +111,16 @@ impl Node {
                     self.reply_error(from, msg, error_code::SERVER, text);
                     return;
                 }
-                self.reply(
-                    from,
-                    msg,
-                    Response {
-                        id: self.id,
-                        nodes: None,
-                        values: None,
-                        token: None,
-                    },
-                );
+                self.reply(from, msg, Response::with_id(self.id));
             }
+            Query::Get { target, seq, .. } => self.answer_get(now, from, msg, target, seq),
+            Query::Put {
+                token,
+                value,
+                mutable,
+                ..
+            } => self.answer_put(now, from, msg, token, value, mutable),
+            Query::SampleInfohashes { target, .. } => self.answer_sample(from, msg, target),
             Query::Unknown { .. } => {
                 self.reply_error(from, msg, error_code::METHOD_UNKNOWN, b"method unknown")
             }
@@ -138,7 +130,7 @@ impl Node {
         }
     }
 
-    fn compact_closest(&self, target: &Id) -> Vec<u8> {
+    pub(crate) fn compact_closest(&self, target: &Id) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.config.k * COMPACT_NODE_LEN);
         for node in self.table.closest_for_reply(target, self.config.k) {
             out.extend_from_slice(node.id.as_bytes());
@@ -168,10 +160,10 @@ impl Node {
         }
         loop {
             let response = Response {
-                id: self.id,
                 nodes: CompactNodes::new(&nodes),
                 values: (!values.is_empty()).then_some(PeerList::Addrs(&values)),
                 token: Some(&token),
+                ..Response::with_id(self.id)
             };
             let reply = reply_message(&self.config, from, msg, Body::Response(response));
             if push_encoded(&mut self.transmits, SocketAddr::V4(from), &reply, MAX_REPLY) {
@@ -187,7 +179,7 @@ impl Node {
         }
     }
 
-    fn reply(&mut self, from: SocketAddrV4, msg: &Message<'_>, response: Response<'_>) {
+    pub(crate) fn reply(&mut self, from: SocketAddrV4, msg: &Message<'_>, response: Response<'_>) {
         let reply = reply_message(&self.config, from, msg, Body::Response(response));
         if push_encoded(
             &mut self.transmits,
@@ -201,7 +193,13 @@ impl Node {
         }
     }
 
-    fn reply_error(&mut self, from: SocketAddrV4, msg: &Message<'_>, code: i64, text: &[u8]) {
+    pub(crate) fn reply_error(
+        &mut self,
+        from: SocketAddrV4,
+        msg: &Message<'_>,
+        code: i64,
+        text: &[u8],
+    ) {
         let reply = reply_message(
             &self.config,
             from,
@@ -225,7 +223,7 @@ impl Node {
 }
 
 /// An answer to `msg`: its transaction id echoed, the requester's address (BEP 42 `ip`), our tag.
-fn reply_message<'a>(
+pub(crate) fn reply_message<'a>(
     config: &'a Config,
     from: SocketAddrV4,
     msg: &Message<'a>,

@@ -11,6 +11,12 @@ pub struct MethodCounts {
     pub get_peers: u64,
     /// `announce_peer` queries.
     pub announce_peer: u64,
+    /// BEP 44 `get` queries.
+    pub get: u64,
+    /// BEP 44 `put` queries.
+    pub put: u64,
+    /// BEP 51 `sample_infohashes` queries.
+    pub sample_infohashes: u64,
     /// Unknown methods, and known ones with malformed arguments.
     pub other: u64,
 }
@@ -62,6 +68,11 @@ pub struct Stats {
     pub nodes_good: usize,
     /// Routing-table nodes currently questionable (bad ones not yet replaced included).
     pub nodes_questionable: usize,
+    /// Routing-table nodes whose id is BEP 42-secure for their address (local addresses,
+    /// which BEP 42 exempts, count as secure).
+    pub nodes_secure: usize,
+    /// Times the node took a new (BEP 42 secure) id after a vote on its external address.
+    pub id_changes: u64,
     /// Nodes waiting in replacement caches.
     pub nodes_replacement: usize,
     /// Info hashes with announced peers in the peer store.
@@ -70,6 +81,10 @@ pub struct Stats {
     pub stored_peers: usize,
     /// What the peer store's bounds did to announces.
     pub store: StoreCounts,
+    /// BEP 44 items stored.
+    pub stored_items: usize,
+    /// Bytes of BEP 44 values stored.
+    pub stored_item_bytes: usize,
     /// Lookups running.
     pub active_lookups: usize,
     /// Queries sent and awaiting an answer or their timeout.

@@ -17,6 +17,8 @@ pub enum Purpose {
     Announce(QueryId),
     /// A ping the application asked for.
     Ping(QueryId),
+    /// A BEP 51 sample_infohashes the application asked for.
+    Sample(QueryId),
     /// A liveness check of a routing-table node.
     TablePing,
 }

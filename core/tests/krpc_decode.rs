@@ -271,11 +271,11 @@ fn announce_peer_ports() {
 fn unknown_methods_keep_the_method_and_a_readable_id() {
     let mut datagram = b"d1:ad2:id20:".to_vec();
     datagram.extend_from_slice(&id(5));
-    datagram.extend_from_slice(b"e1:q17:sample_infohashes1:t2:aa1:y1:qe");
+    datagram.extend_from_slice(b"e1:q4:vote1:t2:aa1:y1:qe");
     assert_eq!(
         query(&datagram),
         Query::Unknown {
-            method: b"sample_infohashes",
+            method: b"vote",
             id: Some(Id(id(5)))
         }
     );
@@ -286,6 +286,92 @@ fn unknown_methods_keep_the_method_and_a_readable_id() {
             id: None
         }
     );
+}
+
+#[test]
+fn bep44_and_bep51_messages_decode_field_by_field() {
+    let mut get = b"d1:ad2:id20:".to_vec();
+    get.extend_from_slice(&id(1));
+    get.extend_from_slice(b"3:seqi7e6:target20:");
+    get.extend_from_slice(&id(2));
+    get.extend_from_slice(b"e1:q3:get1:t2:aa1:y1:qe");
+    assert_eq!(
+        query(&get),
+        Query::Get {
+            id: Id(id(1)),
+            target: Id(id(2)),
+            seq: Some(7)
+        }
+    );
+    let mut put = b"d1:ad3:casi4e2:id20:".to_vec();
+    put.extend_from_slice(&id(1));
+    put.extend_from_slice(b"1:k32:");
+    put.extend_from_slice(&[9; 32]);
+    put.extend_from_slice(b"4:salt2:ab3:seqi5e3:sig64:");
+    put.extend_from_slice(&[8; 64]);
+    put.extend_from_slice(b"5:token2:tk1:vl1:xi1eee1:q3:put1:t2:aa1:y1:qe");
+    let Query::Put {
+        token,
+        value,
+        mutable: Some(m),
+        ..
+    } = query(&put)
+    else {
+        panic!("not a mutable put");
+    };
+    assert_eq!((token, value), (&b"tk"[..], &b"l1:xi1ee"[..]));
+    assert_eq!((m.key, m.signature, m.seq), ([9; 32], [8; 64], 5));
+    assert_eq!((m.salt, m.cas), (Some(&b"ab"[..]), Some(4)));
+    // A mutable put whose signature is missing, or a get without target, is malformed.
+    let unsigned = put.replace_bytes(b"3:sig64:", b"3:sjg64:");
+    assert!(matches!(
+        query(&unsigned),
+        Query::Malformed { method: b"put" }
+    ));
+    let mut sample = b"d1:ad2:id20:".to_vec();
+    sample.extend_from_slice(&id(1));
+    sample.extend_from_slice(b"6:target20:");
+    sample.extend_from_slice(&id(2));
+    sample.extend_from_slice(b"e1:q17:sample_infohashes1:t2:aa1:y1:qe");
+    assert_eq!(
+        query(&sample),
+        Query::SampleInfohashes {
+            id: Id(id(1)),
+            target: Id(id(2))
+        }
+    );
+    let mut fields = b"8:intervali60e3:numi3e7:samples41:".to_vec();
+    fields.extend_from_slice(&[id(4), id(5)].concat());
+    fields.push(b'!');
+    fields.extend_from_slice(b"1:v5:hello");
+    let Ok(Message {
+        body: Body::Response(r),
+        ..
+    }) = response(&fields)
+    else {
+        panic!("not a response");
+    };
+    let samples = r.samples.expect("samples");
+    assert_eq!((samples.interval, samples.num), (60, 3));
+    assert_eq!(
+        samples.iter().collect::<Vec<_>>(),
+        vec![Id(id(4)), Id(id(5))]
+    );
+    assert_eq!(r.item.value, Some(&b"5:hello"[..]));
+}
+
+trait ReplaceBytes {
+    fn replace_bytes(&self, from: &[u8], to: &[u8]) -> Vec<u8>;
+}
+
+impl ReplaceBytes for Vec<u8> {
+    fn replace_bytes(&self, from: &[u8], to: &[u8]) -> Vec<u8> {
+        let at = self
+            .windows(from.len())
+            .position(|w| w == from)
+            .expect("present");
+        [&self[..at], to, &self[at + from.len()..]].concat()
+    }
 }
 
 fn response(fields: &[u8]) -> Result<Message<'static>, DecodeError> {

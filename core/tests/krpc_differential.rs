@@ -93,6 +93,33 @@ fn agree(datagram: &[u8], ours: &Message<'_>) -> Result<(), TestCaseError> {
                         );
                     }
                 }
+                Query::SampleInfohashes { id, target } => {
+                    prop_assert_eq!(arg(b"id"), Some(&id.0[..]));
+                    prop_assert_eq!(arg(b"target"), Some(&target.0[..]));
+                }
+                Query::Get { id, target, seq } => {
+                    prop_assert_eq!(arg(b"id"), Some(&id.0[..]));
+                    prop_assert_eq!(arg(b"target"), Some(&target.0[..]));
+                    prop_assert_eq!(a.and_then(|a| int_of(dict_get(a, b"seq"))), *seq);
+                }
+                Query::Put {
+                    id,
+                    token,
+                    value,
+                    mutable,
+                } => {
+                    prop_assert_eq!(arg(b"id"), Some(&id.0[..]));
+                    prop_assert_eq!(arg(b"token"), Some(*token));
+                    same_value(a.and_then(|a| dict_get(a, b"v")), Some(value))?;
+                    if let Some(m) = mutable {
+                        prop_assert_eq!(arg(b"k"), Some(&m.key[..]));
+                        prop_assert_eq!(arg(b"sig"), Some(&m.signature[..]));
+                        prop_assert_eq!(arg(b"salt"), m.salt);
+                        let int = |k: &[u8]| a.and_then(|a| int_of(dict_get(a, k)));
+                        prop_assert_eq!(int(b"seq"), Some(m.seq));
+                        prop_assert_eq!(int(b"cas"), m.cas);
+                    }
+                }
                 Query::Unknown { id, .. } => {
                     let their_id = arg(b"id").filter(|id| id.len() == 20);
                     prop_assert_eq!(their_id, id.as_ref().map(|id| &id.0[..]));
@@ -129,6 +156,17 @@ fn agree(datagram: &[u8], ours: &Message<'_>) -> Result<(), TestCaseError> {
                 _ => None,
             };
             prop_assert_eq!(their_values, r.values.map(|v| v.iter().collect::<Vec<_>>()));
+            same_value(field(b"v"), r.item.value)?;
+            let sized = |k: &[u8], len: usize| str_of(field(k)).filter(|s| s.len() == len);
+            prop_assert_eq!(sized(b"k", 32), r.item.key.as_ref().map(|k| &k[..]));
+            prop_assert_eq!(sized(b"sig", 64), r.item.signature.as_ref().map(|s| &s[..]));
+            prop_assert_eq!(int_of(field(b"seq")), r.item.seq);
+            if let Some(samples) = &r.samples {
+                prop_assert_eq!(int_of(field(b"interval")), Some(samples.interval));
+                prop_assert_eq!(int_of(field(b"num")), Some(samples.num));
+                let theirs = str_of(field(b"samples")).unwrap_or_default();
+                prop_assert_eq!(&theirs[..theirs.len() - theirs.len() % 20], samples.samples);
+            }
         }
         Body::Error(e) => {
             prop_assert_eq!(str_of(dict_get(&theirs, b"y")), Some(&b"e"[..]));
@@ -139,6 +177,19 @@ fn agree(datagram: &[u8], ours: &Message<'_>) -> Result<(), TestCaseError> {
             prop_assert_eq!(str_of(items.get(1)).unwrap_or_default(), e.message);
         }
     }
+    Ok(())
+}
+
+/// Our raw `v` parses, for `bt_bencode`, to the value it parsed in place.
+fn same_value(theirs: Option<&Value>, ours: Option<&[u8]>) -> Result<(), TestCaseError> {
+    let ours: Option<Value> = match ours {
+        Some(raw) => Some(
+            bt_bencode::from_slice(raw)
+                .map_err(|e| TestCaseError::fail(format!("our raw v does not parse: {e}")))?,
+        ),
+        None => None,
+    };
+    prop_assert_eq!(theirs, ours.as_ref());
     Ok(())
 }
 

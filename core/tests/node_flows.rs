@@ -98,7 +98,10 @@ impl Net {
                 Event::LookupDone { query: q, .. }
                 | Event::AnnounceDone { query: q, .. }
                 | Event::Bootstrapped { query: q, .. }
-                | Event::Pong { query: q, .. } => *q == query,
+                | Event::Pong { query: q, .. }
+                | Event::GetDone { query: q, .. }
+                | Event::PutDone { query: q, .. }
+                | Event::Sampled { query: q, .. } => *q == query,
                 Event::PeerFound { .. } => false,
             })
     }

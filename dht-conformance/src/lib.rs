@@ -11,7 +11,9 @@ pub use runtimes::{MioRuntime, TokioRuntime};
 
 use std::net::SocketAddr;
 use std::time::Duration;
+use tokengo_core::item::Item;
 use tokengo_core::{Config, Id, LookupStats, Network, NodeInfo, Stats};
+pub use tokengo_tokio::ItemRequest;
 
 /// What a node left behind at shutdown.
 #[derive(Debug, Clone)]
@@ -41,6 +43,10 @@ pub trait Runtime: Sized {
     fn announce(&self, info_hash: Id, port: Option<u16>) -> Result<usize, String>;
     /// Runs a get_peers lookup to its end; returns the peers and the lookup's stats.
     fn get_peers(&self, info_hash: Id) -> Result<(Vec<SocketAddr>, LookupStats), String>;
+    /// Runs a BEP 44 get; returns the item found.
+    fn get_item(&self, request: ItemRequest) -> Result<Option<Item>, String>;
+    /// Runs a BEP 44 put; returns how many nodes stored it and the codes of those that refused.
+    fn put_item(&self, item: Item, cas: Option<i64>) -> Result<(usize, Vec<i64>), String>;
     /// Pings `addr`; returns its id, or `None` on timeout.
     fn ping(&self, addr: SocketAddr) -> Result<Option<Id>, String>;
     /// The node's counters and sizes.
@@ -93,6 +99,7 @@ macro_rules! conformance_tests {
             commands_beyond_the_pending_bound_are_refused,
             burst_of_queries_is_fully_answered,
             loopback_flood_is_limited_per_address,
+            items_put_through_one_node_are_got_through_another,
         );
         #[test]
         fn announced_keys_are_found_in_a_large_network() {

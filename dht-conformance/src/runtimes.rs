@@ -3,7 +3,9 @@
 use crate::{Final, Runtime, StartedLookup};
 use std::net::SocketAddr;
 use std::sync::OnceLock;
+use tokengo_core::item::Item;
 use tokengo_core::{Config, Id, LookupStats, NodeInfo, Stats};
+use tokengo_tokio::ItemRequest;
 
 /// The tokio adapter, driven from test threads through one shared multi-thread runtime.
 #[derive(Debug)]
@@ -70,6 +72,16 @@ impl Runtime for TokioRuntime {
             Ok::<_, tokengo_tokio::Error>((report.peers, report.stats))
         })
         .map_err(text)
+    }
+    fn get_item(&self, request: ItemRequest) -> Result<Option<Item>, String> {
+        block_on(self.0.get(request)).map(|r| r.item).map_err(text)
+    }
+    fn put_item(&self, item: Item, cas: Option<i64>) -> Result<(usize, Vec<i64>), String> {
+        let report = match item {
+            Item::Immutable(value) => block_on(self.0.put_immutable(value)),
+            Item::Mutable(item) => block_on(self.0.put_mutable(item, cas)),
+        };
+        report.map(|r| (r.accepted, r.refused)).map_err(text)
     }
     fn ping(&self, addr: SocketAddr) -> Result<Option<Id>, String> {
         block_on(self.0.ping(addr)).map_err(text)
@@ -148,6 +160,16 @@ impl Runtime for MioRuntime {
             "the report repeats the streamed peers"
         );
         Ok((report.peers, report.stats))
+    }
+    fn get_item(&self, request: ItemRequest) -> Result<Option<Item>, String> {
+        self.0.get(request).map(|r| r.item).map_err(text)
+    }
+    fn put_item(&self, item: Item, cas: Option<i64>) -> Result<(usize, Vec<i64>), String> {
+        let report = match item {
+            Item::Immutable(value) => self.0.put_immutable(value),
+            Item::Mutable(item) => self.0.put_mutable(item, cas),
+        };
+        report.map(|r| (r.accepted, r.refused)).map_err(text)
     }
     fn ping(&self, addr: SocketAddr) -> Result<Option<Id>, String> {
         self.0.ping(addr).map_err(text)

@@ -385,3 +385,50 @@ pub fn announced_keys_are_found_in_a_large_network<R: Runtime>() {
         "lookups that missed their announced peer: {missed:?}"
     );
 }
+
+/// BEP 44 through the runtime's API: an immutable and a mutable item put through one node are
+/// got through another; a newer sequence number replaces the older, which is then refused
+/// with 302.
+pub fn items_put_through_one_node_are_got_through_another<R: Runtime>() {
+    use crate::ItemRequest;
+    use tokengo_core::item::{Item, MutableItem, SigningKey, Value};
+
+    let nodes = network::<R>(3, 1400);
+    let value = Value::string(b"stored in the dht").expect("a value");
+    let (accepted, refused) = nodes[1]
+        .put_item(Item::Immutable(value.clone()), None)
+        .expect("put");
+    assert!(
+        accepted >= 1,
+        "nobody stored the immutable item: {refused:?}"
+    );
+    let target = Item::Immutable(value.clone()).target();
+    let got = nodes[2]
+        .get_item(ItemRequest::Immutable(target))
+        .expect("get");
+    assert_eq!(got, Some(Item::Immutable(value)));
+
+    let key = SigningKey::from_seed([14; 32]);
+    let item = |seq: i64| {
+        let value = Value::string(format!("version {seq}").as_bytes()).expect("a value");
+        Item::Mutable(MutableItem::sign(&key, b"salt", seq, value).expect("signed"))
+    };
+    for seq in [1, 2] {
+        let (accepted, refused) = nodes[1].put_item(item(seq), None).expect("put");
+        assert!(
+            accepted >= 1 && refused.is_empty(),
+            "seq {seq}: {refused:?}"
+        );
+    }
+    let request = ItemRequest::Mutable {
+        key: key.public_key(),
+        salt: b"salt".to_vec(),
+    };
+    let got = nodes[2].get_item(request).expect("get");
+    assert_eq!(got, Some(item(2)));
+    let (_, refused) = nodes[1].put_item(item(1), None).expect("put");
+    assert!(
+        refused.contains(&302),
+        "an older seq was not refused: {refused:?}"
+    );
+}

@@ -1,6 +1,7 @@
-//! Drives one DHT node with arbitrary datagrams (raw bytes, well-formed queries, and replies to
-//! the node's own queries with their transaction ids) from a few source addresses, arbitrary
-//! time steps and occasional commands. After every step it drains the node and checks that it
+//! Drives one DHT node with arbitrary datagrams (raw bytes, well-formed queries, BEP 44 gets
+//! and puts, BEP 51 samples, signed or forged, with valid or invented tokens, and replies to the node's own
+//! queries with their transaction ids, items included) from a few source addresses, arbitrary
+//! time steps and occasional commands (item gets and puts among them). After every step it drains the node and checks that it
 //! stays within its configured bounds and that everything it sends is a KRPC message we can
 //! decode that fits one datagram.
 
@@ -10,8 +11,10 @@ use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant};
+use tokengo_core::item::{SigningKey, Value, mutable_target, signing_buffer};
 use tokengo_core::krpc::{
-    Body, CompactNodes, ErrorBody, Message, PeerList, Query, Response, decode,
+    Body, CompactNodes, ErrorBody, ItemFields, Message, MutablePut, PeerList, Query, Response,
+    Samples, decode,
 };
 use tokengo_core::{Config, Id, Network, Node, NodeInfo};
 
@@ -78,7 +81,36 @@ enum QueryKind {
         token: Vec<u8>,
         implied_port: bool,
     },
+    Get {
+        target: Target,
+        seq: Option<i64>,
+    },
+    Put {
+        /// `None`: a token the node issued to this source (asked for with a get first).
+        token: Option<Vec<u8>>,
+        value: Vec<u8>,
+        mutable: Option<Signed>,
+    },
+    SampleInfohashes([u8; 20]),
     Unknown(Vec<u8>),
+}
+
+/// A target: any id, or one of a few items' (so that gets meet puts).
+#[derive(Arbitrary, Debug)]
+enum Target {
+    Any([u8; 20]),
+    Mutable { key: u8, salt: Vec<u8> },
+    Immutable(Vec<u8>),
+}
+
+/// A mutable item's fields, signed with one of a few keys (or forged).
+#[derive(Arbitrary, Debug)]
+struct Signed {
+    key: u8,
+    salt: Option<Vec<u8>>,
+    seq: i64,
+    cas: Option<i64>,
+    forge: bool,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -87,6 +119,8 @@ enum Answer {
         nodes: Vec<([u8; 20], u8, u16)>,
         values: Vec<(u8, u16)>,
         token: Option<Vec<u8>>,
+        item: Option<(Vec<u8>, Option<Signed>)>,
+        samples: Option<(i64, i64, Vec<u8>)>,
     },
     Error {
         code: i64,
@@ -107,6 +141,59 @@ enum Command {
     StopAnnounce([u8; 20]),
     Ping(u8),
     AddContact([u8; 20], u8),
+    Sample(u8, [u8; 20]),
+    GetImmutable(Target),
+    GetMutable {
+        key: u8,
+        salt: Vec<u8>,
+    },
+    PutImmutable(Vec<u8>),
+    PutMutable {
+        key: u8,
+        salt: Vec<u8>,
+        seq: i64,
+        value: Vec<u8>,
+        cas: Option<i64>,
+    },
+}
+
+fn key(n: u8) -> SigningKey {
+    SigningKey::from_seed([n % 4; 32])
+}
+
+/// A value: the bytes as a bencoded string, cut to fit.
+fn value(bytes: &[u8]) -> Vec<u8> {
+    let bytes = &bytes[..bytes.len().min(1100)];
+    [format!("{}:", bytes.len()).into_bytes(), bytes.to_vec()].concat()
+}
+
+impl Target {
+    fn id(&self) -> Id {
+        match self {
+            Target::Any(id) => Id(*id),
+            Target::Mutable { key: k, salt } => mutable_target(&key(*k).public_key(), salt),
+            Target::Immutable(bytes) => tokengo_core::item::immutable_target(&value(bytes)),
+        }
+    }
+}
+
+impl Signed {
+    /// The put fields for `value`.
+    fn fields<'a>(&'a self, value: &[u8]) -> MutablePut<'a> {
+        let signer = key(self.key);
+        let salt = self.salt.as_deref().unwrap_or_default();
+        let mut signature = signer.sign(&signing_buffer(salt, self.seq, value));
+        if self.forge {
+            signature[0] ^= 1;
+        }
+        MutablePut {
+            key: signer.public_key(),
+            signature,
+            seq: self.seq,
+            salt: self.salt.as_deref(),
+            cas: self.cas,
+        }
+    }
 }
 
 /// One of a few sources: four IPv4 peers and one IPv6 peer (a family the node does not serve).
@@ -181,6 +268,18 @@ impl Harness {
                         token,
                         implied_port: *implied_port,
                     },
+                    QueryKind::Get { target, seq } => Query::Get {
+                        id,
+                        target: target.id(),
+                        seq: *seq,
+                    },
+                    QueryKind::Put { .. } => {
+                        return self.put(source(from), &tid, id, &kind, self.tag(tag));
+                    }
+                    QueryKind::SampleInfohashes(target) => Query::SampleInfohashes {
+                        id,
+                        target: Id(*target),
+                    },
                     QueryKind::Unknown(method) => Query::Unknown {
                         method,
                         id: Some(id),
@@ -235,6 +334,8 @@ impl Harness {
                         nodes,
                         values: v,
                         token,
+                        samples,
+                        ..
                     } => Body::Response(Response {
                         id: Id(id),
                         nodes: (!nodes.is_empty())
@@ -242,11 +343,43 @@ impl Harness {
                             .flatten(),
                         values: (!v.is_empty()).then_some(PeerList::Addrs(&values)),
                         token: token.as_deref(),
+                        item: ItemFields::default(),
+                        samples: samples.as_ref().map(|(interval, num, keys)| Samples {
+                            interval: *interval,
+                            num: *num,
+                            samples: keys,
+                        }),
                     }),
                     Answer::Error { code, message } => Body::Error(ErrorBody {
                         code: *code,
                         message,
                     }),
+                };
+                let item_value = match &answer {
+                    Answer::Response {
+                        item: Some((bytes, _)),
+                        ..
+                    } => value(bytes),
+                    _ => Vec::new(),
+                };
+                let body = match (body, &answer) {
+                    (
+                        Body::Response(mut r),
+                        Answer::Response {
+                            item: Some((_, signed)),
+                            ..
+                        },
+                    ) => {
+                        r.item.value = Some(&item_value);
+                        if let Some(signed) = signed {
+                            let fields = signed.fields(&item_value);
+                            r.item.key = Some(fields.key);
+                            r.item.signature = Some(fields.signature);
+                            r.item.seq = Some(fields.seq);
+                        }
+                        Body::Response(r)
+                    }
+                    (body, _) => body,
                 };
                 let message = Message {
                     transaction_id: &tid,
@@ -292,6 +425,34 @@ impl Harness {
                     Command::Ping(n) => {
                         self.node.ping(now, source(n));
                     }
+                    Command::Sample(n, target) => {
+                        self.node.sample_infohashes(now, source(n), Id(target));
+                    }
+                    Command::GetImmutable(target) => {
+                        self.node.get_immutable(now, target.id());
+                    }
+                    Command::GetMutable { key: k, salt } => {
+                        let _ = self.node.get_mutable(now, key(k).public_key(), &salt);
+                    }
+                    Command::PutImmutable(bytes) => {
+                        if let Ok(v) = Value::new(&value(&bytes)) {
+                            self.node.put_immutable(now, v);
+                        }
+                    }
+                    Command::PutMutable {
+                        key: k,
+                        salt,
+                        seq,
+                        value: bytes,
+                        cas,
+                    } => {
+                        let item = Value::new(&value(&bytes)).ok().and_then(|v| {
+                            tokengo_core::item::MutableItem::sign(&key(k), &salt, seq, v).ok()
+                        });
+                        if let Some(item) = item {
+                            self.node.put_mutable(now, item, cas);
+                        }
+                    }
                     Command::AddContact(id, host) => {
                         self.node.add_contact(
                             now,
@@ -305,6 +466,70 @@ impl Harness {
             }
         }
         self.drain_and_check();
+    }
+
+    /// Delivers a put, first asking for a token with a get when the step wants a valid one.
+    fn put(
+        &mut self,
+        from: SocketAddr,
+        tid: &[u8],
+        id: Id,
+        kind: &QueryKind,
+        network: Option<&'static [u8]>,
+    ) {
+        let QueryKind::Put {
+            token,
+            value: bytes,
+            mutable,
+        } = kind
+        else {
+            return;
+        };
+        let v = value(bytes);
+        let token = match token {
+            Some(token) => token.clone(),
+            None => {
+                let get = Message {
+                    transaction_id: b"tk",
+                    version: None,
+                    requester_ip: None,
+                    read_only: false,
+                    network,
+                    body: Body::Query(Query::Get {
+                        id,
+                        target: Id([0; 20]),
+                        seq: None,
+                    }),
+                };
+                self.deliver(from, &get);
+                let mut token = Vec::new();
+                while let Some(t) = self.node.poll_transmit() {
+                    if let Ok(Message {
+                        body: Body::Response(r),
+                        ..
+                    }) = decode(&t.payload)
+                        && t.to == from
+                    {
+                        token = r.token.unwrap_or_default().to_vec();
+                    }
+                }
+                token
+            }
+        };
+        let message = Message {
+            transaction_id: tid,
+            version: None,
+            requester_ip: None,
+            read_only: false,
+            network,
+            body: Body::Query(Query::Put {
+                id,
+                token: &token,
+                value: &v,
+                mutable: mutable.as_ref().map(|m| m.fields(&v)),
+            }),
+        };
+        self.deliver(from, &message);
     }
 
     fn drain_and_check(&mut self) {
@@ -341,6 +566,11 @@ impl Harness {
             "{stats:?}"
         );
         assert!(stats.stored_keys <= c.max_stored_keys, "{stats:?}");
+        assert!(stats.stored_items <= c.max_stored_items, "{stats:?}");
+        assert!(
+            stats.stored_item_bytes <= c.max_stored_item_bytes,
+            "{stats:?}"
+        );
         assert!(stats.active_lookups <= c.max_lookups, "{stats:?}");
         assert!(
             stats.stored_peers <= c.max_stored_keys * c.max_peers_per_key,
@@ -361,6 +591,9 @@ fuzz_target!(|input: Input| {
         read_only: input.read_only,
         max_transactions: 16,
         max_stored_keys: 4,
+        max_stored_items: 4,
+        max_stored_item_bytes: 2000,
+        max_stored_items_per_ip: 2,
         max_peers_per_key: 8,
         max_lookups: 3,
         max_lookup_candidates: 16,

@@ -8,15 +8,29 @@ Run with Debian's /usr/bin/python3 (python3-libtorrent). It bootstraps from one 
     announce HEX        add a magnet for the info hash: libtorrent then announces its listen
                         port with implied_port (the Python binding cannot call dht_announce)
     table               report the routing table (dht_live_nodes)
+    put_immutable HEX   store the bytes HEX as a BEP 44 immutable string item
+    get_immutable HEX   look up the immutable item with target HEX
+    put_mutable SEED PUBLIC SALT HEX
+                        store the bytes HEX as a mutable string item signed with the Ed25519
+                        seed SEED (public key PUBLIC), salt SALT ("-" for none), all in hex;
+                        libtorrent reads the current item first and puts seq + 1
+    get_mutable PUBLIC SALT
+                        look up the mutable item of PUBLIC under SALT ("-" for none)
+    sample IP:PORT HEX  BEP 51 sample_infohashes to one node, target HEX
     quit                stop
 
 It reports on stdout, one JSON object per line: {"event": "listening", "port": P},
 {"event": "bootstrapped"}, {"event": "peers", "info_hash": HEX, "peers": ["IP:PORT", ...]},
-{"event": "announced", "info_hash": HEX}, {"event": "table", "nodes": ["IP:PORT", ...]}.
+{"event": "announced", "info_hash": HEX}, {"event": "table", "nodes": ["IP:PORT", ...]},
+{"event": "put", "target": HEX, "seq": N, "stored": N}, {"event": "immutable", "target": HEX,
+"value": HEX or null}, {"event": "mutable", "key": HEX, "salt": HEX, "seq": N, "value": HEX,
+"authoritative": BOOL}, {"event": "sample", "from": "IP:PORT", "num": N, "interval": SECS,
+"samples": [HEX, ...]}.
 It stops on "quit", when stdin closes, or after --lifetime seconds.
 """
 
 import argparse
+import hashlib
 import json
 import select
 import sys
@@ -81,6 +95,21 @@ def main():
             elif isinstance(alert, lt.dht_reply_alert):
                 info_hash = str(alert.handle.info_hash())
                 emit(event="announced", info_hash=info_hash, peers=alert.num_peers)
+            elif isinstance(alert, lt.dht_put_alert):
+                emit(event="put", target=str(alert.target), seq=alert.seq,
+                     stored=alert.num_success)
+            elif isinstance(alert, lt.dht_immutable_item_alert):
+                emit(event="immutable", target=str(alert.target), value=string_hex(alert.item))
+            elif isinstance(alert, lt.dht_mutable_item_alert):
+                emit(event="mutable", key=raw_hex(alert.key), salt=raw_hex(alert.salt),
+                     seq=alert.seq, value=string_hex(alert.item),
+                     authoritative=alert.authoritative)
+            elif isinstance(alert, lt.dht_sample_infohashes_alert):
+                interval = alert.interval
+                seconds = interval.total_seconds() if hasattr(interval, "total_seconds") else interval
+                emit(event="sample", num=alert.num_infohashes, interval=int(seconds),
+                     samples=[str(h) for h in alert.samples],
+                     **{"from": "%s:%d" % tuple(alert.endpoint)})
             elif isinstance(alert, lt.dht_live_nodes_alert):
                 nodes = ["%s:%d" % tuple(node["endpoint"]) for node in alert.nodes]
                 emit(event="table", nodes=nodes)
@@ -105,6 +134,20 @@ def main():
             # Start at once: not paused, not waiting for the auto-manager's next round.
             params.flags &= ~(lt.torrent_flags.paused | lt.torrent_flags.auto_managed)
             torrents[words[1]] = session.add_torrent(params)
+        elif words[0] == "put_immutable" and len(words) == 2:
+            session.dht_put_immutable_item(bytes.fromhex(words[1]))
+        elif words[0] == "get_immutable" and len(words) == 2:
+            session.dht_get_immutable_item(lt.sha1_hash(bytes.fromhex(words[1])))
+        elif words[0] == "put_mutable" and len(words) == 5:
+            secret = expanded_secret(bytes.fromhex(words[1]))
+            session.dht_put_mutable_item(secret, bytes.fromhex(words[2]),
+                                         bytes.fromhex(words[4]), salt_of(words[3]))
+        elif words[0] == "get_mutable" and len(words) == 3:
+            session.dht_get_mutable_item(bytes.fromhex(words[1]), salt_of(words[2]))
+        elif words[0] == "sample" and len(words) == 3:
+            ip, sample_port = words[1].rsplit(":", 1)
+            session.dht_sample_infohashes((ip, int(sample_port)),
+                                          lt.sha1_hash(bytes.fromhex(words[2])))
         elif words[0] == "stats":
             session.post_dht_stats()
         elif words[0] == "table":
@@ -112,6 +155,33 @@ def main():
         else:
             emit(event="error", message="unknown command: " + line.strip())
     del session
+
+
+def string_hex(item):
+    """The hex of a string item; the binding gives an immutable item as {'key', 'value'}."""
+    if isinstance(item, dict):
+        item = item.get("value")
+    return item.hex() if isinstance(item, bytes) else None
+
+
+def raw_hex(data):
+    """Hex of bytes the binding may hand over as bytes or as a latin-1 str."""
+    if isinstance(data, str):
+        data = data.encode("latin-1")
+    return bytes(data).hex()
+
+
+def salt_of(word):
+    return b"" if word == "-" else bytes.fromhex(word)
+
+
+def expanded_secret(seed):
+    """libtorrent's 64-byte Ed25519 secret key: SHA-512 of the seed, clamped (ref10)."""
+    h = bytearray(hashlib.sha512(seed).digest())
+    h[0] &= 248
+    h[31] &= 63
+    h[31] |= 64
+    return bytes(h)
 
 
 def node_id_bytes(session):

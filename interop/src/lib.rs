@@ -7,8 +7,8 @@
 //! - mainline 8 defaults to a read-only client: use server mode, and set its bind address and
 //!   bootstrap. It sends 4-byte transaction ids and accepts only 4-byte ones back; libtorrent
 //!   sends 2-byte ones (we echo whatever arrives). Its `announce_peer` collects tokens with a
-//!   BEP 44 `get` lookup unless a get_peers lookup of the same key is cached, and BEP 5 nodes
-//!   answer `get` with error 204, so the tests look the key up first.
+//!   BEP 44 `get` lookup unless a get_peers lookup of the same key is cached; our node answers
+//!   `get` (`tests/items.rs` announces with no get_peers first), libtorrent's does too.
 //! - libtorrent 2.0 on loopback needs `dht_block_ratelimit` raised and
 //!   `dht_restrict_routing_ips`, `dht_restrict_search_ips`, `dht_prefer_verified_node_ids` and
 //!   `dht_enforce_node_id` off; its default routers are replaced (`add_dht_node`, as routers
@@ -16,10 +16,14 @@
 //!   `dht_announce`: a magnet for the key, added unpaused and not auto-managed, makes it
 //!   announce its listen port (implied_port) at once. `dht_get_peers` results arrive as
 //!   `dht_get_peers_reply_alert`, which needs the `dht_operation_notification` category.
+//!   BEP 44 through the binding: an immutable item arrives as `{'key', 'value'}`, a mutable
+//!   item's key and salt as latin-1 `str`; `dht_put_mutable_item` wants libtorrent's 64-byte
+//!   expanded secret key (SHA-512 of the seed, clamped), and puts one more than the seq it
+//!   finds.
 
 mod libtorrent;
 
-pub use libtorrent::{LibtorrentEvent, LibtorrentNode, libtorrent_python};
+pub use libtorrent::{LibtorrentEvent, LibtorrentNode, hex, libtorrent_python, unhex};
 
 use std::time::{Duration, Instant};
 

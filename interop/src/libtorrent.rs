@@ -30,6 +30,31 @@ pub enum LibtorrentEvent {
         info_hash: String,
     },
     Table(Vec<SocketAddr>),
+    /// A BEP 44 put finished on `stored` nodes.
+    Put {
+        target: String,
+        seq: i64,
+        stored: u64,
+    },
+    /// An immutable get finished (`value`: the item's bytes, if found).
+    Immutable {
+        target: String,
+        value: Option<Vec<u8>>,
+    },
+    /// A mutable get found an item (`authoritative` once the lookup is done).
+    Mutable {
+        key: String,
+        seq: i64,
+        value: Option<Vec<u8>>,
+        authoritative: bool,
+    },
+    /// A BEP 51 sample from the node at `from`.
+    Sample {
+        from: String,
+        num: i64,
+        interval: i64,
+        samples: Vec<String>,
+    },
     Other(String),
 }
 
@@ -87,7 +112,8 @@ impl LibtorrentNode {
         SocketAddr::from(([127, 0, 0, 1], self.port))
     }
 
-    /// Sends one command line (`get_peers HEX`, `announce HEX`, `table`, `stats`, `quit`).
+    /// Sends one command line (`get_peers HEX`, `announce HEX`, `table`, `stats`, the BEP 44
+    /// `put_immutable`, `get_immutable`, `put_mutable`, `get_mutable`, `quit`; see the script).
     pub fn command(&mut self, line: &str) -> Result<(), String> {
         writeln!(self.stdin, "{line}")
             .and_then(|()| self.stdin.flush())
@@ -131,6 +157,22 @@ fn addrs(value: &serde_json::Value) -> Vec<SocketAddr> {
         .unwrap_or_default()
 }
 
+/// Decodes hex.
+pub fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// Encodes hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn parse_event(line: &str) -> LibtorrentEvent {
     let Ok(json) = serde_json::from_str::<serde_json::Value>(line) else {
         return LibtorrentEvent::Other(line.to_string());
@@ -152,6 +194,34 @@ fn parse_event(line: &str) -> LibtorrentEvent {
             info_hash: text("info_hash"),
         },
         Some("table") => LibtorrentEvent::Table(addrs(&json["nodes"])),
+        Some("sample") => LibtorrentEvent::Sample {
+            from: text("from"),
+            num: json["num"].as_i64().unwrap_or(-1),
+            interval: json["interval"].as_i64().unwrap_or(-1),
+            samples: json["samples"]
+                .as_array()
+                .map(|s| {
+                    s.iter()
+                        .filter_map(|h| Some(h.as_str()?.to_string()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        },
+        Some("put") => LibtorrentEvent::Put {
+            target: text("target"),
+            seq: json["seq"].as_i64().unwrap_or(-1),
+            stored: json["stored"].as_u64().unwrap_or(0),
+        },
+        Some("immutable") => LibtorrentEvent::Immutable {
+            target: text("target"),
+            value: json["value"].as_str().and_then(unhex),
+        },
+        Some("mutable") => LibtorrentEvent::Mutable {
+            key: text("key"),
+            seq: json["seq"].as_i64().unwrap_or(-1),
+            value: json["value"].as_str().and_then(unhex),
+            authoritative: json["authoritative"].as_bool().unwrap_or(false),
+        },
         _ => LibtorrentEvent::Other(line.to_string()),
     }
 }

@@ -6,9 +6,11 @@ use crate::lookup::PeerLookup;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
-use tokengo_core::{Config, Id, NodeInfo, Stats};
+use tokengo_core::item::{Item, MutableItem, Value};
+use tokengo_core::{Config, Id, NodeInfo, Sample, Stats};
 use tokengo_runtime_support::{
-    AnnounceReport, Error, FindNodeReport, Snapshot, push_ipv4, require_bootstrap_addrs,
+    AnnounceReport, Error, FindNodeReport, GetReport, ItemRequest, PutReport, Snapshot, push_ipv4,
+    require_bootstrap_addrs,
 };
 
 /// Commands queued for the node's thread before callers block for room.
@@ -62,7 +64,8 @@ impl Dht {
         self.local_addr
     }
 
-    /// The node's id.
+    /// The node's id when it started. On Mainline a node may later take a BEP 42 secure id
+    /// (see `Config::secure_ids`); its current id is in the [`Snapshot`] that shutdown returns.
     pub fn id(&self) -> Id {
         self.id
     }
@@ -131,6 +134,50 @@ impl Dht {
     /// Stops re-announcing `info_hash`.
     pub fn stop_announce(&self, info_hash: Id) -> Result<(), Error> {
         self.send(Command::StopAnnounce { info_hash })
+    }
+
+    /// Looks up the BEP 44 immutable item stored under `target` (the SHA-1 of its value).
+    pub fn get_immutable(&self, target: Id) -> Result<GetReport, Error> {
+        self.get(ItemRequest::Immutable(target))
+    }
+
+    /// Looks up the BEP 44 mutable item of `key` under `salt` (empty for none); the report
+    /// carries the valid item with the highest sequence number found.
+    pub fn get_mutable(&self, key: [u8; 32], salt: &[u8]) -> Result<GetReport, Error> {
+        let salt = salt.to_vec();
+        self.get(ItemRequest::Mutable { key, salt })
+    }
+
+    /// Looks up a BEP 44 item.
+    pub fn get(&self, request: ItemRequest) -> Result<GetReport, Error> {
+        self.request(|reply| Command::Get { request, reply })
+    }
+
+    /// Stores `value` as a BEP 44 immutable item on the closest nodes.
+    pub fn put_immutable(&self, value: Value) -> Result<PutReport, Error> {
+        let item = Item::Immutable(value);
+        self.request(|reply| Command::Put {
+            item,
+            cas: None,
+            reply,
+        })
+    }
+
+    /// Stores a signed BEP 44 mutable item on the closest nodes (with `cas`, only where the
+    /// stored item has that sequence number).
+    pub fn put_mutable(&self, item: MutableItem, cas: Option<i64>) -> Result<PutReport, Error> {
+        let item = Item::Mutable(item);
+        self.request(|reply| Command::Put { item, cas, reply })
+    }
+
+    /// Asks `addr` for a BEP 51 sample of the info hashes it stores (and its nodes closest to
+    /// `target`); `None` when it did not answer with one in time.
+    pub fn sample_infohashes(&self, addr: SocketAddr, target: Id) -> Result<Option<Sample>, Error> {
+        self.request(|reply| Command::Sample {
+            addr,
+            target,
+            reply,
+        })
     }
 
     /// Pings `addr`; returns its node id, or `None` when it did not answer in time.

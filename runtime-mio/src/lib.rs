@@ -33,6 +33,8 @@ mod outbound;
 
 pub use handle::{Dht, resolve_ipv4};
 pub use lookup::PeerLookup;
+pub use tokengo_core::Sample;
 pub use tokengo_runtime_support::{
-    AnnounceReport, Error, FindNodeReport, MAX_PENDING, PeerLookupReport, Snapshot,
+    AnnounceReport, Error, FindNodeReport, GetReport, ItemRequest, MAX_PENDING, PeerLookupReport,
+    PutReport, Snapshot,
 };

@@ -1,14 +1,15 @@
 //! Which caller waits for which query, and the answers the node's events make for them.
 
 use crate::channels::Channels;
-use crate::command::Command;
+use crate::command::{Command, ItemRequest};
 use crate::error::Error;
 use crate::lookup::LookupUpdate;
-use crate::report::{AnnounceReport, FindNodeReport};
+use crate::report::{AnnounceReport, FindNodeReport, GetReport, PutReport};
 use std::collections::HashMap;
 use std::fmt::Debug;
 use std::time::Instant;
-use tokengo_core::{Event, Id, Node, QueryId};
+use tokengo_core::item::Item;
+use tokengo_core::{Event, Id, Node, QueryId, Sample};
 
 /// Bound: commands waiting for the node's answer (lookups, pings, announces).
 pub const MAX_PENDING: usize = 1024;
@@ -25,6 +26,9 @@ enum Pending<C: Channels> {
         forwarded: usize,
     },
     Announce(C::Reply<AnnounceReport>),
+    Get(C::Reply<GetReport>),
+    Put(C::Reply<PutReport>),
+    Sample(C::Reply<Option<Sample>>),
     Ping(C::Reply<Option<Id>>),
 }
 
@@ -86,6 +90,39 @@ impl<C: Channels> Callers<C> {
                 }
             }
             Command::StopAnnounce { info_hash } => node.stop_announce(info_hash),
+            Command::Get { request, reply } => {
+                if let Some(reply) = self.room(reply) {
+                    let query = match request {
+                        ItemRequest::Immutable(target) => Ok(node.get_immutable(now, target)),
+                        ItemRequest::Mutable { key, salt } => node.get_mutable(now, key, &salt),
+                    };
+                    match query {
+                        Ok(query) => {
+                            self.pending.insert(query, Pending::Get(reply));
+                        }
+                        Err(e) => C::reply(reply, Err(e.into())),
+                    }
+                }
+            }
+            Command::Put { item, cas, reply } => {
+                if let Some(reply) = self.room(reply) {
+                    let query = match item {
+                        Item::Immutable(value) => node.put_immutable(now, value),
+                        Item::Mutable(item) => node.put_mutable(now, item, cas),
+                    };
+                    self.pending.insert(query, Pending::Put(reply));
+                }
+            }
+            Command::Sample {
+                addr,
+                target,
+                reply,
+            } => {
+                if let Some(reply) = self.room(reply) {
+                    let query = node.sample_infohashes(now, addr, target);
+                    self.pending.insert(query, Pending::Sample(reply));
+                }
+            }
             Command::Ping { addr, reply } => {
                 if let Some(reply) = self.room(reply) {
                     let query = node.ping(now, addr);
@@ -160,6 +197,53 @@ impl<C: Channels> Callers<C> {
                     self.take_if(query, |p| matches!(p, Pending::Announce(_)))
                 {
                     C::reply(reply, Ok(AnnounceReport { accepted, stats }));
+                }
+            }
+            Event::GetDone {
+                query,
+                target,
+                item,
+                stats,
+            } => {
+                if let Some(Pending::Get(reply)) =
+                    self.take_if(query, |p| matches!(p, Pending::Get(_)))
+                {
+                    C::reply(
+                        reply,
+                        Ok(GetReport {
+                            target,
+                            item,
+                            stats,
+                        }),
+                    );
+                }
+            }
+            Event::PutDone {
+                query,
+                target,
+                accepted,
+                refused,
+                stats,
+            } => {
+                if let Some(Pending::Put(reply)) =
+                    self.take_if(query, |p| matches!(p, Pending::Put(_)))
+                {
+                    C::reply(
+                        reply,
+                        Ok(PutReport {
+                            target,
+                            accepted,
+                            refused,
+                            stats,
+                        }),
+                    );
+                }
+            }
+            Event::Sampled { query, sample, .. } => {
+                if let Some(Pending::Sample(reply)) =
+                    self.take_if(query, |p| matches!(p, Pending::Sample(_)))
+                {
+                    C::reply(reply, Ok(sample));
                 }
             }
             Event::Pong { query, id, .. } => {
@@ -286,6 +370,39 @@ mod tests {
         assert_eq!(updates.len(), MAX_PEERS_PER_LOOKUP + 1);
         assert_eq!(updates[0], LookupUpdate::Peer(addr(0)));
         assert!(matches!(updates.last(), Some(LookupUpdate::Done(_))));
+        assert!(callers.pending.is_empty());
+    }
+
+    #[test]
+    fn a_get_is_answered_by_its_get_done_and_a_bad_salt_at_once() {
+        let (mut node, mut callers) = (node(), Callers::<Std>::default());
+        let (reply, answer) = mpsc::channel();
+        let request = ItemRequest::Immutable(Id([4; 20]));
+        callers.apply(&mut node, Instant::now(), Command::Get { request, reply });
+        let query = only_query(&callers);
+        callers.route(lookup_done(query, LookupKind::Get));
+        assert!(answer.try_recv().is_err(), "a lookup's end answered a get");
+        let item = Some(Item::Immutable(
+            tokengo_core::item::Value::string(b"x").unwrap(),
+        ));
+        callers.route(Event::GetDone {
+            query,
+            target: Id([4; 20]),
+            item: item.clone(),
+            stats: LookupStats::default(),
+        });
+        let report = answer.try_recv().expect("an answer").expect("a report");
+        assert_eq!(report.item, item);
+        assert!(callers.pending.is_empty());
+
+        let (reply, answer) = mpsc::channel();
+        let request = ItemRequest::Mutable {
+            key: [1; 32],
+            salt: vec![0; 65],
+        };
+        callers.apply(&mut node, Instant::now(), Command::Get { request, reply });
+        let refused = answer.try_recv().expect("an answer at once");
+        assert!(matches!(refused, Err(Error::Item(_))), "{refused:?}");
         assert!(callers.pending.is_empty());
     }
 

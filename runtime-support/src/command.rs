@@ -1,9 +1,24 @@
 //! The requests a `Dht` handle sends to its node's loop.
 
 use crate::channels::Channels;
-use crate::report::{AnnounceReport, FindNodeReport, Snapshot};
+use crate::report::{AnnounceReport, FindNodeReport, GetReport, PutReport, Snapshot};
 use std::net::SocketAddr;
-use tokengo_core::{Id, NodeInfo, Stats};
+use tokengo_core::item::Item;
+use tokengo_core::{Id, NodeInfo, Sample, Stats};
+
+/// Which BEP 44 item a get looks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ItemRequest {
+    /// The immutable item whose value hashes to this target.
+    Immutable(Id),
+    /// The mutable item of this Ed25519 public key under this salt (empty for none).
+    Mutable {
+        /// The public key.
+        key: [u8; 32],
+        /// The salt, at most 64 bytes.
+        salt: Vec<u8>,
+    },
+}
 
 /// A request from a `Dht` handle, with the channel its answer goes back through.
 #[derive(Debug)]
@@ -44,6 +59,32 @@ pub enum Command<C: Channels> {
     StopAnnounce {
         /// The torrent no longer announced.
         info_hash: Id,
+    },
+    /// Look a BEP 44 item up; answers the item found.
+    Get {
+        /// What to look for.
+        request: ItemRequest,
+        /// Where the report goes.
+        reply: C::Reply<GetReport>,
+    },
+    /// Store a BEP 44 item on the closest nodes; answers how many stored it.
+    Put {
+        /// The item (a mutable one already signed).
+        item: Item,
+        /// For a mutable item: store only where the stored item has this sequence number.
+        cas: Option<i64>,
+        /// Where the report goes.
+        reply: C::Reply<PutReport>,
+    },
+    /// Ask `addr` for a BEP 51 sample of its info hashes; answers `None` when it did not
+    /// answer with one in time.
+    Sample {
+        /// The node asked.
+        addr: SocketAddr,
+        /// Where its closest nodes are wanted.
+        target: Id,
+        /// Where the sample goes.
+        reply: C::Reply<Option<Sample>>,
     },
     /// Ping `addr`; answers its id, or `None` when it did not answer in time.
     Ping {

@@ -23,6 +23,9 @@ pub enum Error {
     /// The node's loop has stopped (shut down, or it failed).
     #[error("the DHT node has stopped")]
     Stopped,
+    /// A BEP 44 item or request was not valid (a salt over 64 bytes, for example).
+    #[error("invalid item: {0}")]
+    Item(#[from] tokengo_core::item::ItemError),
     /// Too many commands are waiting for the node; try again later.
     #[error("too many DHT commands in flight (limit {limit})")]
     Busy {

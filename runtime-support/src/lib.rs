@@ -24,9 +24,9 @@ mod resolve;
 
 pub use callers::{Callers, MAX_PEERS_PER_LOOKUP, MAX_PENDING};
 pub use channels::Channels;
-pub use command::Command;
+pub use command::{Command, ItemRequest};
 pub use config::with_bound_addr;
 pub use error::Error;
 pub use lookup::{LookupProgress, LookupUpdate, PeerLookupReport};
-pub use report::{AnnounceReport, FindNodeReport, Snapshot};
+pub use report::{AnnounceReport, FindNodeReport, GetReport, PutReport, Snapshot};
 pub use resolve::{push_ipv4, require_bootstrap_addrs};

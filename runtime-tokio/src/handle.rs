@@ -5,9 +5,11 @@ use crate::driver;
 use crate::lookup::PeerLookup;
 use crate::resolve::resolve_ipv4;
 use std::net::SocketAddr;
-use tokengo_core::{Config, Id, NodeInfo, Stats};
+use tokengo_core::item::{Item, MutableItem, Value};
+use tokengo_core::{Config, Id, NodeInfo, Sample, Stats};
 use tokengo_runtime_support::{
-    AnnounceReport, Error, FindNodeReport, Snapshot, require_bootstrap_addrs, with_bound_addr,
+    AnnounceReport, Error, FindNodeReport, GetReport, ItemRequest, PutReport, Snapshot,
+    require_bootstrap_addrs, with_bound_addr,
 };
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
@@ -52,7 +54,8 @@ impl Dht {
         self.local_addr
     }
 
-    /// The node's id.
+    /// The node's id when it started. On Mainline a node may later take a BEP 42 secure id
+    /// (see `Config::secure_ids`); its current id is in the [`Snapshot`] that shutdown returns.
     pub fn id(&self) -> Id {
         self.id
     }
@@ -124,6 +127,61 @@ impl Dht {
             .send(Command::StopAnnounce { info_hash })
             .await
             .map_err(|_| Error::Stopped)
+    }
+
+    /// Looks up the BEP 44 immutable item stored under `target` (the SHA-1 of its value).
+    pub async fn get_immutable(&self, target: Id) -> Result<GetReport, Error> {
+        self.get(ItemRequest::Immutable(target)).await
+    }
+
+    /// Looks up the BEP 44 mutable item of `key` under `salt` (empty for none); the report
+    /// carries the valid item with the highest sequence number found.
+    pub async fn get_mutable(&self, key: [u8; 32], salt: &[u8]) -> Result<GetReport, Error> {
+        let salt = salt.to_vec();
+        self.get(ItemRequest::Mutable { key, salt }).await
+    }
+
+    /// Looks up a BEP 44 item.
+    pub async fn get(&self, request: ItemRequest) -> Result<GetReport, Error> {
+        self.request(|reply| Command::Get { request, reply }).await
+    }
+
+    /// Stores `value` as a BEP 44 immutable item on the closest nodes.
+    pub async fn put_immutable(&self, value: Value) -> Result<PutReport, Error> {
+        let item = Item::Immutable(value);
+        self.request(|reply| Command::Put {
+            item,
+            cas: None,
+            reply,
+        })
+        .await
+    }
+
+    /// Stores a signed BEP 44 mutable item on the closest nodes (with `cas`, only where the
+    /// stored item has that sequence number).
+    pub async fn put_mutable(
+        &self,
+        item: MutableItem,
+        cas: Option<i64>,
+    ) -> Result<PutReport, Error> {
+        let item = Item::Mutable(item);
+        self.request(|reply| Command::Put { item, cas, reply })
+            .await
+    }
+
+    /// Asks `addr` for a BEP 51 sample of the info hashes it stores (and its nodes closest to
+    /// `target`); `None` when it did not answer with one in time.
+    pub async fn sample_infohashes(
+        &self,
+        addr: SocketAddr,
+        target: Id,
+    ) -> Result<Option<Sample>, Error> {
+        self.request(|reply| Command::Sample {
+            addr,
+            target,
+            reply,
+        })
+        .await
     }
 
     /// Pings `addr`; returns its node id, or `None` when it did not answer in time.

@@ -34,6 +34,8 @@ mod resolve;
 pub use handle::Dht;
 pub use lookup::PeerLookup;
 pub use resolve::resolve_ipv4;
+pub use tokengo_core::Sample;
 pub use tokengo_runtime_support::{
-    AnnounceReport, Error, FindNodeReport, MAX_PENDING, PeerLookupReport, Snapshot,
+    AnnounceReport, Error, FindNodeReport, GetReport, ItemRequest, MAX_PENDING, PeerLookupReport,
+    PutReport, Snapshot,
 };

@@ -90,6 +90,13 @@ pub fn parse_id(text: &str) -> Result<Id, String> {
         .ok_or_else(|| format!("`{text}` is not 40 hexadecimal characters (a 160-bit id)"))
 }
 
+/// Parses an Ed25519 public key: exactly 64 hexadecimal characters.
+pub fn parse_public_key(text: &str) -> Result<[u8; 32], String> {
+    super::item_key::hex_bytes(text)
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .ok_or_else(|| format!("`{text}` is not 64 hexadecimal characters (an Ed25519 public key)"))
+}
+
 /// Parses a whole number of seconds greater than zero.
 pub fn parse_seconds(text: &str) -> Result<Duration, String> {
     match text.parse::<u64>() {

@@ -1,17 +1,23 @@
-//! `tokengo dht ...`: run a DHT node, or look up, announce, find and ping from the shell.
+//! `tokengo dht ...`: run a DHT node, or look up, announce, find, ping, put and get BEP 44
+//! items and sample info hashes (BEP 51) from the shell.
 //!
-//! Exit codes: 0 success; 1 nothing found, nobody answered, or a runtime failure; 2 bad input
-//! (an info hash that is not 40 hex characters, an unparsable or unresolvable address, an
-//! unusable state file).
+//! Exit codes: 0 success; 1 nothing found, nobody answered (or stored), or a runtime failure;
+//! 2 bad input (an info hash or target that is not 40 hex characters, a public key that is not
+//! 64, a value or salt too long, an unparsable or unresolvable address, an unusable state or
+//! key file).
 
 mod announce;
 pub mod args;
 mod find_node;
+mod get;
 mod get_peers;
+mod item_key;
 mod node;
 mod ping;
+mod put;
 mod report;
 mod runtime;
+mod sample;
 pub use tokengo_discovery::state;
 
 pub use args::{MAINLINE_ROUTERS, NetworkArgs, NetworkName};
@@ -43,6 +49,75 @@ pub enum DhtCommand {
     FindNode(FindNodeArgs),
     /// Ping a DHT node; prints its node id.
     Ping(PingArgs),
+    /// Store a BEP 44 item: immutable (prints its target) or, with --mutable, signed with
+    /// --key (prints the public key and the sequence number).
+    Put(PutArgs),
+    /// Get a BEP 44 item: immutable by TARGET, or mutable by --public-key [--salt]; prints
+    /// its value.
+    Get(GetArgs),
+    /// BEP 51: sample the info hashes stored by the nodes closest to TARGET (random by
+    /// default); prints each distinct info hash on its own line.
+    Sample(SampleArgs),
+}
+
+/// `tokengo dht sample`.
+#[derive(Debug, Args)]
+pub struct SampleArgs {
+    /// Where to sample (40 hexadecimal characters); a random id when absent.
+    #[arg(value_name = "TARGET", value_parser = args::parse_id)]
+    pub target: Option<Id>,
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// Print one JSON object (each node's sample, num and interval) instead of lines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `tokengo dht put`.
+#[derive(Debug, Args)]
+pub struct PutArgs {
+    /// The value, stored as a bencoded string (at most 1000 bytes bencoded).
+    #[arg(value_name = "VALUE")]
+    pub value: String,
+    /// Store a mutable item signed with --key instead of an immutable one.
+    #[arg(long, requires = "key")]
+    pub mutable: bool,
+    /// The Ed25519 key: a file with the 32-byte seed in hex, created (0600) if missing.
+    #[arg(long, value_name = "FILE", requires = "mutable")]
+    pub key: Option<std::path::PathBuf>,
+    /// Salt, so that one key can hold several items (at most 64 bytes).
+    #[arg(long, value_name = "S", requires = "mutable")]
+    pub salt: Option<String>,
+    /// Sequence number; by default one more than the highest found in the DHT (or 1).
+    #[arg(long, value_name = "N", requires = "mutable")]
+    pub seq: Option<i64>,
+    /// Store only where the stored item has this sequence number (compare and swap).
+    #[arg(long, value_name = "N", requires = "mutable")]
+    pub cas: Option<i64>,
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// Print one JSON object (target, key, seq, nodes that stored or refused it).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `tokengo dht get`.
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// The immutable item's target (SHA-1 of its bencoded value): 40 hexadecimal characters.
+    #[arg(value_name = "TARGET", value_parser = args::parse_id, required_unless_present = "public_key", conflicts_with = "public_key")]
+    pub target: Option<Id>,
+    /// The mutable item's Ed25519 public key: 64 hexadecimal characters.
+    #[arg(long, value_name = "HEX", value_parser = args::parse_public_key)]
+    pub public_key: Option<[u8; 32]>,
+    /// The mutable item's salt.
+    #[arg(long, value_name = "S", requires = "public_key")]
+    pub salt: Option<String>,
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// Print one JSON object (value, seq, key, signature, lookup stats).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `tokengo dht node`.
@@ -179,6 +254,9 @@ pub fn run(args: DhtArgs) -> ExitCode {
             DhtCommand::Announce(args) => announce::run(args).await,
             DhtCommand::FindNode(args) => find_node::run(args).await,
             DhtCommand::Ping(args) => ping::run(args).await,
+            DhtCommand::Put(args) => put::run(args).await,
+            DhtCommand::Get(args) => get::run(args).await,
+            DhtCommand::Sample(args) => sample::run(args).await,
         }
     });
     match result {

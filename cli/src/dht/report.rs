@@ -62,6 +62,9 @@ pub(crate) fn datagrams_sent(stats: &Stats) -> u64 {
         + q.find_node
         + q.get_peers
         + q.announce_peer
+        + q.get
+        + q.put
+        + q.sample_infohashes
         + q.other
         + stats.responses_out
         + stats.errors_out

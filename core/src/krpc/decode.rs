@@ -12,7 +12,8 @@
 
 use super::error::DecodeError;
 use super::message::{
-    Body, CompactNodes, ErrorBody, Message, PeerList, Query, Response, peer_from_compact,
+    Body, CompactNodes, ErrorBody, ItemFields, Message, MutablePut, PeerList, Query, Response,
+    Samples, peer_from_compact,
 };
 use super::reader::Reader;
 use crate::id::Id;
@@ -80,6 +81,20 @@ mod field_key {
     pub const IMPLIED_PORT: KeySet = 1 << 5;
     pub const NODES: KeySet = 1 << 6;
     pub const VALUES: KeySet = 1 << 7;
+    pub const V: KeySet = 1 << 8;
+    pub const K: KeySet = 1 << 9;
+    pub const SIG: KeySet = 1 << 10;
+    pub const SALT: KeySet = 1 << 11;
+    pub const SEQ: KeySet = 1 << 12;
+    pub const CAS: KeySet = 1 << 13;
+    pub const INTERVAL: KeySet = 1 << 14;
+    pub const NUM: KeySet = 1 << 15;
+}
+
+/// Keys of the `a`/`r` dictionary past the 16 bits of [`KeySet`].
+mod field_key_hi {
+    use super::KeySet;
+    pub const SAMPLES: KeySet = 1;
 }
 
 /// Which body dictionary a message carried.
@@ -126,12 +141,24 @@ struct Fields<'a> {
     values: Option<&'a [u8]>,
     port: Option<i64>,
     implied_port: Option<i64>,
+    /// BEP 44 `v`: one whole bencoded value of any type, as sent.
+    v: Option<&'a [u8]>,
+    k: Option<&'a [u8]>,
+    sig: Option<&'a [u8]>,
+    salt: Option<&'a [u8]>,
+    seq: Option<i64>,
+    cas: Option<i64>,
+    /// Keys of [`field_key_hi`] seen.
+    seen_hi: KeySet,
+    interval: Option<i64>,
+    num: Option<i64>,
+    samples: Option<&'a [u8]>,
 }
 
 /// Depth of the top-level dictionary's values' holder.
 const TOP_DEPTH: usize = 1;
 /// Depth of the `a` and `r` dictionaries.
-const FIELDS_DEPTH: usize = 2;
+pub(crate) const FIELDS_DEPTH: usize = 2;
 /// Depth of the items of a response's `values` list.
 pub(crate) const VALUES_ITEM_DEPTH: usize = FIELDS_DEPTH + 1;
 
@@ -320,6 +347,30 @@ impl<'a> TopLevel<'a> {
                     _ => malformed,
                 }
             }
+            b"get" => match (id, args.target.and_then(Id::from_slice)) {
+                (Some(id), Some(target)) if args.wrong & field_key::SEQ == 0 => Query::Get {
+                    id,
+                    target,
+                    seq: args.seq,
+                },
+                _ => malformed,
+            },
+            b"sample_infohashes" => match (id, args.target.and_then(Id::from_slice)) {
+                (Some(id), Some(target)) => Query::SampleInfohashes { id, target },
+                _ => malformed,
+            },
+            b"put" => match (id, args.token, args.v) {
+                (Some(id), Some(token), Some(value)) => match args.mutable_put() {
+                    Ok(mutable) => Query::Put {
+                        id,
+                        token,
+                        value,
+                        mutable,
+                    },
+                    Err(()) => malformed,
+                },
+                _ => malformed,
+            },
             _ => Query::Unknown { method, id },
         })
     }
@@ -350,11 +401,32 @@ impl<'a> TopLevel<'a> {
         }
         // A ragged `nodes` (a truncated last entry) keeps its whole entries, as libtorrent reads it.
         let nodes = f.nodes.map(CompactNodes::whole_entries);
+        // Item fields of the wrong type or size read as absent: such an item is unusable, and
+        // the rest of the answer (nodes, token) still serves the lookup.
+        let item = ItemFields {
+            value: f.v,
+            key: f.k.and_then(|k| k.try_into().ok()),
+            signature: f.sig.and_then(|s| s.try_into().ok()),
+            seq: f.seq,
+        };
+        // A sample counts only whole: interval, num and samples, each of its type.
+        let samples = match (f.interval, f.num, f.samples) {
+            (Some(interval), Some(num), Some(samples)) => Some(Samples {
+                interval,
+                num,
+                samples: samples
+                    .get(..samples.len() - samples.len() % 20)
+                    .unwrap_or_default(),
+            }),
+            _ => None,
+        };
         Ok(Response {
             id,
             nodes,
             values: f.values.map(PeerList::Raw),
             token: f.token,
+            item,
+            samples,
         })
     }
 }
@@ -405,10 +477,73 @@ impl<'a> Fields<'a> {
                     mark(&mut self.seen, IMPLIED_PORT)?;
                     self.implied_port = read_int(r, d, w, IMPLIED_PORT)?;
                 }
+                (1, b"v") => {
+                    mark(&mut self.seen, V)?;
+                    let start = r.position();
+                    r.skip_value(d)?;
+                    self.v = Some(r.since(start));
+                }
+                (1, b"k") => {
+                    mark(&mut self.seen, K)?;
+                    self.k = read_bytes(r, d, w, K)?;
+                }
+                (3, b"sig") => {
+                    mark(&mut self.seen, SIG)?;
+                    self.sig = read_bytes(r, d, w, SIG)?;
+                }
+                (4, b"salt") => {
+                    mark(&mut self.seen, SALT)?;
+                    self.salt = read_bytes(r, d, w, SALT)?;
+                }
+                (3, b"seq") => {
+                    mark(&mut self.seen, SEQ)?;
+                    self.seq = read_int(r, d, w, SEQ)?;
+                }
+                (3, b"cas") => {
+                    mark(&mut self.seen, CAS)?;
+                    self.cas = read_int(r, d, w, CAS)?;
+                }
+                (8, b"interval") => {
+                    mark(&mut self.seen, INTERVAL)?;
+                    self.interval = read_int(r, d, w, INTERVAL)?;
+                }
+                (3, b"num") => {
+                    mark(&mut self.seen, NUM)?;
+                    self.num = read_int(r, d, w, NUM)?;
+                }
+                (7, b"samples") => {
+                    mark(&mut self.seen_hi, field_key_hi::SAMPLES)?;
+                    let mut ignored = 0;
+                    self.samples = read_bytes(r, d, &mut ignored, 1)?;
+                }
                 _ => r.skip_value(d)?,
             }
         }
         Ok(())
+    }
+}
+
+impl<'a> Fields<'a> {
+    /// The mutable fields of a `put`: `Ok(None)` without `k` (an immutable put, whose other
+    /// item fields are ignored), `Err` when `k` is there but the rest is missing or malformed.
+    fn mutable_put(&self) -> Result<Option<MutablePut<'a>>, ()> {
+        use field_key::*;
+        if self.k.is_none() && self.wrong & K == 0 {
+            return Ok(None);
+        }
+        if self.wrong & (SALT | CAS) != 0 {
+            return Err(());
+        }
+        let key = self.k.and_then(|k| k.try_into().ok()).ok_or(())?;
+        let signature = self.sig.and_then(|s| s.try_into().ok()).ok_or(())?;
+        let seq = self.seq.ok_or(())?;
+        Ok(Some(MutablePut {
+            key,
+            signature,
+            seq,
+            salt: self.salt,
+            cas: self.cas,
+        }))
     }
 }
 

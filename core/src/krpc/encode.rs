@@ -1,9 +1,9 @@
 //! Encoding a [`Message`] as canonical bencode (keys sorted, optional fields only when present)
 //! into a caller's buffer.
 
-use super::decode::VALUES_ITEM_DEPTH;
+use super::decode::{FIELDS_DEPTH, VALUES_ITEM_DEPTH};
 use super::error::EncodeError;
-use super::message::{Body, ErrorBody, Message, PeerList, Query, Response};
+use super::message::{Body, ErrorBody, Message, MutablePut, PeerList, Query, Response};
 use super::reader::Reader;
 use std::net::SocketAddrV4;
 
@@ -94,13 +94,16 @@ impl Query<'_> {
             Query::FindNode { .. } => b"find_node",
             Query::GetPeers { .. } => b"get_peers",
             Query::AnnouncePeer { .. } => b"announce_peer",
+            Query::Get { .. } => b"get",
+            Query::Put { .. } => b"put",
+            Query::SampleInfohashes { .. } => b"sample_infohashes",
             Query::Unknown { method, .. } | Query::Malformed { method } => method,
         }
     }
 }
 
-/// Writes `a` (keys sorted: id implied_port info_hash port target token). A malformed query
-/// and an unknown one without an id carry no arguments.
+/// Writes `a` (keys sorted: cas id implied_port info_hash k port salt seq sig target token v).
+/// A malformed query and an unknown one without an id carry no arguments.
 fn write_args(w: &mut Writer<'_>, query: &Query<'_>) -> Result<(), EncodeError> {
     match query {
         Query::Ping { id } | Query::Unknown { id: Some(id), .. } => {
@@ -138,22 +141,95 @@ fn write_args(w: &mut Writer<'_>, query: &Query<'_>) -> Result<(), EncodeError> 
             w.put(b"5:token")?;
             w.string(token)?;
         }
+        Query::SampleInfohashes { id, target } => {
+            w.put(b"1:ad2:id20:")?;
+            w.put(&id.0)?;
+            w.put(b"6:target20:")?;
+            w.put(&target.0)?;
+        }
+        Query::Get { id, target, seq } => {
+            w.put(b"1:ad2:id20:")?;
+            w.put(&id.0)?;
+            if let Some(seq) = seq {
+                w.put(b"3:seq")?;
+                w.int(*seq)?;
+            }
+            w.put(b"6:target20:")?;
+            w.put(&target.0)?;
+        }
+        Query::Put {
+            id,
+            token,
+            value,
+            mutable,
+        } => {
+            w.put(b"1:ad")?;
+            if let Some(MutablePut { cas: Some(cas), .. }) = mutable {
+                w.put(b"3:cas")?;
+                w.int(*cas)?;
+            }
+            w.put(b"2:id20:")?;
+            w.put(&id.0)?;
+            if let Some(m) = mutable {
+                w.put(b"1:k32:")?;
+                w.put(&m.key)?;
+                if let Some(salt) = m.salt {
+                    w.put(b"4:salt")?;
+                    w.string(salt)?;
+                }
+                w.put(b"3:seq")?;
+                w.int(m.seq)?;
+                w.put(b"3:sig64:")?;
+                w.put(&m.signature)?;
+            }
+            w.put(b"5:token")?;
+            w.string(token)?;
+            w.put(b"1:v")?;
+            w.value(value)?;
+        }
         Query::Unknown { id: None, .. } | Query::Malformed { .. } => return Ok(()),
     }
     w.put(b"e")
 }
 
-/// Writes `r` (keys sorted: id nodes token values).
+/// Writes `r` (keys sorted: id interval k nodes num samples seq sig token v values).
 fn write_response(w: &mut Writer<'_>, response: &Response<'_>) -> Result<(), EncodeError> {
+    let item = &response.item;
     w.put(b"1:rd2:id20:")?;
     w.put(&response.id.0)?;
+    if let Some(samples) = &response.samples {
+        w.put(b"8:interval")?;
+        w.int(samples.interval)?;
+    }
+    if let Some(key) = item.key {
+        w.put(b"1:k32:")?;
+        w.put(&key)?;
+    }
     if let Some(nodes) = response.nodes {
         w.put(b"5:nodes")?;
         w.string(nodes.as_bytes())?;
     }
+    if let Some(samples) = &response.samples {
+        w.put(b"3:num")?;
+        w.int(samples.num)?;
+        w.put(b"7:samples")?;
+        w.string(samples.samples)?;
+    }
+    if let Some(seq) = item.seq {
+        w.put(b"3:seq")?;
+        w.int(seq)?;
+    }
+    if let Some(signature) = item.signature {
+        w.put(b"3:sig64:")?;
+        w.put(&signature)?;
+    }
     if let Some(token) = response.token {
         w.put(b"5:token")?;
         w.string(token)?;
+    }
+    if let Some(value) = item.value {
+        w.put(b"1:v")?;
+        w.value(value)?;
     }
     match response.values {
         Some(PeerList::Raw(body)) => {
@@ -199,6 +275,13 @@ fn is_string_list_body(body: &[u8]) -> bool {
     true
 }
 
+/// `true` when `bytes` is exactly one well-formed bencoded value, nested no deeper than a
+/// decoded `v` may be.
+pub(crate) fn is_one_value(bytes: &[u8]) -> bool {
+    let mut r = Reader::new(bytes);
+    r.skip_value(FIELDS_DEPTH).is_ok() && r.at_end()
+}
+
 /// The 6-byte compact form of an IPv4 address and port.
 pub(crate) fn compact(addr: SocketAddrV4) -> [u8; 6] {
     let [a, b, c, d] = addr.ip().octets();
@@ -237,6 +320,14 @@ impl Writer<'_> {
         self.put(decimal(bytes.len() as u64, &mut digits))?;
         self.put(b":")?;
         self.put(bytes)
+    }
+
+    /// Writes one whole bencoded value as it is, after checking that it is one.
+    fn value(&mut self, value: &[u8]) -> Result<(), EncodeError> {
+        if !is_one_value(value) {
+            return Err(EncodeError::InvalidValue);
+        }
+        self.put(value)
     }
 
     /// Writes `i<value>e`.

@@ -55,6 +55,8 @@ pub enum EncodeError {
     /// A [`PeerList::Raw`](crate::krpc::PeerList::Raw) body is not a sequence of well-formed
     /// bencode values.
     InvalidPeerList,
+    /// A BEP 44 value (`v`) is not exactly one well-formed bencoded value.
+    InvalidValue,
 }
 
 impl fmt::Display for EncodeError {
@@ -62,6 +64,7 @@ impl fmt::Display for EncodeError {
         match self {
             EncodeError::BufferTooSmall => f.write_str("buffer too small for the message"),
             EncodeError::InvalidPeerList => f.write_str("raw peer list is not a well-formed list"),
+            EncodeError::InvalidValue => f.write_str("value is not one well-formed bencoded value"),
         }
     }
 }

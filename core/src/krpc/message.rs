@@ -1,5 +1,5 @@
-//! The KRPC message model: what one bencoded datagram of BEP 5 (plus BEP 42 `ip`, BEP 43 `ro` and
-//! our network tag) can say. Decoded messages borrow from the datagram; nothing is copied.
+//! The KRPC message model: what one bencoded datagram of BEP 5 (plus BEP 42 `ip`, BEP 43 `ro`,
+//! BEP 44 `get`/`put`, BEP 51 `sample_infohashes` and our network tag) can say. Decoded messages borrow from the datagram; nothing is copied.
 
 use super::decode::VALUES_ITEM_DEPTH;
 use super::reader::Reader;
@@ -72,6 +72,35 @@ pub enum Query<'a> {
         /// `implied_port`: 1: use the datagram's source port instead of `port`.
         implied_port: bool,
     },
+    /// `get` (BEP 44): the item stored under `target`, if any, and the closest nodes.
+    Get {
+        /// `id`: the querying node's id.
+        id: Id,
+        /// `target`: SHA-1 of the immutable value, or of a mutable item's key and salt.
+        target: Id,
+        /// `seq`: the querier already has this sequence number; send a mutable value only
+        /// when the stored one is newer.
+        seq: Option<i64>,
+    },
+    /// `put` (BEP 44): store an immutable item (`v` only) or a mutable one (`k`, `sig`, `seq`).
+    Put {
+        /// `id`: the querying node's id.
+        id: Id,
+        /// `token`: the write token from the receiver's earlier `get` answer.
+        token: &'a [u8],
+        /// `v`: the value, one whole bencoded value (any type), as sent.
+        value: &'a [u8],
+        /// The mutable item's fields; `None` for an immutable put.
+        mutable: Option<MutablePut<'a>>,
+    },
+    /// `sample_infohashes` (BEP 51): a sample of the info hashes the receiver stores, and the
+    /// nodes closest to `target`.
+    SampleInfohashes {
+        /// `id`: the querying node's id.
+        id: Id,
+        /// `target`: where the closest nodes are wanted.
+        target: Id,
+    },
     /// A method we do not know (answered with error 204). `id` is the sender's, if readable.
     Unknown {
         /// `q`: the method name.
@@ -86,6 +115,43 @@ pub enum Query<'a> {
     },
 }
 
+/// The fields of a mutable `put` (BEP 44). Lengths of `salt` are not checked by the codec:
+/// a salt over 64 bytes is the receiver's error 207 to give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MutablePut<'a> {
+    /// `k`: the Ed25519 public key.
+    pub key: [u8; 32],
+    /// `sig`: the Ed25519 signature over the signing buffer.
+    pub signature: [u8; 64],
+    /// `seq`: the item's sequence number.
+    pub seq: i64,
+    /// `salt`: distinguishes several items under one key; absent means empty.
+    pub salt: Option<&'a [u8]>,
+    /// `cas`: compare-and-swap: store only if the stored item's sequence number is this.
+    pub cas: Option<i64>,
+}
+
+/// A stored item in a `get` answer (BEP 44): `v` alone for an immutable item, `k`, `seq`,
+/// `sig` and `v` for a mutable one, or `seq` alone when the querier's is not older.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ItemFields<'a> {
+    /// `v`: the value, one whole bencoded value.
+    pub value: Option<&'a [u8]>,
+    /// `k`: the mutable item's public key.
+    pub key: Option<[u8; 32]>,
+    /// `sig`: the mutable item's signature.
+    pub signature: Option<[u8; 64]>,
+    /// `seq`: the mutable item's sequence number.
+    pub seq: Option<i64>,
+}
+
+impl ItemFields<'_> {
+    /// `true` when no item field is present.
+    pub fn is_empty(&self) -> bool {
+        *self == ItemFields::default()
+    }
+}
+
 /// A response's return values (`r`). KRPC responses do not name their method; the requester
 /// matches them to its query by transaction id and reads the fields it expects.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,8 +162,45 @@ pub struct Response<'a> {
     pub nodes: Option<CompactNodes<'a>>,
     /// `values`: compact peer infos.
     pub values: Option<PeerList<'a>>,
-    /// `token`: write token for a later `announce_peer`.
+    /// `token`: write token for a later `announce_peer` or `put`.
     pub token: Option<&'a [u8]>,
+    /// BEP 44: the item a `get` found.
+    pub item: ItemFields<'a>,
+    /// BEP 51: a `sample_infohashes` answer's sample.
+    pub samples: Option<Samples<'a>>,
+}
+
+/// A BEP 51 sample: `interval`, `num` and `samples` (all three present, or the answer has
+/// none of them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Samples<'a> {
+    /// `interval`: seconds before the sample is worth asking for again.
+    pub interval: i64,
+    /// `num`: how many info hashes the responder stores.
+    pub num: i64,
+    /// `samples`: 20-byte info hashes, concatenated (a ragged tail is cut when decoding).
+    pub samples: &'a [u8],
+}
+
+impl<'a> Samples<'a> {
+    /// The sampled info hashes.
+    pub fn iter(&self) -> impl Iterator<Item = Id> + 'a {
+        self.samples.chunks_exact(20).filter_map(Id::from_slice)
+    }
+}
+
+impl<'a> Response<'a> {
+    /// A response carrying only the responder's id.
+    pub fn with_id(id: Id) -> Self {
+        Response {
+            id,
+            nodes: None,
+            values: None,
+            token: None,
+            item: ItemFields::default(),
+            samples: None,
+        }
+    }
 }
 
 /// An error (`e` = `[code, message]`).
@@ -119,6 +222,16 @@ pub mod error_code {
     pub const PROTOCOL: i64 = 203;
     /// 204 Method Unknown.
     pub const METHOD_UNKNOWN: i64 = 204;
+    /// 205 (BEP 44) Message (`v`) too big.
+    pub const VALUE_TOO_BIG: i64 = 205;
+    /// 206 (BEP 44) Invalid signature.
+    pub const INVALID_SIGNATURE: i64 = 206;
+    /// 207 (BEP 44) Salt (`salt`) too big.
+    pub const SALT_TOO_BIG: i64 = 207;
+    /// 301 (BEP 44) The CAS hash mismatched, re-read value and try again.
+    pub const CAS_MISMATCH: i64 = 301;
+    /// 302 (BEP 44) Sequence number less than current.
+    pub const SEQ_LESS_THAN_CURRENT: i64 = 302;
 }
 
 /// A compact IPv4 node info: 20-byte id then 6-byte address.

@@ -85,6 +85,26 @@ impl Node {
         self.announced.remove(&info_hash);
     }
 
+    /// Asks the node at `addr` for a BEP 51 sample of the info hashes it stores (and its nodes
+    /// closest to `target`); ends with [`Event::Sampled`].
+    pub fn sample_infohashes(&mut self, now: Instant, addr: SocketAddr, target: Id) -> QueryId {
+        let query = self.next_query_id();
+        let q = Query::SampleInfohashes {
+            id: self.id,
+            target,
+        };
+        let sent =
+            v4(&addr).and_then(|to| self.send_query(now, to, None, q, Purpose::Sample(query)));
+        if sent.is_none() {
+            self.events.push_back(Event::Sampled {
+                query,
+                addr,
+                sample: None,
+            });
+        }
+        query
+    }
+
     /// Pings one address; ends with [`Event::Pong`].
     pub fn ping(&mut self, now: Instant, addr: SocketAddr) -> QueryId {
         let query = self.next_query_id();

@@ -13,10 +13,16 @@ use std::net::{SocketAddr, SocketAddrV4};
 use std::time::Instant;
 
 impl Node {
-    /// The query a lookup of `kind` sends: get_peers for peer lookups and announces,
-    /// find_node otherwise.
+    /// The query a lookup of `kind` sends: get_peers for peer lookups and announces, BEP 44
+    /// get for item gets and puts, find_node otherwise.
     pub(super) fn lookup_query(&self, kind: LookupKind, target: Id) -> Query<'static> {
-        if matches!(kind, LookupKind::GetPeers | LookupKind::Announce) {
+        if matches!(kind, LookupKind::Get | LookupKind::Put) {
+            Query::Get {
+                id: self.id,
+                target,
+                seq: None,
+            }
+        } else if matches!(kind, LookupKind::GetPeers | LookupKind::Announce) {
             Query::GetPeers {
                 id: self.id,
                 info_hash: target,
@@ -147,14 +153,18 @@ impl Node {
         };
         let targets = lookup.closest_with_tokens();
         let info_hash = lookup.target;
+        let put = self.item_ops.get(&query).and_then(|op| op.put.clone());
         let mut outstanding = 0;
         for (node, token) in targets {
-            let q = Query::AnnouncePeer {
-                id: self.id,
-                info_hash,
-                port: phase.port.unwrap_or(0),
-                token: &token,
-                implied_port: phase.port.is_none(),
+            let q = match &put {
+                Some(put) => self.put_query(put, &token),
+                None => Query::AnnouncePeer {
+                    id: self.id,
+                    info_hash,
+                    port: phase.port.unwrap_or(0),
+                    token: &token,
+                    implied_port: phase.port.is_none(),
+                },
             };
             if self
                 .send_query(now, node.addr, Some(node.id), q, Purpose::Announce(query))
@@ -173,7 +183,7 @@ impl Node {
         self.advance(now, query);
     }
 
-    fn finish(&mut self, now: Instant, mut lookup: Lookup) {
+    pub(super) fn finish(&mut self, now: Instant, mut lookup: Lookup) {
         lookup.stats.duration = now.saturating_duration_since(lookup.started);
         let query = lookup.query;
         match lookup.kind {
@@ -197,6 +207,29 @@ impl Node {
                     query,
                     info_hash: lookup.target,
                     accepted,
+                    stats: lookup.stats,
+                });
+            }
+            LookupKind::Get => {
+                let found = self.item_ops.remove(&query).and_then(|op| op.found);
+                self.events.push_back(Event::GetDone {
+                    query,
+                    target: lookup.target,
+                    item: found,
+                    stats: lookup.stats,
+                });
+            }
+            LookupKind::Put => {
+                let refused = self
+                    .item_ops
+                    .remove(&query)
+                    .map(|op| op.refused)
+                    .unwrap_or_default();
+                self.events.push_back(Event::PutDone {
+                    query,
+                    target: lookup.target,
+                    accepted: lookup.announce.map_or(0, |a| a.accepted),
+                    refused,
                     stats: lookup.stats,
                 });
             }

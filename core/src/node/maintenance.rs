@@ -20,6 +20,7 @@ impl Node {
         let jitter = Duration::from_millis(self.rng.below(1000));
         self.next_maintenance = now + MAINTENANCE_INTERVAL + jitter;
         self.store.expire(now);
+        self.items.expire(now);
         for info in self.table.due_for_ping(now, PINGS_PER_TICK) {
             let query = Query::Ping { id: self.id };
             if self

@@ -5,6 +5,8 @@
 //! live in their own file. Answering queries lives in `server.rs`.
 
 mod commands;
+mod external_vote;
+mod items;
 mod join;
 mod local_peers;
 mod lookups;
@@ -25,6 +27,7 @@ use crate::rng::{KeyedStream, Rng, expand_seed};
 use crate::routing::{RoutingTable, TableConfig};
 use crate::rtt::RttEstimate;
 use crate::stats::Stats;
+use crate::storage::{ItemStore, StorageLimits};
 use crate::token::Tokens;
 use crate::transaction::{Deadline, Purpose, Transactions};
 use crate::vote::AddressVotes;
@@ -70,7 +73,11 @@ pub struct Node {
     /// Queries from senders that are not verified nodes of the table, all sources together.
     pub(crate) unsolicited: Budget,
     pub(crate) store: PeerStore,
+    /// BEP 44 items stored for others.
+    pub(crate) items: ItemStore,
     pub(crate) announced: BTreeMap<Id, OwnAnnounce>,
+    /// BEP 44 gets and puts in progress, by their lookup's query (at most one per lookup).
+    pub(crate) item_ops: BTreeMap<QueryId, items::ItemOp>,
     /// Our address as others see it: from the config, or learned from BEP 42 `ip` fields.
     pub(crate) external: Option<SocketAddrV4>,
     pub(crate) routers: Vec<SocketAddrV4>,
@@ -104,17 +111,7 @@ impl Node {
         let mut secrets = KeyedStream::derive(&seed, b"token secrets");
         let tids = KeyedStream::derive(&seed, b"transaction ids");
         let rng = KeyedStream::derive(&seed, b"jitter").rng();
-        let table = RoutingTable::new(
-            id,
-            TableConfig {
-                k: config.k.max(1),
-                replacement_cache: config.replacement_cache,
-                max_nodes_per_ip: config.max_nodes_per_ip.max(1),
-                stale_after: config.node_questionable_after,
-                max_failures: config.node_max_failures.max(1),
-            },
-            now,
-        );
+        let table = RoutingTable::new(id, table_config(&config), now);
         let tokens = Tokens::new(&mut secrets, config.token_rotation, now);
         let limiter_key = [secrets.next_u64(), secrets.next_u64()];
         let limiter = RateLimiter::new(
@@ -133,6 +130,12 @@ impl Node {
             max_keys_per_ip: config.max_stored_keys_per_ip.max(1),
             ttl: config.peer_ttl,
         });
+        let items = ItemStore::new(StorageLimits {
+            max_items: config.max_stored_items,
+            max_bytes: config.max_stored_item_bytes,
+            max_items_per_ip: config.max_stored_items_per_ip.max(1),
+            ttl: config.item_ttl,
+        });
         let routers = config.bootstrap.iter().filter_map(v4).collect();
         Node {
             external: config.external_addr,
@@ -150,7 +153,9 @@ impl Node {
             limiter,
             unsolicited,
             store,
+            items,
             announced: BTreeMap::new(),
+            item_ops: BTreeMap::new(),
             routers,
             rtt: None,
             address_votes: AddressVotes::default(),
@@ -306,10 +311,28 @@ impl Node {
             stored_keys: self.store.key_count(),
             stored_peers: self.store.peer_count(),
             store: self.store.counts(),
+            stored_items: self.items.len(),
+            stored_item_bytes: self.items.bytes(),
+            nodes_secure: self
+                .table
+                .entries()
+                .filter(|e| crate::secure_id::is_secure(&e.id, *e.addr.ip()))
+                .count(),
             active_lookups: self.lookups.len(),
             transactions_in_flight: self.transactions.len(),
             ..self.stats
         }
+    }
+}
+
+/// The routing table's settings from the node's config.
+pub(crate) fn table_config(config: &Config) -> TableConfig {
+    TableConfig {
+        k: config.k.max(1),
+        replacement_cache: config.replacement_cache,
+        max_nodes_per_ip: config.max_nodes_per_ip.max(1),
+        stale_after: config.node_questionable_after,
+        max_failures: config.node_max_failures.max(1),
     }
 }
 

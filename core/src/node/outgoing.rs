@@ -103,6 +103,9 @@ pub(crate) fn count_method(counts: &mut MethodCounts, query: &Query<'_>) {
         Query::FindNode { .. } => counts.find_node += 1,
         Query::GetPeers { .. } => counts.get_peers += 1,
         Query::AnnouncePeer { .. } => counts.announce_peer += 1,
+        Query::Get { .. } => counts.get += 1,
+        Query::Put { .. } => counts.put += 1,
+        Query::SampleInfohashes { .. } => counts.sample_infohashes += 1,
         Query::Unknown { .. } | Query::Malformed { .. } => counts.other += 1,
     }
 }

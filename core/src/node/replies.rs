@@ -4,13 +4,20 @@
 
 use super::Node;
 use super::lookups::hint;
-use crate::event::{Event, QueryId};
+use crate::event::{Event, QueryId, Sample};
 use crate::krpc::{ErrorBody, Message, NodeInfo, Query, Response};
 use crate::routing::Insert;
 use crate::rtt::RttEstimate;
 use crate::transaction::{Pending, Purpose};
 use std::net::{SocketAddr, SocketAddrV4};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// Bound: info hashes kept from one BEP 51 answer (a datagram holds fewer than 75).
+const MAX_SAMPLES_KEPT: usize = 128;
+/// Bound: nodes kept from one BEP 51 answer.
+const MAX_NODES_KEPT: usize = 16;
+/// Longest BEP 51 interval believed (BEP 51's maximum, 6 hours).
+const MAX_INTERVAL_SECS: i64 = 21_600;
 
 impl Node {
     pub(super) fn on_request_timeout(&mut self, now: Instant, pending: Pending) {
@@ -44,6 +51,11 @@ impl Node {
                 addr: SocketAddr::V4(pending.to),
                 id: None,
             }),
+            Purpose::Sample(query) => self.events.push_back(Event::Sampled {
+                query,
+                addr: SocketAddr::V4(pending.to),
+                sample: None,
+            }),
             Purpose::TablePing => {}
         }
         self.schedule_rebootstrap_if_empty(now);
@@ -76,8 +88,10 @@ impl Node {
         let sample = now.saturating_duration_since(pending.sent_at);
         RttEstimate::fold(&mut self.rtt, sample);
         self.table.record_rtt(&r.id, &from, sample);
-        if let Some(ip) = msg.requester_ip {
-            self.learn_external(from, ip);
+        if let Some(ip) = msg.requester_ip
+            && let Some(elected) = self.learn_external(from, ip)
+        {
+            self.on_external_elected(now, *elected.ip());
         }
         if !msg.read_only
             && let Insert::Parked { ping: Some(stale) } = self.table.on_response(
@@ -108,7 +122,14 @@ impl Node {
                     .iter()
                     .flat_map(|n| n.iter())
                     .map(|n| (n, hint(table, &n)));
-                lookup.on_response(from, r.id, nodes, r.token);
+                let expected = lookup.on_response(from, r.id, nodes, r.token);
+                if expected && !r.item.is_empty() {
+                    // An immutable get ends here at the first valid value.
+                    self.on_item_response(now, query, r);
+                }
+                let Some(lookup) = self.lookups.get_mut(&query) else {
+                    return;
+                };
                 if let Some(values) = &r.values {
                     let peers = values.iter().map(|peer| {
                         if tagged && peer.ip().is_unspecified() {
@@ -135,6 +156,24 @@ impl Node {
                 addr: SocketAddr::V4(from),
                 id: Some(r.id),
             }),
+            Purpose::Sample(query) => {
+                let sample = r.samples.map(|s| Sample {
+                    interval: Duration::from_secs(s.interval.clamp(0, MAX_INTERVAL_SECS) as u64),
+                    num: s.num.max(0) as u64,
+                    samples: s.iter().take(MAX_SAMPLES_KEPT).collect(),
+                    nodes: r
+                        .nodes
+                        .iter()
+                        .flat_map(|n| n.iter())
+                        .take(MAX_NODES_KEPT)
+                        .collect(),
+                });
+                self.events.push_back(Event::Sampled {
+                    query,
+                    addr: SocketAddr::V4(from),
+                    sample,
+                });
+            }
             Purpose::TablePing => {
                 // Answered read-only or under another id: the ping is over all the same.
                 if let Some(id) = pending.node_id {
@@ -149,7 +188,7 @@ impl Node {
         now: Instant,
         from: SocketAddrV4,
         msg: &Message<'_>,
-        _e: &ErrorBody<'_>,
+        e: &ErrorBody<'_>,
     ) {
         let Some(pending) = self.transactions.take(msg.transaction_id, from) else {
             self.stats.dropped.unexpected += 1;
@@ -166,26 +205,35 @@ impl Node {
                 }
                 self.advance(now, query);
             }
-            Purpose::Announce(query) => self.announce_answered(now, query, false),
+            Purpose::Announce(query) => {
+                self.put_refused(query, e.code);
+                self.announce_answered(now, query, false)
+            }
             Purpose::Ping(query) => self.events.push_back(Event::Pong {
                 query,
                 addr: SocketAddr::V4(from),
                 id: None,
             }),
+            Purpose::Sample(query) => self.events.push_back(Event::Sampled {
+                query,
+                addr: SocketAddr::V4(from),
+                sample: None,
+            }),
             Purpose::TablePing => {}
         }
     }
 
-    fn learn_external(&mut self, voter: SocketAddrV4, seen: SocketAddrV4) {
+    /// Counts `voter`'s report that we are `seen`; the address elected by it, if any.
+    fn learn_external(&mut self, voter: SocketAddrV4, seen: SocketAddrV4) -> Option<SocketAddrV4> {
         let configured = self
             .config
             .external_addr
             .is_some_and(|a| !a.ip().is_unspecified());
         if configured || seen.ip().is_unspecified() {
-            return;
+            return None;
         }
-        if let Some(elected) = self.address_votes.vote(voter, seen) {
-            self.external = Some(elected);
-        }
+        let elected = self.address_votes.vote(voter, seen)?;
+        self.external = Some(elected);
+        Some(elected)
     }
 }

@@ -8,7 +8,10 @@ use proptest::option;
 use proptest::prelude::*;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use tokengo_core::Id;
-use tokengo_core::krpc::{Body, CompactNodes, ErrorBody, Message, PeerList, Query, Response};
+use tokengo_core::krpc::{
+    Body, CompactNodes, ErrorBody, ItemFields, Message, MutablePut, PeerList, Query, Response,
+    Samples,
+};
 
 /// The body of an [`OwnedMessage`].
 #[derive(Debug, Clone)]
@@ -23,6 +26,18 @@ pub enum OwnedBody {
         token: Vec<u8>,
         implied_port: bool,
     },
+    Get {
+        id: Id,
+        target: Id,
+        seq: Option<i64>,
+    },
+    SampleInfohashes(Id, Id),
+    Put {
+        id: Id,
+        token: Vec<u8>,
+        value: Vec<u8>,
+        mutable: Option<OwnedMutable>,
+    },
     Unknown {
         method: Vec<u8>,
         id: Option<Id>,
@@ -35,11 +50,32 @@ pub enum OwnedBody {
         nodes: Option<Vec<u8>>,
         values: Option<Vec<SocketAddrV4>>,
         token: Option<Vec<u8>>,
+        item: OwnedItem,
+        samples: Option<(i64, i64, Vec<u8>)>,
     },
     Error {
         code: i64,
         message: Vec<u8>,
     },
+}
+
+/// The mutable fields of a put.
+#[derive(Debug, Clone)]
+pub struct OwnedMutable {
+    pub key: [u8; 32],
+    pub signature: [u8; 64],
+    pub seq: i64,
+    pub salt: Option<Vec<u8>>,
+    pub cas: Option<i64>,
+}
+
+/// The item fields of a response.
+#[derive(Debug, Clone, Default)]
+pub struct OwnedItem {
+    pub value: Option<Vec<u8>>,
+    pub key: Option<[u8; 32]>,
+    pub signature: Option<[u8; 64]>,
+    pub seq: Option<i64>,
 }
 
 /// A message that owns its bytes.
@@ -79,6 +115,32 @@ impl OwnedMessage {
                 token,
                 implied_port: *implied_port,
             }),
+            OwnedBody::SampleInfohashes(id, target) => Body::Query(Query::SampleInfohashes {
+                id: *id,
+                target: *target,
+            }),
+            OwnedBody::Get { id, target, seq } => Body::Query(Query::Get {
+                id: *id,
+                target: *target,
+                seq: *seq,
+            }),
+            OwnedBody::Put {
+                id,
+                token,
+                value,
+                mutable,
+            } => Body::Query(Query::Put {
+                id: *id,
+                token,
+                value,
+                mutable: mutable.as_ref().map(|m| MutablePut {
+                    key: m.key,
+                    signature: m.signature,
+                    seq: m.seq,
+                    salt: m.salt.as_deref(),
+                    cas: m.cas,
+                }),
+            }),
             OwnedBody::Unknown { method, id } => Body::Query(Query::Unknown { method, id: *id }),
             OwnedBody::Malformed { method } => Body::Query(Query::Malformed { method }),
             OwnedBody::Response {
@@ -86,6 +148,8 @@ impl OwnedMessage {
                 nodes,
                 values,
                 token,
+                item,
+                samples,
             } => Body::Response(Response {
                 id: *id,
                 nodes: nodes
@@ -93,6 +157,17 @@ impl OwnedMessage {
                     .map(|n| CompactNodes::new(n).expect("whole nodes")),
                 values: values.as_deref().map(PeerList::Addrs),
                 token: token.as_deref(),
+                item: ItemFields {
+                    value: item.value.as_deref(),
+                    key: item.key,
+                    signature: item.signature,
+                    seq: item.seq,
+                },
+                samples: samples.as_ref().map(|(interval, num, samples)| Samples {
+                    interval: *interval,
+                    num: *num,
+                    samples,
+                }),
             }),
             OwnedBody::Error { code, message } => Body::Error(ErrorBody {
                 code: *code,
@@ -123,7 +198,66 @@ pub fn bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
     vec(any::<u8>(), 0..=max)
 }
 
-const KNOWN: [&[u8]; 4] = [b"ping", b"find_node", b"get_peers", b"announce_peer"];
+const KNOWN: [&[u8]; 7] = [
+    b"ping",
+    b"find_node",
+    b"get_peers",
+    b"announce_peer",
+    b"get",
+    b"put",
+    b"sample_infohashes",
+];
+
+/// One bencoded value: a string, an integer, a list of them, or a dictionary with one of them.
+pub fn bencoded_value() -> impl Strategy<Value = Vec<u8>> {
+    let leaf = prop_oneof![
+        bytes(40).prop_map(|b| [format!("{}:", b.len()).into_bytes(), b].concat()),
+        any::<i64>().prop_map(|n| format!("i{n}e").into_bytes()),
+    ];
+    leaf.prop_recursive(3, 16, 4, |inner| {
+        prop_oneof![
+            vec(inner.clone(), 0..4).prop_map(|items| [
+                b"l".to_vec(),
+                items.concat(),
+                b"e".to_vec()
+            ]
+            .concat()),
+            inner.prop_map(|v| [b"d1:a".to_vec(), v, b"e".to_vec()].concat()),
+        ]
+    })
+}
+
+fn mutable_put() -> impl Strategy<Value = OwnedMutable> {
+    (
+        any::<[u8; 32]>(),
+        vec(any::<u8>(), 64),
+        any::<i64>(),
+        option::of(bytes(80)),
+        option::of(any::<i64>()),
+    )
+        .prop_map(|(key, sig, seq, salt, cas)| OwnedMutable {
+            key,
+            signature: sig.try_into().unwrap(),
+            seq,
+            salt,
+            cas,
+        })
+}
+
+fn item_fields() -> impl Strategy<Value = OwnedItem> {
+    (
+        option::of(bencoded_value()),
+        option::of(any::<[u8; 32]>()),
+        option::of(vec(any::<u8>(), 64)),
+        option::of(any::<i64>()),
+    )
+        .prop_map(|(value, key, sig, seq)| OwnedItem {
+            value,
+            key,
+            signature: sig.map(|s| s.try_into().unwrap()),
+            seq,
+        })
+}
 
 pub fn body() -> impl Strategy<Value = OwnedBody> {
     prop_oneof![
@@ -139,6 +273,19 @@ pub fn body() -> impl Strategy<Value = OwnedBody> {
                 implied_port
             }
         ),
+        (id(), id(), option::of(any::<i64>())).prop_map(|(id, target, seq)| OwnedBody::Get {
+            id,
+            target,
+            seq
+        }),
+        (id(), bytes(40), bencoded_value(), option::of(mutable_put())).prop_map(
+            |(id, token, value, mutable)| OwnedBody::Put {
+                id,
+                token,
+                value,
+                mutable
+            }
+        ),
         (bytes(30), option::of(id()))
             .prop_filter("a known method is not unknown", |(m, _)| !KNOWN
                 .contains(&&m[..]))
@@ -149,13 +296,23 @@ pub fn body() -> impl Strategy<Value = OwnedBody> {
             option::of(vec(any::<[u8; 26]>(), 0..=16).prop_map(|n| n.concat())),
             option::of(vec(addr(), 0..=100)),
             option::of(bytes(40)),
+            item_fields(),
+            option::of((
+                any::<i64>(),
+                any::<i64>(),
+                vec(any::<[u8; 20]>(), 0..=20).prop_map(|s| s.concat())
+            )),
         )
-            .prop_map(|(id, nodes, values, token)| OwnedBody::Response {
-                id,
-                nodes,
-                values,
-                token
-            }),
+            .prop_map(
+                |(id, nodes, values, token, item, samples)| OwnedBody::Response {
+                    id,
+                    nodes,
+                    values,
+                    token,
+                    item,
+                    samples
+                }
+            ),
         (any::<i64>(), bytes(100)).prop_map(|(code, message)| OwnedBody::Error { code, message }),
     ]
 }

@@ -39,10 +39,9 @@ pub fn mainline_peers(node: &mainline::Dht, info_hash: Id) -> Vec<SocketAddr> {
         .collect()
 }
 
-/// Announces `port` for `info_hash` from a mainline node. Its `announce_peer` collects tokens
-/// with a BEP 44 `get` lookup unless a get_peers lookup for the same key is cached; BEP 5 nodes
-/// (ours, libtorrent's) answer `get` with error 204, so look the key up with get_peers first,
-/// as a BitTorrent client would anyway.
+/// Announces `port` for `info_hash` from a mainline node, after a get_peers lookup of the key as
+/// a BitTorrent client would do. (Without it, mainline collects tokens with a BEP 44 `get`
+/// lookup, which our node answers too: see `tests/items.rs`.)
 pub fn mainline_announce(node: &mainline::Dht, info_hash: Id, port: u16) {
     let _ = mainline_peers(node, info_hash);
     node.announce_peer(mainline_id(info_hash), Some(port))

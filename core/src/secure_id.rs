@@ -1,0 +1,91 @@
+//! BEP 42 secure node ids: the first 21 bits of an id derive from the node's external IPv4
+//! address (CRC-32C of the masked address with 3 random bits), so that one host cannot choose
+//! where in the keyspace it sits.
+
+use crate::id::Id;
+use std::net::Ipv4Addr;
+
+/// CRC-32C (Castagnoli), bit by bit: it only ever hashes 4 bytes here.
+fn crc32c(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &byte in data {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0x82f6_3b78
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// The CRC of `ip` under BEP 42's mask with the 3 random bits `r`.
+fn ip_crc(ip: Ipv4Addr, r: u8) -> u32 {
+    let masked = u32::from(ip) & 0x030f_3fff | (u32::from(r & 7) << 29);
+    crc32c(&masked.to_be_bytes())
+}
+
+/// Whether BEP 42 exempts `ip` (local networks, where ids cannot be checked).
+pub fn is_exempt(ip: Ipv4Addr) -> bool {
+    ip.is_private() || ip.is_loopback() || ip.is_link_local() || ip.is_unspecified()
+}
+
+/// A secure id for `ip`: `random` supplies the 17 free bytes and bits (its last byte chooses
+/// the CRC's 3 random bits, as BEP 42 does).
+pub fn secure_id(ip: Ipv4Addr, random: [u8; 20]) -> Id {
+    let r = random[19];
+    let crc = ip_crc(ip, r);
+    let mut id = random;
+    id[0] = (crc >> 24) as u8;
+    id[1] = (crc >> 16) as u8;
+    id[2] = ((crc >> 8) as u8 & 0xf8) | (random[2] & 0x07);
+    Id(id)
+}
+
+/// Whether `id` is a secure id for `ip` (exempt addresses always pass).
+pub fn is_secure(id: &Id, ip: Ipv4Addr) -> bool {
+    if is_exempt(ip) {
+        return true;
+    }
+    let crc = ip_crc(ip, id.0[19]);
+    id.0[0] == (crc >> 24) as u8
+        && id.0[1] == (crc >> 16) as u8
+        && id.0[2] & 0xf8 == (crc >> 8) as u8 & 0xf8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// BEP 42's table: IP, the id's last byte, and the id's first three bytes (the third
+    /// byte's low 3 bits are free).
+    const VECTORS: [([u8; 4], u8, [u8; 3]); 5] = [
+        ([124, 31, 75, 21], 0x01, [0x5f, 0xbf, 0xbf]),
+        ([21, 75, 31, 124], 0x56, [0x5a, 0x3c, 0xe9]),
+        ([65, 23, 51, 170], 0x16, [0xa5, 0xd4, 0x32]),
+        ([84, 124, 73, 14], 0x41, [0x1b, 0x03, 0x21]),
+        ([43, 213, 53, 83], 0x5a, [0xe5, 0x6f, 0x6c]),
+    ];
+
+    #[test]
+    fn bep42_test_vectors() {
+        assert_eq!(crc32c(b"123456789"), 0xe306_9283);
+        for (ip, last, prefix) in VECTORS {
+            let ip = Ipv4Addr::from(ip);
+            let mut random = [0x33u8; 20];
+            random[19] = last;
+            random[2] = prefix[2] & 7;
+            let id = secure_id(ip, random);
+            assert_eq!(&id.0[..3], &prefix, "{ip}");
+            assert!(is_secure(&id, ip), "{ip}");
+            let mut other = id;
+            other.0[1] ^= 0x10;
+            assert!(!is_secure(&other, ip), "{ip}");
+            assert!(!is_secure(&id, Ipv4Addr::new(1, 2, 3, 4)), "{ip}");
+        }
+        assert!(is_secure(&Id([0; 20]), Ipv4Addr::new(192, 168, 1, 2)));
+        assert!(is_secure(&Id([0; 20]), Ipv4Addr::LOCALHOST));
+    }
+}
