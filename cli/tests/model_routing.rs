@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use common::{RunningExit, RunningRelay};
 use tokengo_gateway::client::{ClientOptions, GatewayClient};
+use tokengo_gateway::echo_backend;
 use tokengo_gateway::exit::backend::BackendOptions;
-use tokengo_gateway::{RelayCandidate, StaticRelays, echo_backend};
 use tokengo_gateway_proto::identity::parse_relay_id;
 use tokengo_gateway_proto::keys::OhttpKeyPair;
 
@@ -43,16 +43,13 @@ fn client_trusting(relay: &RunningRelay, exits: &[&RunningExit]) -> Arc<GatewayC
         .iter()
         .map(|e| parse_relay_id(&e.id).expect("hex id"))
         .collect();
-    Arc::new(GatewayClient::new(
-        Arc::new(StaticRelays(vec![RelayCandidate {
-            addr: relay.addr.to_string(),
-            pin: Some(relay.pin),
-        }])),
+    common::client_with(
+        relay,
         ClientOptions {
             trusted_exits: ids,
             ..ClientOptions::default()
         },
-    ))
+    )
 }
 
 async fn chat(url: &str, model: &str) -> (u16, serde_json::Value) {
@@ -149,16 +146,7 @@ async fn an_exit_that_joins_later_serves_its_model_without_a_restart() {
     tokengo_gateway::transport::install_crypto_provider();
     let relay = common::relay().await;
     let _alpha = exit_for(&relay, echo(&["alpha"]).await).await;
-    let client = Arc::new(GatewayClient::new(
-        Arc::new(StaticRelays(vec![RelayCandidate {
-            addr: relay.addr.to_string(),
-            pin: Some(relay.pin),
-        }])),
-        ClientOptions {
-            insecure_any_exit: true,
-            ..ClientOptions::default()
-        },
-    ));
+    let client = common::client(&relay);
     let url = common::proxy(client).await;
     assert_eq!(chat(&url, "alpha").await.0, 200);
     let _beta = exit_for(&relay, echo(&["beta"]).await).await;

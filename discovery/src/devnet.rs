@@ -167,11 +167,19 @@ pub async fn run(
             let _ = exit.run(s.wait()).await;
         });
     }
+    // Every exit on every relay it will use, so that whichever relay the client picks lists
+    // every exit (and every model) from the start.
+    let on_relays = options
+        .relays
+        .clamp(1, tokengo_gateway::exit::DEFAULT_MAX_RELAYS) as u64;
     for (n, registrations) in registered.iter_mut().enumerate() {
-        tokio::time::timeout(Duration::from_secs(15), registrations.wait_for(|r| *r > 0))
-            .await
-            .map_err(|_| DevnetError::NotRegistered(n + 1))?
-            .map_err(|_| DevnetError::NotRegistered(n + 1))?;
+        tokio::time::timeout(
+            Duration::from_secs(15),
+            registrations.wait_for(|r| *r >= on_relays),
+        )
+        .await
+        .map_err(|_| DevnetError::NotRegistered(n + 1))?
+        .map_err(|_| DevnetError::NotRegistered(n + 1))?;
     }
 
     progress.step(Step::Banner {

@@ -8,6 +8,10 @@
 //!   encrypted chunk of the response is forwarded as soon as it is sealed; the last chunk is sealed
 //!   with a distinct AAD, so a relay that truncates, reorders or drops chunks is detected.
 //!
+//! Everything sealed is padded ([`crate::padding`]): requests and single responses with zero
+//! bytes after the Binary HTTP message, streamed responses as padded records, so a relay sees
+//! sizes from a small set.
+//!
 //! The `ohttp` stream types are written and read synchronously here: the sinks are in-memory
 //! buffers that never block, and the sources are fed by the caller.
 
@@ -21,6 +25,7 @@ use futures_util::{FutureExt as _, Stream, StreamExt as _, TryStreamExt as _};
 
 use crate::http_message::{InnerRequest, InnerResponse, MAX_HEAD_LEN, MessageError, ResponseHead};
 use crate::keys::{KeyError, PublicKeyConfig};
+use crate::padding;
 
 /// Largest body a single (non-streamed) response may carry, leaving room for the envelope.
 pub const MAX_SINGLE_BODY: usize = crate::frame::MAX_PAYLOAD_LEN - 64 * 1024;
@@ -100,7 +105,7 @@ pub fn seal_single(
 ) -> Result<(Vec<u8>, SinglePending), EnvelopeError> {
     let mut config = key.to_ohttp()?;
     let client = ohttp::ClientRequest::from_config(&mut config)?;
-    let (bytes, pending) = client.encapsulate(&req.encode()?)?;
+    let (bytes, pending) = client.encapsulate(&padded(req.encode()?))?;
     Ok((bytes, SinglePending(pending)))
 }
 
@@ -132,8 +137,14 @@ pub fn open_single(
 impl SingleReply {
     /// Encodes and encrypts the response.
     pub fn seal(self, resp: &InnerResponse) -> Result<Vec<u8>, EnvelopeError> {
-        Ok(self.0.encapsulate(&resp.encode()?)?)
+        Ok(self.0.encapsulate(&padded(resp.encode()?))?)
     }
+}
+
+/// A known-length message padded as [`padding::pad_message`] says.
+fn padded(mut message: Vec<u8>) -> Vec<u8> {
+    padding::pad_message(&mut message, MAX_SINGLE_BODY);
+    message
 }
 
 /// The encrypted response bytes as they arrive at the client.
@@ -160,7 +171,7 @@ pub fn seal_stream(
     let client = ohttp::ClientRequest::from_config(&mut config)?;
     let sink = SharedBuf::default();
     let mut writer = client.encapsulate_stream(sink.clone())?;
-    let plain = req.encode()?;
+    let plain = padded(req.encode()?);
     ready(writer.write_all(&plain))?;
     ready(writer.close())?;
     let bytes = sink.take();
@@ -197,27 +208,45 @@ impl StreamPending {
     {
         let src: EncryptedSource = Box::pin(Box::pin(chunks).into_async_read());
         let mut reader = (self.0)(src)?;
-        let mut len = [0u8; 4];
-        reader.read_exact(&mut len).await?;
-        let len = u32::from_be_bytes(len) as usize;
-        if len > MAX_HEAD_LEN {
+        let (len, pad) = read_record_header(&mut reader)
+            .await?
+            .ok_or_else(|| EnvelopeError::from(io::Error::from(io::ErrorKind::UnexpectedEof)))?;
+        if len > MAX_HEAD_LEN + 4 {
             return Err(MessageError::Invalid("response head too large").into());
         }
         let mut head = vec![0u8; len];
         reader.read_exact(&mut head).await?;
-        let head = ResponseHead::decode(&head)?;
-        let body = futures_util::stream::unfold(Some(reader), |state| async move {
-            let mut reader = state?;
-            let mut buf = vec![0u8; BODY_READ_STEP];
-            match reader.read(&mut buf).await {
-                Ok(0) => None,
-                Ok(n) => {
-                    buf.truncate(n);
-                    Some((Ok(buf), Some(reader)))
-                }
-                Err(e) => Some((Err(e), None)),
+        skip(&mut reader, pad).await?;
+        // The head record holds the prefixed head ([`ResponseHead::encode_prefixed`]).
+        let head = match head.split_first_chunk::<4>() {
+            Some((prefix, rest)) if u32::from_be_bytes(*prefix) as usize == rest.len() => {
+                ResponseHead::decode(rest)?
             }
-        });
+            _ => return Err(MessageError::Invalid("response head record").into()),
+        };
+        // (reader, data bytes left in the record, padding bytes after them)
+        let body =
+            futures_util::stream::unfold(Some((reader, 0usize, 0usize)), |state| async move {
+                let (mut reader, mut left, mut pad) = state?;
+                while left == 0 {
+                    if let Err(e) = skip(&mut reader, pad).await {
+                        return Some((Err(e), None));
+                    }
+                    match read_record_header(&mut reader).await {
+                        Ok(Some((len, next_pad))) => (left, pad) = (len, next_pad),
+                        Ok(None) => return None,
+                        Err(e) => return Some((Err(e), None)),
+                    }
+                }
+                let mut buf = vec![0u8; left.min(BODY_READ_STEP)];
+                match reader.read_exact(&mut buf).await {
+                    Ok(()) => {
+                        left -= buf.len();
+                        Some((Ok(buf), Some((reader, left, pad))))
+                    }
+                    Err(e) => Some((Err(e), None)),
+                }
+            });
         Ok(StreamedResponse {
             head,
             body: body.boxed(),
@@ -257,9 +286,9 @@ impl StreamReply {
         self.body(&head.encode_prefixed()?)
     }
 
-    /// Seals a piece of body; returns the encrypted bytes to send.
+    /// Seals a piece of body as one padded record; returns the encrypted bytes to send.
     pub fn body(&mut self, data: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
-        ready(self.writer.write_all(data))?;
+        ready(self.writer.write_all(&padding::record(data)))?;
         Ok(self.sink.take())
     }
 
@@ -268,6 +297,33 @@ impl StreamReply {
         ready(self.writer.close())?;
         Ok(self.sink.take())
     }
+}
+
+/// The next record's data and padding lengths, or `None` at the authenticated end.
+async fn read_record_header(
+    reader: &mut Pin<Box<dyn AsyncRead + Send>>,
+) -> io::Result<Option<(usize, usize)>> {
+    let mut header = [0u8; padding::RECORD_HEADER];
+    let mut got = 0;
+    while got < header.len() {
+        match reader.read(&mut header[got..]).await? {
+            0 if got == 0 => return Ok(None),
+            0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+            n => got += n,
+        }
+    }
+    Ok(Some(padding::record_header(header)))
+}
+
+/// Reads and drops `n` bytes of padding, a bounded step at a time.
+async fn skip(reader: &mut Pin<Box<dyn AsyncRead + Send>>, mut n: usize) -> io::Result<()> {
+    let mut sink = [0u8; 4096];
+    while n > 0 {
+        let step = n.min(sink.len());
+        reader.read_exact(&mut sink[..step]).await?;
+        n -= step;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -338,6 +394,42 @@ mod tests {
             body.extend(piece.expect("piece"));
         }
         assert_eq!(body, b"data: a\n\ndata: b\n\ndata: c");
+    }
+
+    #[test]
+    fn a_relay_sees_one_size_for_requests_and_answers_of_nearby_lengths() {
+        let pair = OhttpKeyPair::generate().expect("key");
+        let server = ohttp::Server::new(pair.server_config().expect("cfg")).expect("server");
+        let mut requests = std::collections::BTreeSet::new();
+        let mut answers = std::collections::BTreeSet::new();
+        for n in 0..=600 {
+            let (bytes, _) = seal_single(pair.public(), &request(&vec![b'a'; n])).expect("seal");
+            requests.insert(bytes.len());
+            let (_, reply) = open_single(&server, &bytes).expect("open");
+            let resp = InnerResponse::json_error(200, &"b".repeat(n));
+            answers.insert(reply.seal(&resp).expect("seal").len());
+        }
+        assert_eq!(requests.len(), 1, "request sizes seen: {requests:?}");
+        assert_eq!(answers.len(), 1, "answer sizes seen: {answers:?}");
+    }
+
+    #[test]
+    fn a_relay_sees_one_size_for_streamed_pieces_of_any_token_length() {
+        let pair = OhttpKeyPair::generate().expect("key");
+        let (bytes, _) = seal_stream(pair.public(), &request(b"x")).expect("seal");
+        let (_, mut reply) =
+            open_stream(&pair.server_config().expect("cfg"), &bytes).expect("open");
+        let head = ResponseHead {
+            status: 200,
+            headers: vec![],
+        };
+        let _ = reply.head(&head).expect("head");
+        let mut sizes = std::collections::BTreeSet::new();
+        for n in 1..=400 {
+            let event = format!("data: {{\"delta\":\"{}\"}}\n\n", "t".repeat(n));
+            sizes.insert(reply.body(event.as_bytes()).expect("body").len());
+        }
+        assert_eq!(sizes.len(), 1, "piece sizes seen: {sizes:?}");
     }
 
     #[tokio::test]

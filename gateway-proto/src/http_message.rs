@@ -101,7 +101,7 @@ impl InnerRequest {
 
     /// Decodes a bhttp request.
     pub fn decode(bytes: &[u8]) -> Result<Self, MessageError> {
-        let m = Message::read_bhttp(&mut Cursor::new(bytes))?;
+        let m = read_padded(bytes)?;
         let control = m.control();
         let method = control
             .method()
@@ -121,6 +121,19 @@ impl InnerRequest {
             body: m.content().to_vec(),
         })
     }
+}
+
+/// A known-length bhttp message followed by nothing but zero padding (RFC 9292 §3.8).
+fn read_padded(bytes: &[u8]) -> Result<Message, MessageError> {
+    let mut cursor = Cursor::new(bytes);
+    let m = Message::read_bhttp(&mut cursor)?;
+    let end = usize::try_from(cursor.position()).unwrap_or(bytes.len());
+    if !crate::padding::is_padding(bytes.get(end..).unwrap_or_default()) {
+        return Err(MessageError::Invalid(
+            "bytes after the message that are not padding",
+        ));
+    }
+    Ok(m)
 }
 
 fn response_message(head: &ResponseHead) -> Result<Message, MessageError> {
@@ -160,7 +173,7 @@ impl InnerResponse {
 
     /// Decodes a bhttp response.
     pub fn decode(bytes: &[u8]) -> Result<Self, MessageError> {
-        let m = Message::read_bhttp(&mut Cursor::new(bytes))?;
+        let m = read_padded(bytes)?;
         Ok(Self {
             head: head_of(&m)?,
             body: m.content().to_vec(),

@@ -66,6 +66,7 @@ pub mod hygiene;
 pub mod identity;
 pub mod keys;
 pub mod models;
+pub mod padding;
 pub mod path_policy;
 pub mod per_ip;
 pub mod publication;

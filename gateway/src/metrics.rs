@@ -70,6 +70,23 @@ pub struct Role {
     pub role: &'static str,
 }
 
+/// Counts a request answered with `status` on `path` (its query ignored).
+fn count_answer(family: &Family<RouteStatus, Counter>, path: &str, status: u16) {
+    let path = path.split('?').next().unwrap_or_default();
+    let labels = RouteStatus {
+        route: route_of(path),
+        status,
+    };
+    family.get_or_create(&labels).inc();
+}
+
+/// Counts `n` bytes going `direction`.
+fn count_bytes(family: &Family<Direction, Counter>, direction: &'static str, n: usize) {
+    family
+        .get_or_create(&Direction { direction })
+        .inc_by(n as u64);
+}
+
 /// Seconds, from 1 ms to about 2 minutes.
 fn latency() -> Histogram {
     Histogram::new(exponential_buckets(0.001, 2.0, 18))
@@ -114,18 +131,12 @@ impl Default for ClientMetrics {
 impl ClientMetrics {
     /// Counts one answered request.
     pub fn answered(&self, path: &str, status: u16) {
-        let labels = RouteStatus {
-            route: route_of(path),
-            status,
-        };
-        self.requests.get_or_create(&labels).inc();
+        count_answer(&self.requests, path, status);
     }
 
     /// Counts body bytes going `direction` (`sent` or `received`).
     pub fn count_bytes(&self, direction: &'static str, n: usize) {
-        self.bytes
-            .get_or_create(&Direction { direction })
-            .inc_by(n as u64);
+        count_bytes(&self.bytes, direction, n);
     }
 
     /// Requests answered so far with a status in `range`.
@@ -214,9 +225,7 @@ impl RelayMetrics {
 
     /// Counts payload bytes going `direction` (`to_exit` or `to_client`).
     pub fn count_bytes(&self, direction: &'static str, n: usize) {
-        self.bytes
-            .get_or_create(&Direction { direction })
-            .inc_by(n as u64);
+        count_bytes(&self.bytes, direction, n);
     }
 
     /// Registers these metrics under `tokengo_relay_`.
@@ -268,19 +277,12 @@ impl Default for ExitMetrics {
 impl ExitMetrics {
     /// Counts one answered request.
     pub fn answered(&self, path: &str, status: u16) {
-        let path = path.split('?').next().unwrap_or_default();
-        let labels = RouteStatus {
-            route: route_of(path),
-            status,
-        };
-        self.requests.get_or_create(&labels).inc();
+        count_answer(&self.requests, path, status);
     }
 
     /// Counts body bytes going `direction` (`sent` or `received`).
     pub fn count_bytes(&self, direction: &'static str, n: usize) {
-        self.bytes
-            .get_or_create(&Direction { direction })
-            .inc_by(n as u64);
+        count_bytes(&self.bytes, direction, n);
     }
 
     /// Registers these metrics under `tokengo_exit_`.

@@ -359,15 +359,23 @@ pub async fn exit_with(
 /// A gateway client for `relay` that takes any exit it lists: for tests about transport, not
 /// trust (those build their clients with a policy; `tests/trust.rs`).
 pub fn client(relay: &RunningRelay) -> Arc<GatewayClient> {
+    client_with(
+        relay,
+        ClientOptions {
+            insecure_any_exit: true,
+            ..ClientOptions::default()
+        },
+    )
+}
+
+/// A gateway client for `relay` (pinned) with `options`.
+pub fn client_with(relay: &RunningRelay, options: ClientOptions) -> Arc<GatewayClient> {
     Arc::new(GatewayClient::new(
         Arc::new(StaticRelays(vec![RelayCandidate {
             addr: relay.addr.to_string(),
             pin: Some(relay.pin),
         }])),
-        ClientOptions {
-            insecure_any_exit: true,
-            ..ClientOptions::default()
-        },
+        options,
     ))
 }
 
