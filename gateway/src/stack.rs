@@ -36,6 +36,8 @@ pub struct ServeOptions {
     pub ohttp_key: Option<PathBuf>,
     /// Proxy settings.
     pub proxy: ProxyOptions,
+    /// How long the exit gathers streamed pieces into one sealed chunk.
+    pub chunk_interval: std::time::Duration,
 }
 
 impl ServeOptions {
@@ -47,6 +49,7 @@ impl ServeOptions {
             relay_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             ohttp_key: None,
             proxy: ProxyOptions::default(),
+            chunk_interval: crate::exit::DEFAULT_CHUNK_INTERVAL,
         }
     }
 }
@@ -106,11 +109,12 @@ impl Stack {
             Some(path) => OhttpKeyPair::load_or_generate(path)?.0,
             None => OhttpKeyPair::generate()?,
         };
-        let exit_options = ExitOptions::new(
+        let mut exit_options = ExitOptions::new(
             static_relay(relay_addr.to_string(), Some(relay_pin)),
             key,
             options.backend.clone(),
         );
+        exit_options.chunk_interval = options.chunk_interval;
         let exit = Exit::new(exit_options)?;
         let exit_id = exit.identity_key();
         let mut registered = exit.registrations();

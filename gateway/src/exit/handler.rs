@@ -265,9 +265,12 @@ async fn streamed(ctx: &ExitContext, payload: &[u8], send: &mut SendStream) {
         return;
     }
     // Pieces that arrive within `chunk_interval` of the first one travel as one sealed chunk,
-    // so the relay sees neither each token's size nor its timing.
+    // so the relay sees neither each token's size nor its timing. The body's first piece goes
+    // at once: its time (the time to the first token) shows through any gathering anyway, to
+    // within the interval, and its size is padded like every other.
     let mut batch: Vec<u8> = Vec::new();
     let mut flush_at: Option<tokio::time::Instant> = None;
+    let mut first_piece = true;
     loop {
         let flush = async {
             match flush_at {
@@ -293,7 +296,8 @@ async fn streamed(ctx: &ExitContext, payload: &[u8], send: &mut SendStream) {
             Some(Ok(Some(Ok(piece)))) => {
                 ctx.metrics.count_bytes("received", piece.len());
                 batch.extend_from_slice(&piece);
-                if ctx.chunk_interval.is_zero() || batch.len() >= MAX_CHUNK_FRAME {
+                let first = std::mem::take(&mut first_piece);
+                if first || ctx.chunk_interval.is_zero() || batch.len() >= MAX_CHUNK_FRAME {
                     flush_at = None;
                     if !send_batch(send, &mut reply, &mut batch).await {
                         return;
