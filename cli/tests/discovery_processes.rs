@@ -5,6 +5,7 @@
 //! seed relay is a whole network on its own.
 
 use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -33,6 +34,25 @@ fn registered_relay(exit_out: &mpsc::Receiver<String>) -> String {
     let line = lines.last().unwrap();
     let at = line.find("relay=").unwrap_or_else(|| panic!("{line}")) + "relay=".len();
     line[at..].split_whitespace().next().unwrap().to_string()
+}
+
+/// An exit for `backend` that finds relays through `seed_dht`, its key kept in `dir`.
+fn spawn_exit(
+    dir: &std::path::Path,
+    backend: SocketAddr,
+    seed_dht: &str,
+) -> (Proc, mpsc::Receiver<String>) {
+    let key = dir.join("ohttp.key");
+    spawn(&[
+        "exit",
+        "--backend",
+        &format!("http://{backend}"),
+        "--ohttp-key",
+        key.to_str().unwrap(),
+        "--no-default-bootstrap",
+        "--bootstrap-peer",
+        seed_dht,
+    ])
 }
 
 /// A private network of processes on loopback.
@@ -79,17 +99,7 @@ impl Network {
             procs.push(Some(relay));
             relay_quic.push(quic);
         }
-        let key = dir.join("ohttp.key");
-        let (exit, exit_out) = spawn(&[
-            "exit",
-            "--backend",
-            &format!("http://{backend}"),
-            "--ohttp-key",
-            key.to_str().unwrap(),
-            "--no-default-bootstrap",
-            "--bootstrap-peer",
-            &seed_dht,
-        ]);
+        let (exit, exit_out) = spawn_exit(dir, backend, &seed_dht);
         Network {
             relays: procs,
             relay_quic,
@@ -241,19 +251,8 @@ fn a_client_started_before_any_exit_says_it_is_still_looking_then_that_it_is_rea
     let answer = post(api, r#"{"messages":[{"role":"user","content":"hi"}]}"#);
     assert!(answer.starts_with("HTTP/1.1 50"), "{answer}");
 
-    let backend = http_server(None);
     let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("ohttp.key");
-    let (_exit, exit_out) = spawn(&[
-        "exit",
-        "--backend",
-        &format!("http://{backend}"),
-        "--ohttp-key",
-        key.to_str().unwrap(),
-        "--no-default-bootstrap",
-        "--bootstrap-peer",
-        &seed_dht,
-    ]);
+    let (_exit, exit_out) = spawn_exit(dir.path(), http_server(None), &seed_dht);
     assert_eq!(registered_relay(&exit_out), quic);
     let after = wait_for(&out, "Ready! Listening on");
     assert!(after.last().unwrap().contains(&listen), "{after:?}");

@@ -332,6 +332,9 @@ impl GatewayClient {
         if model.is_none() || slot.preferred.is_none() {
             slot.preferred = Some(id.clone());
         }
+        if slot.told_unvouched.len() >= MAX_STICKY_MODELS {
+            slot.told_unvouched.clear();
+        }
         if chosen.basis == Basis::Corroborated && slot.told_unvouched.insert(id.clone()) {
             warn!(
                 exit = %id,
@@ -741,7 +744,7 @@ impl GatewayClient {
     }
 }
 
-/// How many models' exits a client remembers at once.
+/// How many models' exits (and exits told "not vouched for") a client remembers at once.
 const MAX_STICKY_MODELS: usize = 1024;
 
 /// A candidate as the client keeps it.

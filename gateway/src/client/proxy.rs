@@ -31,6 +31,7 @@ use super::{ClientError, GatewayClient};
 use crate::metrics::ClientMetrics;
 use tokengo_gateway_proto::http_message::{InnerRequest, is_hop_by_hop};
 pub use tokengo_gateway_proto::hygiene::{CallerPolicy, Forbidden, HeaderPolicy};
+use tokengo_gateway_proto::trust::Basis;
 
 /// Proxy settings.
 #[derive(Debug, Clone)]
@@ -111,21 +112,16 @@ pub fn router(client: Arc<GatewayClient>, options: ProxyOptions) -> Router {
 async fn status(state: &ProxyState) -> Response {
     let now = state.client.status().await;
     let metrics = &state.options.metrics;
-    let exit = now.exit.as_ref().and_then(|id| {
-        now.exits.iter().find(|(e, _, _)| e == id).map(|(id, basis, models)| {
-            serde_json::json!({ "id": id, "trusted_by": basis.as_str(), "models": models })
-        })
-    });
-    let exits: Vec<serde_json::Value> = now
-        .exits
-        .iter()
-        .map(|(id, basis, models)| {
-            serde_json::json!({ "id": id, "trusted_by": basis.as_str(), "models": models })
-        })
-        .collect();
-    let mut models: Vec<&String> = now.exits.iter().flat_map(|(_, _, m)| m).collect();
+    let describe = |(id, basis, models): &(String, Basis, Vec<String>)| serde_json::json!({ "id": id, "trusted_by": basis.as_str(), "models": models });
+    let exit = now
+        .exit
+        .as_ref()
+        .and_then(|id| now.exits.iter().find(|(e, _, _)| e == id))
+        .map(describe);
+    let exits: Vec<serde_json::Value> = now.exits.iter().map(describe).collect();
+    let lists: Vec<&[String]> = now.exits.iter().map(|(_, _, m)| m.as_slice()).collect();
+    let mut models = tokengo_gateway_proto::models::union(&lists);
     models.sort_unstable();
-    models.dedup();
     let relay = now.relay.as_ref().map(|(addr, id, rtt)| {
         serde_json::json!({ "addr": addr.to_string(), "id": id, "rtt_ms": rtt.as_secs_f64() * 1000.0 })
     });
