@@ -1,8 +1,24 @@
 //! Measuring relays concurrently and picking the fastest.
 
+use futures_util::StreamExt as _;
+use futures_util::stream::FuturesUnordered;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+/// Least time a round waits for more answers after the first one.
+pub const MIN_GRACE: Duration = Duration::from_millis(250);
+
+/// When a probe round ends, measured from its start: at `timeout`, or, once the fastest relay
+/// answered after `first`, when the others have had [`MIN_GRACE`] or three times that long
+/// again. A relay that died still has its announcement in the DHT for a while, and waiting the
+/// whole timeout for it would hold every start and every failover.
+#[must_use]
+pub fn round_length(timeout: Duration, first: Option<Duration>) -> Duration {
+    first.map_or(timeout, |first| {
+        (first + MIN_GRACE.max(first * 3)).min(timeout)
+    })
+}
 
 /// One relay's measurement, with what the probe learned (a relay's identity key, say).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,8 +31,8 @@ pub struct ProbeResult<T> {
     pub value: Option<T>,
 }
 
-/// Runs `probe` against every address at once (each bounded by `timeout`) and returns the
-/// results fastest first, failures last.
+/// Runs `probe` against every address at once and returns the results fastest first, failures
+/// last; a probe still running when the round ends ([`round_length`]) counts as failed.
 pub async fn probe_all<F, Fut, T, E>(
     addrs: &[SocketAddr],
     timeout: Duration,
@@ -27,36 +43,44 @@ where
     Fut: Future<Output = Result<T, E>>,
     E: std::fmt::Display,
 {
-    let runs = addrs.iter().map(|&addr| {
-        let attempt = probe(addr);
-        async move {
-            let start = Instant::now();
-            match tokio::time::timeout(timeout, attempt).await {
-                Ok(Ok(value)) => ProbeResult {
-                    addr,
-                    latency: Some(start.elapsed()),
-                    value: Some(value),
-                },
-                Ok(Err(e)) => {
-                    tracing::debug!(%addr, "relay probe failed: {e}");
-                    ProbeResult {
-                        addr,
-                        latency: None,
-                        value: None,
-                    }
-                }
-                Err(_) => {
-                    tracing::debug!(%addr, "relay probe timed out");
-                    ProbeResult {
-                        addr,
-                        latency: None,
-                        value: None,
-                    }
-                }
+    let start = tokio::time::Instant::now();
+    let mut runs: FuturesUnordered<_> = addrs
+        .iter()
+        .enumerate()
+        .map(|(i, &addr)| {
+            let attempt = probe(addr);
+            async move {
+                let result = attempt.await;
+                (i, start.elapsed(), result)
             }
+        })
+        .collect();
+    let mut results: Vec<ProbeResult<T>> = addrs
+        .iter()
+        .map(|&addr| ProbeResult {
+            addr,
+            latency: None,
+            value: None,
+        })
+        .collect();
+    let mut first = None;
+    loop {
+        let end = start + round_length(timeout, first);
+        let Ok(Some((i, latency, result))) = tokio::time::timeout_at(end, runs.next()).await else {
+            break;
+        };
+        match result {
+            Ok(value) => {
+                first.get_or_insert(latency);
+                results[i].latency = Some(latency);
+                results[i].value = Some(value);
+            }
+            Err(e) => tracing::debug!(addr = %addrs[i], "relay probe failed: {e}"),
         }
-    });
-    let mut results = futures_util::future::join_all(runs).await;
+    }
+    for r in results.iter().filter(|r| r.latency.is_none()) {
+        tracing::debug!(addr = %r.addr, "relay probe unanswered when the round ended");
+    }
     results.sort_by_key(|r| (r.latency.is_none(), r.latency));
     results
 }
@@ -86,5 +110,41 @@ mod tests {
         assert!(results[2].latency.is_none() && results[3].latency.is_none());
         assert!(results[2].value.is_none());
         assert!(results[0].latency.unwrap() < results[1].latency.unwrap());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_round_ends_soon_after_the_first_answer_without_waiting_for_the_dead() {
+        let addrs: Vec<SocketAddr> = (1..=3)
+            .map(|p| format!("127.0.0.1:{p}").parse().unwrap())
+            .collect();
+        let started = tokio::time::Instant::now();
+        let results = probe_all(&addrs, Duration::from_secs(3), |addr| async move {
+            let wait = match addr.port() {
+                1 => 100,
+                2 => 350,
+                _ => 60_000,
+            };
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+            Ok::<_, &str>(())
+        })
+        .await;
+        // The round ends 250 ms after the first answer (100 ms + max(250, 300) ms).
+        assert_eq!(started.elapsed(), Duration::from_millis(400));
+        let answered: Vec<u16> = results
+            .iter()
+            .filter(|r| r.latency.is_some())
+            .map(|r| r.addr.port())
+            .collect();
+        assert_eq!(answered, [1, 2]);
+    }
+
+    #[test]
+    fn the_grace_follows_the_fastest_answer_within_the_timeout() {
+        let ms = Duration::from_millis;
+        let timeout = Duration::from_secs(3);
+        assert_eq!(round_length(timeout, None), timeout);
+        assert_eq!(round_length(timeout, Some(ms(10))), ms(260));
+        assert_eq!(round_length(timeout, Some(ms(200))), ms(800));
+        assert_eq!(round_length(timeout, Some(ms(2000))), timeout);
     }
 }
