@@ -9,6 +9,10 @@ use tokengo::commands;
 #[derive(Debug, Parser)]
 #[command(name = "tokengo", version)]
 struct Cli {
+    /// How logs on stderr are written: text, or one JSON object per line for log collectors
+    /// (what a person reads on stdout stays text).
+    #[arg(long, global = true, value_enum, default_value_t)]
+    log_format: tokengo::console::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -36,11 +40,14 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let command = Cli::parse().command;
+    let Cli {
+        log_format,
+        command,
+    } = Cli::parse();
     if let Command::Dht(args) = command {
-        return tokengo::dht::run(args);
+        return tokengo::dht::run(args, log_format);
     }
-    tokengo::console::init_logging("info");
+    tokengo::console::init_logging("info", log_format);
     match gateway(command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

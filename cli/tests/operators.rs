@@ -178,3 +178,28 @@ fn metrics_and_status_show_a_request_on_every_hop() {
         "{nobody:?}"
     );
 }
+
+#[test]
+fn log_format_json_writes_one_json_object_per_log_line() {
+    let dht = format!("127.0.0.1:{}", free_udp());
+    let (_relay, out) = spawn(&[
+        "relay",
+        "--log-format",
+        "json",
+        "--listen",
+        "127.0.0.1:0",
+        "--dht-listen",
+        &dht,
+        "--no-default-bootstrap",
+    ]);
+    let lines = wait_for(&out, "relay DHT node listening");
+    let line = lines.last().expect("a line");
+    let event: serde_json::Value =
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("not one JSON object ({e}): {line}"));
+    assert_eq!(event["level"], "INFO", "{event}");
+    assert_eq!(event["fields"]["message"], "relay DHT node listening");
+    assert_eq!(event["fields"]["addr"], dht.as_str());
+    assert!(event["timestamp"].is_string(), "{event}");
+    // What a person reads on stdout stays text.
+    assert!(lines.iter().any(|l| l.starts_with("relay listening on")));
+}

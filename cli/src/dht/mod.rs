@@ -228,14 +228,14 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
-/// Runs a `tokengo dht` command and returns the process exit code.
-pub fn run(args: DhtArgs) -> ExitCode {
+/// Runs a `tokengo dht` command, logging in `log_format`, and returns the process exit code.
+pub fn run(args: DhtArgs, log_format: crate::console::LogFormat) -> ExitCode {
     let default_level = if matches!(args.command, DhtCommand::Node(_)) {
         "info"
     } else {
         "warn"
     };
-    crate::console::init_logging(default_level);
+    crate::console::init_logging(default_level, log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
