@@ -201,6 +201,10 @@ fn announce_then_get_peers_through_processes() {
     assert_eq!(json["peers"], serde_json::json!(["127.0.0.1:4321"]));
     assert_eq!(json["complete"], true);
     assert!(json["stats"]["answered"].as_u64().unwrap_or(0) >= 1);
+    // One-shot: no bootstrap first; every datagram the command sent was one of its lookup's
+    // get_peers queries, the first of them to the bootstrap node.
+    assert_eq!(json["datagrams_sent"], json["stats"]["queried"], "{json}");
+    assert!(json["table_size"].as_u64().unwrap_or(0) >= 1, "{json}");
 
     // --keep stays up (re-announcing) until SIGINT, then exits 0.
     let kept = "6b".repeat(20);

@@ -109,8 +109,18 @@ impl Dht {
 
     /// Starts a get_peers lookup; iterate the returned [`PeerLookup`] for peers as they arrive.
     pub fn get_peers(&self, info_hash: Id) -> Result<PeerLookup, Error> {
+        self.get_peers_via(info_hash, Vec::new())
+    }
+
+    /// [`Dht::get_peers`] that also asks `via` (bootstrap nodes, say) from the start, so a
+    /// one-shot lookup needs no bootstrap first.
+    pub fn get_peers_via(&self, info_hash: Id, via: Vec<SocketAddr>) -> Result<PeerLookup, Error> {
         let (updates, receiver) = mpsc::channel();
-        self.send(Command::GetPeers { info_hash, updates })?;
+        self.send(Command::GetPeers {
+            info_hash,
+            via,
+            updates,
+        })?;
         Ok(PeerLookup::new(receiver))
     }
 

@@ -64,9 +64,13 @@ impl<C: Channels> Callers<C> {
                     self.pending.insert(query, Pending::FindNode(reply));
                 }
             }
-            Command::GetPeers { info_hash, updates } => {
+            Command::GetPeers {
+                info_hash,
+                via,
+                updates,
+            } => {
                 if self.pending.len() < MAX_PENDING {
-                    let query = node.get_peers(now, info_hash);
+                    let query = node.get_peers_via(now, info_hash, &via);
                     self.pending.insert(
                         query,
                         Pending::GetPeers {
@@ -352,6 +356,7 @@ mod tests {
         let (updates, received) = mpsc::channel();
         let command = Command::GetPeers {
             info_hash: Id([2; 20]),
+            via: Vec::new(),
             updates,
         };
         callers.apply(&mut node, Instant::now(), command);
@@ -427,6 +432,7 @@ mod tests {
         let (updates, received) = mpsc::channel();
         let command = Command::GetPeers {
             info_hash: Id([3; 20]),
+            via: Vec::new(),
             updates,
         };
         callers.apply(&mut node, Instant::now(), command);

@@ -41,6 +41,9 @@ pub enum Command<C: Channels> {
     GetPeers {
         /// The torrent whose peers are wanted.
         info_hash: Id,
+        /// Nodes to ask from the start besides the routing table's (bootstrap nodes, for a
+        /// lookup that does not wait for a bootstrap).
+        via: Vec<SocketAddr>,
         /// Where each peer, then the end of the lookup, goes.
         updates: C::Updates,
     },

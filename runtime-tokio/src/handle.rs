@@ -95,9 +95,23 @@ impl Dht {
     /// Starts a get_peers lookup; the returned [`PeerLookup`] yields peers as they arrive and
     /// then the final report.
     pub async fn get_peers(&self, info_hash: Id) -> Result<PeerLookup, Error> {
+        self.get_peers_via(info_hash, Vec::new()).await
+    }
+
+    /// [`Dht::get_peers`] that also asks `via` (bootstrap nodes, say) from the start, so a
+    /// one-shot lookup needs no bootstrap first.
+    pub async fn get_peers_via(
+        &self,
+        info_hash: Id,
+        via: Vec<SocketAddr>,
+    ) -> Result<PeerLookup, Error> {
         let (updates, receiver) = mpsc::unbounded_channel();
         self.commands
-            .send(Command::GetPeers { info_hash, updates })
+            .send(Command::GetPeers {
+                info_hash,
+                via,
+                updates,
+            })
             .await
             .map_err(|_| Error::Stopped)?;
         Ok(PeerLookup::new(receiver))

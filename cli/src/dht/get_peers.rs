@@ -1,4 +1,6 @@
-//! `tokengo dht get-peers`: peers on stdout as they arrive, a summary on stderr.
+//! `tokengo dht get-peers`: peers on stdout as they arrive, a summary on stderr. The lookup
+//! starts at once from the bootstrap nodes (no bootstrap of its own first: a one-shot lookup
+//! needs only the nodes near its key, and asking for them fills the table on the way).
 
 use super::report::{self, StatsJson};
 use super::{Failure, GetPeersArgs};
@@ -15,21 +17,21 @@ struct GetPeersJson {
     complete: bool,
     /// The lookup's own stats (absent when it did not finish).
     stats: Option<StatsJson>,
-    /// From the command's start (bootstrap included) to the first peer.
+    /// From the command's start to the first peer.
     first_peer_ms: Option<f64>,
-    /// From the command's start (bootstrap included) to the end of the lookup.
+    /// From the command's start to the end of the lookup.
     elapsed_ms: f64,
-    bootstrap_table_size: usize,
+    /// Nodes in the routing table when the lookup ended.
+    table_size: usize,
     datagrams_sent: u64,
 }
 
 pub(crate) async fn run(args: GetPeersArgs) -> Result<ExitCode, Failure> {
     let started = Instant::now();
     let deadline = started + args.client.timeout;
-    let client = report::start_client(&args.client, true, deadline).await?;
-    let mut lookup = client
-        .dht
-        .get_peers(args.info_hash)
+    let (dht, bootstrap) = report::bind_client(&args.client, true).await?;
+    let mut lookup = dht
+        .get_peers_via(args.info_hash, bootstrap)
         .await
         .map_err(anyhow::Error::from)?;
     let mut first_peer = None;
@@ -54,12 +56,7 @@ pub(crate) async fn run(args: GetPeersArgs) -> Result<ExitCode, Failure> {
     let elapsed = started.elapsed();
     let peers = lookup.peers().to_vec();
     let stats = lookup.stats();
-    let node_stats = client
-        .dht
-        .shutdown()
-        .await
-        .map_err(anyhow::Error::from)?
-        .stats;
+    let snapshot = dht.shutdown().await.map_err(anyhow::Error::from)?;
     match stats {
         Some(s) => eprintln!(
             "{} peers for {}: {} of {} queries answered, {} timed out, {:.0} ms",
@@ -85,8 +82,8 @@ pub(crate) async fn run(args: GetPeersArgs) -> Result<ExitCode, Failure> {
             stats: stats.map(StatsJson::from),
             first_peer_ms: first_peer.map(|d| d.as_secs_f64() * 1e3),
             elapsed_ms: elapsed.as_secs_f64() * 1e3,
-            bootstrap_table_size: client.table_size,
-            datagrams_sent: report::datagrams_sent(&node_stats),
+            table_size: snapshot.contacts.len(),
+            datagrams_sent: report::datagrams_sent(&snapshot.stats),
         };
         crate::say!(
             "{}",

@@ -31,7 +31,20 @@ pub(crate) async fn bootstrap_addrs(client: &ClientArgs) -> Result<Vec<SocketAdd
 /// A client node bootstrapped before `deadline`, ready for one command.
 pub(crate) struct Client {
     pub(crate) dht: Dht,
-    pub(crate) table_size: usize,
+}
+
+/// Starts a node for a one-shot command, not yet bootstrapped; returns it with the resolved
+/// bootstrap addresses.
+pub(crate) async fn bind_client(
+    client: &ClientArgs,
+    read_only: bool,
+) -> Result<(Dht, Vec<SocketAddr>), Failure> {
+    let addrs = bootstrap_addrs(client).await?;
+    let config = args::node_config(client.network.network, read_only);
+    let dht = Dht::bind(client.listen, config)
+        .await
+        .map_err(|e| Failure::Input(e.into()))?;
+    Ok((dht, addrs))
 }
 
 /// Starts a node for a one-shot command and bootstraps it (until `deadline` at most).
@@ -40,11 +53,7 @@ pub(crate) async fn start_client(
     read_only: bool,
     deadline: Instant,
 ) -> Result<Client, Failure> {
-    let addrs = bootstrap_addrs(client).await?;
-    let config = args::node_config(client.network.network, read_only);
-    let dht = Dht::bind(client.listen, config)
-        .await
-        .map_err(|e| Failure::Input(e.into()))?;
+    let (dht, addrs) = bind_client(client, read_only).await?;
     let table_size = match tokio::time::timeout_at(deadline, dht.bootstrap_addrs(addrs)).await {
         Ok(result) => result.map_err(|e| Failure::Runtime(e.into()))?,
         Err(_) => 0,
@@ -52,7 +61,7 @@ pub(crate) async fn start_client(
     if table_size == 0 {
         tracing::warn!("no bootstrap node answered");
     }
-    Ok(Client { dht, table_size })
+    Ok(Client { dht })
 }
 
 /// Datagrams a node has sent (queries, responses and errors).

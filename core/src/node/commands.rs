@@ -36,8 +36,16 @@ impl Node {
     /// [`Event::PeerFound`] as soon as it arrives (peers we store ourselves come first); the
     /// lookup ends with [`Event::LookupDone`].
     pub fn get_peers(&mut self, now: Instant, info_hash: Id) -> QueryId {
+        self.get_peers_via(now, info_hash, &[])
+    }
+
+    /// [`Node::get_peers`] that also asks `via` (IPv4 addresses of nodes whose ids we do not
+    /// know, such as bootstrap nodes) from the start: a one-shot lookup needs no bootstrap
+    /// first, and its first answers fill the routing table as they come.
+    pub fn get_peers_via(&mut self, now: Instant, info_hash: Id, via: &[SocketAddr]) -> QueryId {
+        let via: Vec<_> = via.iter().filter_map(v4).collect();
         let query = self.next_query_id();
-        self.start_lookup(now, query, LookupKind::GetPeers, info_hash, &[]);
+        self.start_lookup(now, query, LookupKind::GetPeers, info_hash, &via);
         query
     }
 
