@@ -24,7 +24,7 @@ fn contact<R: Runtime>(node: &R) -> NodeInfo {
     match node.addr() {
         SocketAddr::V4(addr) => NodeInfo {
             id: node.id(),
-            addr,
+            addr: std::net::SocketAddr::V4(addr),
         },
         SocketAddr::V6(_) => panic!("test nodes bind IPv4 loopback"),
     }
@@ -311,7 +311,7 @@ pub fn commands_beyond_the_pending_bound_are_refused<R: Runtime>() {
     let node = R::start(config);
     node.add_contacts(vec![NodeInfo {
         id: Id([0x99; 20]),
-        addr: silent_addr,
+        addr: std::net::SocketAddr::V4(silent_addr),
     }])
     .expect("add a silent contact");
     let extra = 20;
