@@ -142,3 +142,30 @@ fn answers_with_nodes6_and_ipv6_values_encode_as_bep32_says() {
     assert!(CompactNodes::new_v6(&nodes6[..37]).is_none());
     assert!(CompactNodes::new(&nodes6).is_none());
 }
+
+fn fuzz_seed(name: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/seeds/krpc_decode")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn the_bep32_fuzz_seeds_carry_what_they_claim() {
+    let query = fuzz_seed("bep32-find-node-want");
+    let Body::Query(Query::FindNode { want, .. }) = decode(&query).unwrap().body else {
+        panic!("not find_node")
+    };
+    assert_eq!(want, Want::BOTH);
+    let response = fuzz_seed("bep32-get-peers-response");
+    let m = decode(&response).unwrap();
+    assert_eq!(m.requester_ip, Some(v6(0x99, 6881)));
+    let Body::Response(r) = &m.body else {
+        panic!("not a response")
+    };
+    assert_eq!(r.nodes6.unwrap().len(), 4);
+    let values: Vec<_> = r.values.unwrap().iter().collect();
+    assert_eq!(values.len(), 4);
+    assert_eq!(values.iter().filter(|a| a.is_ipv6()).count(), 3);
+    assert_eq!(m.to_vec().unwrap(), response, "the seeds are canonical");
+}
