@@ -18,13 +18,20 @@ fn dht(args: &[&str]) -> Output {
 struct NodeProcess {
     child: Child,
     addr: SocketAddr,
+    /// Every address it listens on (one per family).
+    addrs: Vec<SocketAddr>,
     id: String,
 }
 
 impl NodeProcess {
     fn start(extra: &[&str]) -> NodeProcess {
+        Self::start_on(&["127.0.0.1:0"], extra)
+    }
+
+    fn start_on(listen: &[&str], extra: &[&str]) -> NodeProcess {
         let mut child = Command::new(BIN)
-            .args(["dht", "node", "--listen", "127.0.0.1:0"])
+            .args(["dht", "node"])
+            .args(listen.iter().flat_map(|l| ["--listen", l]))
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -35,16 +42,25 @@ impl NodeProcess {
         BufReader::new(stdout)
             .read_line(&mut line)
             .expect("read the node's first line");
-        // "listening on ADDR id ID network NAME"
+        // "listening on ADDR [ADDR6] id ID network NAME"
         let words: Vec<&str> = line.split_whitespace().collect();
         assert_eq!(
             words.get(..2),
             Some(&["listening", "on"][..]),
             "unexpected line {line:?}"
         );
-        let addr = words[2].parse().expect("the node's address");
-        let id = words[4].to_string();
-        NodeProcess { child, addr, id }
+        let addrs: Vec<SocketAddr> = words[2..]
+            .iter()
+            .take_while(|w| **w != "id")
+            .map(|w| w.parse().expect("the node's address"))
+            .collect();
+        let id = words[2 + addrs.len() + 1].to_string();
+        NodeProcess {
+            child,
+            addr: addrs[0],
+            addrs,
+            id,
+        }
     }
 
     /// Sends SIGINT and waits; returns whether it exited with 0.
@@ -78,13 +94,15 @@ impl Drop for KeptAnnounce {
 
 #[test]
 fn bad_input_exits_2_with_a_clear_error() {
-    let cases: [&[&str]; 8] = [
+    let cases: [&[&str]; 9] = [
         &["get-peers", "abc", "--bootstrap", "127.0.0.1:1"],
         &["get-peers", &"g".repeat(40), "--bootstrap", "127.0.0.1:1"],
         &["get-peers", &"a".repeat(40), "--bootstrap", "127.0.0.1"],
         &["announce", &"a".repeat(40), "--bootstrap", "127.0.0.1:1"],
         &["ping", "not an address"],
         &["node", "--listen", "localhost"],
+        // One address per family.
+        &["node", "--listen", "127.0.0.1:0", "--listen", "127.0.0.2:0"],
         // --every needs --keep, and a positive whole number of seconds.
         &["announce", &"a".repeat(40), "--port", "1", "--every", "5"],
         &[
@@ -376,4 +394,39 @@ fn sample_lists_the_info_hashes_nodes_store() {
             .code(),
         Some(2)
     );
+}
+
+#[test]
+fn a_dual_stack_node_serves_lookups_over_ipv6() {
+    let seed = NodeProcess::start_on(&["127.0.0.1:0", "[::1]:0"], &[]);
+    assert_eq!(seed.addrs.len(), 2, "{:?}", seed.addrs);
+    assert!(seed.addrs[0].is_ipv4() && seed.addrs[1].is_ipv6());
+    let seed6 = seed.addrs[1].to_string();
+    // A node that knows the seed by its IPv6 address only.
+    let other = NodeProcess::start_on(&["[::1]:0"], &["--bootstrap", &seed6]);
+    let info_hash = "3c".repeat(20);
+    let out = dht(&[
+        "announce",
+        &info_hash,
+        "--port",
+        "4332",
+        "--bootstrap",
+        &seed6,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bootstrap = other.addr.to_string();
+    let out = dht(&["get-peers", &info_hash, "--bootstrap", &bootstrap]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "[::1]:4332\n");
+    assert!(other.stop() && seed.stop());
 }

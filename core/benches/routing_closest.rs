@@ -58,7 +58,13 @@ fn table(depth: u32, fill: &mut Fill) -> RoutingTable {
             id.0[byte] = (id.0[byte] & !mask) | (!own.0[byte] & mask);
             let [_, a, b, c] = n.to_be_bytes();
             let addr = SocketAddrV4::new([10, a, b, c].into(), 6881);
-            table.on_response(NodeInfo { id, addr }, now);
+            table.on_response(
+                NodeInfo {
+                    id,
+                    addr: addr.into(),
+                },
+                now,
+            );
         }
     }
     table

@@ -46,6 +46,11 @@ pub struct Config {
     pub read_only: bool,
     /// Addresses to bootstrap from (routers may answer with any id).
     pub bootstrap: Vec<SocketAddr>,
+    /// The runtime carries IPv4 datagrams: IPv4 queries are answered and IPv4 nodes used.
+    pub ipv4: bool,
+    /// The runtime carries IPv6 datagrams too (BEP 32): a second routing table, `nodes6` in
+    /// answers, and lookups over both families. Off, IPv6 datagrams are dropped as before.
+    pub ipv6: bool,
     /// Our address as others reach it, if known (the runtime passes its bound address). An
     /// unspecified IP is learned from the `ip` field of answers (BEP 42).
     pub external_addr: Option<SocketAddrV4>,
@@ -148,6 +153,8 @@ impl Default for Config {
             network: Network::tokengo(),
             read_only: false,
             bootstrap: Vec::new(),
+            ipv4: true,
+            ipv6: false,
             external_addr: None,
             version: None,
             k: 8,

@@ -1,5 +1,5 @@
-//! A sans-IO BitTorrent Mainline DHT node (BEP 5, with BEP 43 read-only mode, BEP 44 storage,
-//! BEP 51 sampling and private, tagged networks).
+//! A sans-IO BitTorrent Mainline DHT node (BEP 5, with BEP 32 IPv6, BEP 43 read-only mode,
+//! BEP 44 storage, BEP 51 sampling and private, tagged networks).
 //!
 //! The [`Node`] owns no socket, reads no clock, spawns no thread and draws no OS randomness:
 //! its randomness is seeded from [`Config::secret_seed`] (or [`Config::seed`]), one keyed
@@ -46,6 +46,17 @@
 //! 1,060 ms, the closest 3 about 550 ms and the closest 1 about 360 ms, all finding the peer as
 //! often; 3 is kept so that no single node, which may lie about being closest, ends a lookup
 //! alone (see `docs/BENCHMARKS.md`).
+//!
+//! # Address families (BEP 32)
+//!
+//! [`Config::ipv4`] and [`Config::ipv6`] say which families the runtime has sockets for (IPv4
+//! only by default). Datagrams of another family are dropped; an IPv4-mapped IPv6 source is
+//! its IPv4 address, and a transmit to it goes to that IPv4 address. Each family has its own
+//! routing table over the one id space. A node that speaks both asks for `nodes` and `nodes6`
+//! (`want`) in its lookups, which keep one window per family, so an announce reaches the k
+//! closest nodes of each; it answers with the families a query's `want` names (the querier's
+//! own when it names none). Runtimes send each [`Transmit`] out of the socket of its `to`
+//! address's family.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -13,6 +13,11 @@
 //! add the wait for the slowest of them. Announces, bootstraps and refreshes keep the strict
 //! rule (an announce needs the tokens of the whole window).
 //!
+//! Candidates of both address families (BEP 32) share one lookup, but each family has its own
+//! window: the k closest IPv4 nodes and the k closest IPv6 nodes are asked, announced to and
+//! reported, as two lookups over two routing tables would, with one id and one set of events.
+//! A family without candidates has an empty window, which is done.
+//!
 //! Bounds: at most `max_candidates` candidates, of which at most `max_per_ip` share one IP
 //! address (loopback excepted), and [`MAX_PEERS_PER_LOOKUP`] distinct peers.
 
@@ -21,7 +26,7 @@ use crate::id::Id;
 use crate::krpc::NodeInfo;
 use crate::routing::is_routable;
 use std::collections::BTreeSet;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 /// Distinct peers a lookup tracks (and reports); later ones are not reported.
@@ -66,7 +71,7 @@ enum State {
 struct Candidate {
     /// `None` for bootstrap addresses whose id we learn from their answer.
     id: Option<Id>,
-    addr: SocketAddrV4,
+    addr: SocketAddr,
     /// Hops from the starting set; candidates at `max_rounds` are not asked.
     depth: u32,
     state: State,
@@ -109,13 +114,13 @@ pub struct Lookup {
     own: Id,
     config: LookupConfig,
     candidates: Vec<Candidate>,
-    peers: BTreeSet<SocketAddrV4>,
+    peers: BTreeSet<SocketAddr>,
 }
 
 /// A request the node should send for a lookup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Request {
-    pub addr: SocketAddrV4,
+    pub addr: SocketAddr,
     pub id: Option<Id>,
 }
 
@@ -129,7 +134,7 @@ impl Lookup {
         own: Id,
         config: LookupConfig,
         seeds: &[(NodeInfo, Hint)],
-        routers: &[SocketAddrV4],
+        routers: &[SocketAddr],
         now: Instant,
     ) -> Self {
         let mut lookup = Lookup {
@@ -160,7 +165,7 @@ impl Lookup {
         }
     }
 
-    fn add_candidate(&mut self, id: Option<Id>, addr: SocketAddrV4, depth: u32, hint: Hint) {
+    fn add_candidate(&mut self, id: Option<Id>, addr: SocketAddr, depth: u32, hint: Hint) {
         if id == Some(self.own) || !is_routable(&addr) {
             return;
         }
@@ -215,10 +220,13 @@ impl Lookup {
         }
     }
 
-    /// The positions of the window: the k closest live candidates.
-    fn window(&self) -> impl Iterator<Item = usize> + '_ {
+    /// The positions of a family's window: its k closest live candidates.
+    fn window(&self, v6: bool) -> impl Iterator<Item = usize> + '_ {
         (0..self.candidates.len())
-            .filter(|&i| self.is_live(&self.candidates[i]))
+            .filter(move |&i| {
+                let c = &self.candidates[i];
+                c.addr.is_ipv6() == v6 && self.is_live(c)
+            })
             .take(self.config.k)
     }
 
@@ -234,7 +242,13 @@ impl Lookup {
     /// Requests to send now (see the module docs). The returned candidates are marked in
     /// flight.
     pub fn next_requests(&mut self) -> Vec<Request> {
-        let window: Vec<usize> = self.window().collect();
+        let mut out = self.next_requests_of(false);
+        out.extend(self.next_requests_of(true));
+        out
+    }
+
+    fn next_requests_of(&mut self, v6: bool) -> Vec<Request> {
+        let window: Vec<usize> = self.window(v6).collect();
         let busy = window
             .iter()
             .filter(|&&i| self.candidates[i].state == State::InFlight { slow: false })
@@ -274,13 +288,17 @@ impl Lookup {
     /// Whether the lookup is over (see the module docs for the rule).
     pub fn is_done(&self) -> bool {
         let answered = |i: usize| self.candidates[i].state == State::Answered;
-        if self.kind == LookupKind::GetPeers && !self.peers.is_empty() {
-            return self.window().take(EARLY_QUORUM).all(answered);
-        }
-        self.window().all(answered)
+        let early = self.kind == LookupKind::GetPeers && !self.peers.is_empty();
+        [false, true].into_iter().all(|v6| {
+            if early {
+                self.window(v6).take(EARLY_QUORUM).all(answered)
+            } else {
+                self.window(v6).all(answered)
+            }
+        })
     }
 
-    fn find(&mut self, addr: SocketAddrV4) -> Option<&mut Candidate> {
+    fn find(&mut self, addr: SocketAddr) -> Option<&mut Candidate> {
         self.candidates.iter_mut().find(|c| c.addr == addr)
     }
 
@@ -288,7 +306,7 @@ impl Lookup {
     /// answer was expected (a candidate in flight).
     pub fn on_response(
         &mut self,
-        addr: SocketAddrV4,
+        addr: SocketAddr,
         id: Id,
         nodes: impl Iterator<Item = (NodeInfo, Hint)>,
         token: Option<&[u8]>,
@@ -336,9 +354,9 @@ impl Lookup {
     /// Records peers from a get_peers answer; returns the ones not seen before.
     pub fn add_peers(
         &mut self,
-        peers: impl Iterator<Item = SocketAddrV4>,
+        peers: impl Iterator<Item = SocketAddr>,
         now: Instant,
-    ) -> Vec<SocketAddrV4> {
+    ) -> Vec<SocketAddr> {
         let mut fresh = Vec::new();
         for peer in peers {
             if !is_routable(&peer) || self.peers.len() >= MAX_PEERS_PER_LOOKUP {
@@ -356,7 +374,7 @@ impl Lookup {
     }
 
     /// The request to `addr` passed the short timeout: it stops holding a slot.
-    pub fn on_short_timeout(&mut self, addr: SocketAddrV4) {
+    pub fn on_short_timeout(&mut self, addr: SocketAddr) {
         if let Some(c) = self.find(addr)
             && c.state == (State::InFlight { slow: false })
         {
@@ -367,7 +385,7 @@ impl Lookup {
 
     /// The request to `addr` reached the full timeout. Returns `true` when it should be sent
     /// again (the candidate stays in flight).
-    pub fn on_timeout(&mut self, addr: SocketAddrV4) -> bool {
+    pub fn on_timeout(&mut self, addr: SocketAddr) -> bool {
         let retries = self.config.retries;
         let Some(c) = self.candidates.iter_mut().find(|c| c.addr == addr) else {
             return false;
@@ -388,7 +406,7 @@ impl Lookup {
     }
 
     /// `addr` answered with an error, or could not be asked.
-    pub fn on_error(&mut self, addr: SocketAddrV4) {
+    pub fn on_error(&mut self, addr: SocketAddr) {
         if let Some(c) = self.find(addr)
             && matches!(c.state, State::InFlight { .. })
         {
@@ -397,22 +415,28 @@ impl Lookup {
         }
     }
 
-    /// The closest answering nodes, up to k, closest first.
+    /// The closest answering nodes, up to k of each family, closest first.
     pub fn closest(&self) -> Vec<NodeInfo> {
         self.answered().map(|(info, _)| info).collect()
     }
 
-    /// The closest answering nodes that gave a token, up to k, with their tokens.
+    /// The closest answering nodes that gave a token, up to k of each family, with their
+    /// tokens.
     pub fn closest_with_tokens(&self) -> Vec<(NodeInfo, Vec<u8>)> {
         self.answered()
             .filter_map(|(info, token)| Some((info, token?.to_vec())))
             .collect()
     }
 
+    /// Each family's closest answering nodes (up to k of each), IPv4 first.
     fn answered(&self) -> impl Iterator<Item = (NodeInfo, Option<&[u8]>)> {
+        self.answered_of(false).chain(self.answered_of(true))
+    }
+
+    fn answered_of(&self, v6: bool) -> impl Iterator<Item = (NodeInfo, Option<&[u8]>)> {
         self.candidates
             .iter()
-            .filter(|c| c.state == State::Answered)
+            .filter(move |c| c.state == State::Answered && c.addr.is_ipv6() == v6)
             .filter_map(|c| {
                 Some((
                     NodeInfo {

@@ -8,9 +8,10 @@
 //! Entries expire `ttl` after their last announce.
 
 use crate::id::Id;
+use crate::krpc::Want;
 use crate::stats::StoreCounts;
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 /// The peer store's bounds.
@@ -29,9 +30,9 @@ pub struct StoreLimits {
 /// The peer store.
 #[derive(Debug, Clone)]
 pub struct PeerStore {
-    keys: BTreeMap<Id, Vec<(SocketAddrV4, Instant)>>,
+    keys: BTreeMap<Id, Vec<(SocketAddr, Instant)>>,
     /// Keys holding a peer of each (non-loopback) IP.
-    keys_per_ip: BTreeMap<Ipv4Addr, usize>,
+    keys_per_ip: BTreeMap<IpAddr, usize>,
     limits: StoreLimits,
     peers: usize,
     counts: StoreCounts,
@@ -47,7 +48,7 @@ pub enum Refused {
 }
 
 /// Whether an IP is subject to the per-IP bounds.
-fn counted(ip: &Ipv4Addr) -> bool {
+fn counted(ip: &IpAddr) -> bool {
     !ip.is_loopback()
 }
 
@@ -63,13 +64,13 @@ impl PeerStore {
         }
     }
 
-    fn ip_added(&mut self, ip: Ipv4Addr) {
+    fn ip_added(&mut self, ip: IpAddr) {
         if counted(&ip) {
             *self.keys_per_ip.entry(ip).or_insert(0) += 1;
         }
     }
 
-    fn ip_removed(keys_per_ip: &mut BTreeMap<Ipv4Addr, usize>, ip: Ipv4Addr) {
+    fn ip_removed(keys_per_ip: &mut BTreeMap<IpAddr, usize>, ip: IpAddr) {
         if let Some(n) = keys_per_ip.get_mut(&ip) {
             *n = n.saturating_sub(1);
             if *n == 0 {
@@ -79,16 +80,16 @@ impl PeerStore {
     }
 
     /// Stores (or refreshes) `peer` under `key`.
-    pub fn announce(&mut self, key: Id, peer: SocketAddrV4, now: Instant) -> Result<(), Refused> {
+    pub fn announce(&mut self, key: Id, peer: SocketAddr, now: Instant) -> Result<(), Refused> {
         let expires = now + self.limits.ttl;
-        let ip = *peer.ip();
+        let ip = peer.ip();
         if let Some(peers) = self.keys.get_mut(&key) {
             if let Some(slot) = peers.iter_mut().find(|(addr, _)| *addr == peer) {
                 slot.1 = expires;
                 return Ok(());
             }
             if counted(&ip)
-                && let Some(slot) = peers.iter_mut().find(|(addr, _)| *addr.ip() == ip)
+                && let Some(slot) = peers.iter_mut().find(|(addr, _)| addr.ip() == ip)
             {
                 // One peer per IP and key: the host moved to another port.
                 *slot = (peer, expires);
@@ -119,7 +120,7 @@ impl PeerStore {
                 return Err(Refused::Full);
             };
             let old = std::mem::replace(&mut peers[stalest], (peer, expires));
-            Self::ip_removed(&mut self.keys_per_ip, *old.0.ip());
+            Self::ip_removed(&mut self.keys_per_ip, old.0.ip());
             self.ip_added(ip);
             return Ok(());
         }
@@ -129,15 +130,22 @@ impl PeerStore {
         Ok(())
     }
 
-    /// Up to `limit` live peers for `key`, starting at a position chosen by `start` so that
-    /// repeated queries see different subsets of a large swarm.
-    pub fn peers(&self, key: &Id, now: Instant, limit: usize, start: u64) -> Vec<SocketAddrV4> {
+    /// Up to `limit` live peers for `key` of the families `want` names, starting at a position
+    /// chosen by `start` so that repeated queries see different subsets of a large swarm.
+    pub fn peers(
+        &self,
+        key: &Id,
+        now: Instant,
+        limit: usize,
+        start: u64,
+        want: Want,
+    ) -> Vec<SocketAddr> {
         let Some(peers) = self.keys.get(key) else {
             return Vec::new();
         };
-        let live: Vec<SocketAddrV4> = peers
+        let live: Vec<SocketAddr> = peers
             .iter()
-            .filter(|(_, e)| *e > now)
+            .filter(|(addr, e)| *e > now && if addr.is_ipv4() { want.n4 } else { want.n6 })
             .map(|(addr, _)| *addr)
             .collect();
         if live.is_empty() {
@@ -177,7 +185,7 @@ impl PeerStore {
                 let live = *e > now;
                 if !live {
                     removed += 1;
-                    Self::ip_removed(keys_per_ip, *addr.ip());
+                    Self::ip_removed(keys_per_ip, addr.ip());
                 }
                 live
             });
@@ -206,8 +214,8 @@ impl PeerStore {
 mod tests {
     use super::*;
 
-    fn addr(n: u8) -> SocketAddrV4 {
-        SocketAddrV4::new([10, 0, 0, n].into(), 6881)
+    fn addr(n: u8) -> SocketAddr {
+        SocketAddr::new([10, 0, 0, n].into(), 6881)
     }
 
     #[test]
@@ -227,12 +235,12 @@ mod tests {
                 .unwrap();
         }
         assert_eq!(
-            store.peers(&a, t0, 100, 0).len(),
+            store.peers(&a, t0, 100, 0, Want::BOTH).len(),
             3,
             "peers per key bounded"
         );
         assert!(
-            !store.peers(&a, t0, 100, 0).contains(&addr(0)),
+            !store.peers(&a, t0, 100, 0, Want::BOTH).contains(&addr(0)),
             "stalest replaced"
         );
         store.announce(b, addr(1), t0).unwrap();
@@ -241,7 +249,7 @@ mod tests {
         store.announce(b, addr(1), t0 + ttl).unwrap(); // refresh
         store.expire(t0 + ttl + Duration::from_secs(10));
         assert_eq!((store.key_count(), store.peer_count()), (1, 1));
-        assert_eq!(store.peers(&b, t0 + ttl, 10, 7), vec![addr(1)]);
+        assert_eq!(store.peers(&b, t0 + ttl, 10, 7, Want::BOTH), vec![addr(1)]);
     }
 
     #[test]
@@ -254,24 +262,24 @@ mod tests {
             max_keys_per_ip: 2,
             ttl,
         });
-        let host = |port| SocketAddrV4::new([10, 0, 0, 9].into(), port);
+        let host = |port| SocketAddr::new([10, 0, 0, 9].into(), port);
         let (a, b, c) = (Id([1; 20]), Id([2; 20]), Id([3; 20]));
         store.announce(a, host(1), t0).unwrap();
         store.announce(a, host(2), t0).unwrap();
         assert_eq!(
-            store.peers(&a, t0, 10, 0),
+            store.peers(&a, t0, 10, 0, Want::BOTH),
             vec![host(2)],
             "same IP: port replaced"
         );
         store.announce(b, host(1), t0 + ttl / 2).unwrap();
         assert_eq!(store.announce(c, host(1), t0), Err(Refused::KeysPerIp));
         // Loopback escapes the per-IP bounds.
-        let local = |port| SocketAddrV4::new([127, 0, 0, 1].into(), port);
+        let local = |port| SocketAddr::new([127, 0, 0, 1].into(), port);
         for key in [a, b, c] {
             store.announce(key, local(1), t0).unwrap();
             store.announce(key, local(2), t0).unwrap();
         }
-        assert_eq!(store.peers(&c, t0, 10, 0).len(), 2);
+        assert_eq!(store.peers(&c, t0, 10, 0, Want::BOTH).len(), 2);
         // Once key a's entry expires, the host may announce a new key.
         store.expire(t0 + ttl);
         store.announce(c, host(1), t0 + ttl).unwrap();

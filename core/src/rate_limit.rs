@@ -14,8 +14,9 @@
 //! gets a fresh bucket by pushing out an active one (a direct-mapped table let two colliding
 //! flooders reset each other's bucket on every query).
 
+use crate::krpc::compact;
 use crate::token::siphash24;
-use std::net::SocketAddrV4;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 /// Number of buckets.
@@ -25,8 +26,8 @@ pub const WAYS: usize = 4;
 
 #[derive(Debug, Clone, Copy)]
 struct Slot {
-    /// The source: an IP with port 0, or a whole loopback address.
-    source: SocketAddrV4,
+    /// The source: an IP (an IPv6 /64) with port 0, or a whole loopback address.
+    source: SocketAddr,
     tokens: f64,
     last: Instant,
 }
@@ -72,20 +73,18 @@ impl RateLimiter {
 
     /// Whether a query from `from` at `now` is within its budget (spending one token if so),
     /// and whether its source is a light sender.
-    pub fn allow(&mut self, from: SocketAddrV4, now: Instant) -> Allowance {
-        let ip = *from.ip();
+    pub fn allow(&mut self, from: SocketAddr, now: Instant) -> Allowance {
+        let ip = from.ip();
         if self.slots.is_empty() || (ip.is_loopback() && !self.limit_loopback) {
             return Allowance::Heavy;
         }
         let source = if ip.is_loopback() {
             from
         } else {
-            SocketAddrV4::new(ip, 0)
+            SocketAddr::new(host_of(ip), 0)
         };
-        let mut bytes = [0u8; 6];
-        bytes[..4].copy_from_slice(&source.ip().octets());
-        bytes[4..].copy_from_slice(&source.port().to_be_bytes());
-        let set = (siphash24(self.key, &bytes) % (SLOTS / WAYS) as u64) as usize;
+        let set =
+            (siphash24(self.key, compact(&source).as_slice()) % (SLOTS / WAYS) as u64) as usize;
         let (rate, burst) = (self.rate, self.burst);
         let ways = &mut self.slots[set * WAYS..(set + 1) * WAYS];
         let way = ways
@@ -128,6 +127,18 @@ impl RateLimiter {
             Allowance::Light
         } else {
             Allowance::Heavy
+        }
+    }
+}
+
+/// What one host is, for budgets: its IPv4 address, or its IPv6 /64 (one host is given a
+/// whole /64, so its single addresses cost it nothing).
+fn host_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !u128::from(u64::MAX);
+            IpAddr::V6(Ipv6Addr::from(prefix))
         }
     }
 }
@@ -180,11 +191,11 @@ mod tests {
     use super::*;
     use std::net::Ipv4Addr;
 
-    fn at(ip: [u8; 4], port: u16) -> SocketAddrV4 {
-        SocketAddrV4::new(Ipv4Addr::from(ip), port)
+    fn at(ip: [u8; 4], port: u16) -> SocketAddr {
+        SocketAddr::new(Ipv4Addr::from(ip).into(), port)
     }
 
-    fn allowed(limiter: &mut RateLimiter, from: SocketAddrV4, now: Instant, n: usize) -> usize {
+    fn allowed(limiter: &mut RateLimiter, from: SocketAddr, now: Instant, n: usize) -> usize {
         (0..n)
             .filter(|_| limiter.allow(from, now) != Allowance::Refused)
             .count()
@@ -224,8 +235,8 @@ mod tests {
     fn many_sources_flooding_at_once_each_get_only_their_burst() {
         let t0 = Instant::now();
         let mut limiter = RateLimiter::new([1, 2], 10, 20, true);
-        let sources: Vec<SocketAddrV4> = (0..300u32)
-            .map(|i| SocketAddrV4::new(Ipv4Addr::from(0x0a00_0000 + i), 6881))
+        let sources: Vec<SocketAddr> = (0..300u32)
+            .map(|i| SocketAddr::new(Ipv4Addr::from(0x0a00_0000 + i).into(), 6881))
             .collect();
         let mut allowed = 0;
         for _ in 0..100 {
@@ -247,8 +258,8 @@ mod tests {
         let t0 = Instant::now();
         let mut limiter = RateLimiter::new([1, 2], 10, 20, true);
         // Half as many sources as buckets: some sets get more sources than ways.
-        let sources: Vec<SocketAddrV4> = (0..2000u32)
-            .map(|i| SocketAddrV4::new(Ipv4Addr::from(0x0a00_0000 + i), 6881))
+        let sources: Vec<SocketAddr> = (0..2000u32)
+            .map(|i| SocketAddr::new(Ipv4Addr::from(0x0a00_0000 + i).into(), 6881))
             .collect();
         let mut light = 0;
         for _ in 0..100 {

@@ -7,15 +7,23 @@
 use crate::id::Id;
 use crate::krpc::NodeInfo;
 use crate::rtt::RttEstimate;
-use std::net::SocketAddrV4;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 /// Whether `addr` can be a DHT node or peer: a port, and an IP that names one host (not
-/// 0.0.0.0/8, multicast or the broadcast address). Others never enter the table, a lookup
-/// or a peer list.
-pub fn is_routable(addr: &SocketAddrV4) -> bool {
-    let ip = addr.ip();
-    addr.port() != 0 && ip.octets()[0] != 0 && !ip.is_multicast() && !ip.is_broadcast()
+/// 0.0.0.0/8, multicast or the broadcast address; for IPv6 not `::`, multicast or an
+/// IPv4-mapped address, which names an IPv4 host in the wrong table). Others never enter a
+/// table, a lookup or a peer list.
+pub fn is_routable(addr: &SocketAddr) -> bool {
+    if addr.port() == 0 {
+        return false;
+    }
+    match addr.ip() {
+        IpAddr::V4(ip) => ip.octets()[0] != 0 && !ip.is_multicast() && !ip.is_broadcast(),
+        IpAddr::V6(ip) => {
+            !ip.is_unspecified() && !ip.is_multicast() && ip.to_ipv4_mapped().is_none()
+        }
+    }
 }
 
 /// How a node stands, per BEP 5.
@@ -35,7 +43,7 @@ pub struct Entry {
     /// The node's id.
     pub id: Id,
     /// The node's address.
-    pub addr: SocketAddrV4,
+    pub addr: SocketAddr,
     /// Last response from it, or last query from it once it has ever answered.
     pub last_seen: Instant,
     /// Whether it ever answered one of our queries.
@@ -198,11 +206,11 @@ impl RoutingTable {
         entry.state(now, self.config.stale_after, self.config.max_failures)
     }
 
-    fn ip_count(&self, addr: &SocketAddrV4) -> usize {
+    fn ip_count(&self, addr: &SocketAddr) -> usize {
         self.entries().filter(|e| e.addr.ip() == addr.ip()).count()
     }
 
-    fn ip_capped(&self, addr: &SocketAddrV4) -> bool {
+    fn ip_capped(&self, addr: &SocketAddr) -> bool {
         // Loopback peers are local test and development networks, where every node shares one IP
         // and no remote party can mint addresses.
         !addr.ip().is_loopback() && self.ip_count(addr) >= self.config.max_nodes_per_ip
@@ -276,7 +284,7 @@ impl RoutingTable {
 
     /// Drops every entry (node or replacement) at `addr`; a bucket that loses a node takes its
     /// freshest replacement instead.
-    fn forget_addr(&mut self, addr: &SocketAddrV4, now: Instant) {
+    fn forget_addr(&mut self, addr: &SocketAddr, now: Instant) {
         let mut emptied = Vec::new();
         for (i, bucket) in self.buckets.iter_mut().enumerate() {
             bucket.replacements.retain(|r| r.addr != *addr);
@@ -298,7 +306,7 @@ impl RoutingTable {
 
     /// The freshest replacement in bucket `index` that may become a node without passing the
     /// per-IP cap or sharing a node's address, once the node at `leaving` (if any) has left.
-    fn replacement_for(&self, index: usize, leaving: Option<&SocketAddrV4>) -> Option<usize> {
+    fn replacement_for(&self, index: usize, leaving: Option<&SocketAddr>) -> Option<usize> {
         let bucket = &self.buckets[index];
         bucket
             .replacements
@@ -389,7 +397,7 @@ impl RoutingTable {
     /// replacement waits in its bucket, or that turns bad, is replaced by the freshest
     /// replacement; without one, a never-verified bad node is dropped and a once-good node
     /// stays (as bad) until a newcomer takes its slot.
-    pub fn on_failure(&mut self, id: &Id, addr: &SocketAddrV4, now: Instant) {
+    pub fn on_failure(&mut self, id: &Id, addr: &SocketAddr, now: Instant) {
         let max_failures = self.config.max_failures;
         let index = self.bucket_index(id);
         let bucket = &mut self.buckets[index];
@@ -427,7 +435,7 @@ impl RoutingTable {
     }
 
     /// Folds the round-trip time of an answer from `id` at `addr` into its estimate.
-    pub fn record_rtt(&mut self, id: &Id, addr: &SocketAddrV4, sample: Duration) {
+    pub fn record_rtt(&mut self, id: &Id, addr: &SocketAddr, sample: Duration) {
         let index = self.bucket_index(id);
         if let Some(e) = self.buckets[index]
             .nodes
@@ -683,9 +691,9 @@ mod tests {
         id
     }
 
-    fn addr(n: u32) -> SocketAddrV4 {
+    fn addr(n: u32) -> SocketAddr {
         let [_, a, b, c] = n.to_be_bytes();
-        SocketAddrV4::new([10, a, b, c].into(), 6881)
+        std::net::SocketAddrV4::new([10, a, b, c].into(), 6881).into()
     }
 
     /// A table whose first `depth` buckets each hold `k` verified nodes.

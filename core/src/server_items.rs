@@ -8,24 +8,27 @@
 
 use crate::id::Id;
 use crate::item::{Item, MAX_SALT_LEN, MAX_VALUE_LEN, MutableItem, Value};
-use crate::krpc::{Body, CompactNodes, ItemFields, Message, MutablePut, Response, error_code};
+use crate::krpc::{
+    Body, CompactNodes, ItemFields, Message, MutablePut, Response, Want, error_code,
+};
 use crate::node::{MAX_DATAGRAM, Node, push_encoded};
 use crate::server::reply_message;
 use crate::storage::PutRefused;
-use std::net::{SocketAddr, SocketAddrV4};
+use std::net::SocketAddr;
 use std::time::Instant;
 
 impl Node {
     pub(crate) fn answer_get(
         &mut self,
         now: Instant,
-        from: SocketAddrV4,
+        from: SocketAddr,
         msg: &Message<'_>,
         target: Id,
         seq: Option<i64>,
+        want: Want,
     ) {
-        let token = self.tokens.issue(*from.ip());
-        let nodes = self.compact_closest(&target);
+        let token = self.tokens.issue(from.ip());
+        let (nodes, nodes6) = self.closest_for(&target, &from, want);
         let stored = self.items.get(&target, now).cloned();
         let item = match &stored {
             None => ItemFields::default(),
@@ -46,20 +49,20 @@ impl Node {
             },
         };
         // An item near 1000 bytes and 8 nodes may not fit one datagram: the item goes first.
-        for nodes in [CompactNodes::new(&nodes), None] {
+        let with_nodes = (
+            nodes.as_deref().and_then(CompactNodes::new),
+            nodes6.as_deref().and_then(CompactNodes::new_v6),
+        );
+        for (nodes, nodes6) in [with_nodes, (None, None)] {
             let response = Response {
                 nodes,
+                nodes6,
                 token: Some(&token),
                 item,
                 ..Response::with_id(self.id)
             };
             let reply = reply_message(&self.config, from, msg, Body::Response(response));
-            if push_encoded(
-                &mut self.transmits,
-                SocketAddr::V4(from),
-                &reply,
-                MAX_DATAGRAM,
-            ) {
+            if push_encoded(&mut self.transmits, from, &reply, MAX_DATAGRAM) {
                 self.stats.responses_out += 1;
                 return;
             }
@@ -70,7 +73,7 @@ impl Node {
     pub(crate) fn answer_put(
         &mut self,
         now: Instant,
-        from: SocketAddrV4,
+        from: SocketAddr,
         msg: &Message<'_>,
         token: &[u8],
         value: &[u8],
@@ -83,7 +86,7 @@ impl Node {
         if salt.len() > MAX_SALT_LEN {
             return self.reply_error(from, msg, error_code::SALT_TOO_BIG, b"salt too big");
         }
-        if !self.tokens.verify(*from.ip(), token) {
+        if !self.tokens.verify(from.ip(), token) {
             return self.reply_error(from, msg, error_code::PROTOCOL, b"bad token");
         }
         let Ok(value) = Value::new(value) else {
@@ -104,7 +107,7 @@ impl Node {
             },
         };
         let cas = mutable.and_then(|m| m.cas);
-        match self.items.put(item, cas, *from.ip(), now) {
+        match self.items.put(item, cas, from.ip(), now) {
             Ok(()) => self.reply(from, msg, Response::with_id(self.id)),
             Err(PutRefused::CasMismatch) => {
                 self.reply_error(from, msg, error_code::CAS_MISMATCH, b"cas mismatch")

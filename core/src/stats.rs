@@ -75,6 +75,8 @@ pub struct Stats {
     pub id_changes: u64,
     /// Nodes waiting in replacement caches.
     pub nodes_replacement: usize,
+    /// Of the table's nodes, those in the IPv6 table (BEP 32).
+    pub nodes_v6: usize,
     /// Info hashes with announced peers in the peer store.
     pub stored_keys: usize,
     /// Peers in the peer store, over all info hashes.

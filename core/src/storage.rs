@@ -8,7 +8,7 @@
 use crate::id::Id;
 use crate::item::Item;
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 /// The item store's bounds.
@@ -40,7 +40,7 @@ pub enum PutRefused {
 #[derive(Debug, Clone)]
 struct Stored {
     item: Item,
-    writer: Ipv4Addr,
+    writer: IpAddr,
     expires: Instant,
 }
 
@@ -48,12 +48,12 @@ struct Stored {
 #[derive(Debug, Clone)]
 pub struct ItemStore {
     items: BTreeMap<Id, Stored>,
-    per_ip: BTreeMap<Ipv4Addr, usize>,
+    per_ip: BTreeMap<IpAddr, usize>,
     bytes: usize,
     limits: StorageLimits,
 }
 
-fn counted(ip: &Ipv4Addr) -> bool {
+fn counted(ip: &IpAddr) -> bool {
     !ip.is_loopback()
 }
 
@@ -83,7 +83,7 @@ impl ItemStore {
         &mut self,
         item: Item,
         cas: Option<i64>,
-        writer: Ipv4Addr,
+        writer: IpAddr,
         now: Instant,
     ) -> Result<(), PutRefused> {
         let target = item.target();
@@ -146,7 +146,7 @@ impl ItemStore {
         Ok(())
     }
 
-    fn ip_count(&self, ip: Ipv4Addr) -> usize {
+    fn ip_count(&self, ip: IpAddr) -> usize {
         self.per_ip.get(&ip).copied().unwrap_or(0)
     }
 
@@ -209,8 +209,8 @@ mod tests {
         Item::Mutable(MutableItem::sign(&key, b"", seq, value).unwrap())
     }
 
-    fn ip(n: u8) -> Ipv4Addr {
-        Ipv4Addr::new(10, 0, 0, n)
+    fn ip(n: u8) -> IpAddr {
+        std::net::Ipv4Addr::new(10, 0, 0, n).into()
     }
 
     #[test]
@@ -248,7 +248,12 @@ mod tests {
         let mut store = ItemStore::new(LIMITS);
         for text in ["a", "b", "c"] {
             assert_eq!(
-                store.put(immutable(text), None, Ipv4Addr::LOCALHOST, now),
+                store.put(
+                    immutable(text),
+                    None,
+                    std::net::Ipv4Addr::LOCALHOST.into(),
+                    now
+                ),
                 Ok(())
             );
         }

@@ -2,7 +2,7 @@
 //! every `token_rotation`; tokens under the previous secret stay valid for one more period.
 
 use crate::rng::KeyedStream;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 /// Length of the tokens we hand out.
@@ -45,15 +45,22 @@ impl Tokens {
     }
 
     /// The token for `ip` under the current secret.
-    pub fn issue(&self, ip: Ipv4Addr) -> [u8; TOKEN_LEN] {
-        siphash24(self.current, &ip.octets()).to_le_bytes()
+    pub fn issue(&self, ip: IpAddr) -> [u8; TOKEN_LEN] {
+        keyed(self.current, ip).to_le_bytes()
     }
 
     /// Whether `token` was issued to `ip` under the current or the previous secret.
-    pub fn verify(&self, ip: Ipv4Addr, token: &[u8]) -> bool {
-        let octets = ip.octets();
-        token == siphash24(self.current, &octets).to_le_bytes()
-            || token == siphash24(self.previous, &octets).to_le_bytes()
+    pub fn verify(&self, ip: IpAddr, token: &[u8]) -> bool {
+        token == keyed(self.current, ip).to_le_bytes()
+            || token == keyed(self.previous, ip).to_le_bytes()
+    }
+}
+
+/// The hash a token is: of the IP's 4 or 16 bytes under `secret`.
+fn keyed(secret: [u64; 2], ip: IpAddr) -> u64 {
+    match ip {
+        IpAddr::V4(v4) => siphash24(secret, &v4.octets()),
+        IpAddr::V6(v6) => siphash24(secret, &v6.octets()),
     }
 }
 
@@ -122,10 +129,10 @@ mod tests {
         let t0 = Instant::now();
         let period = Duration::from_secs(300);
         let mut tokens = Tokens::new(&mut rng, period, t0);
-        let ip = Ipv4Addr::new(10, 0, 0, 1);
+        let ip = std::net::Ipv4Addr::new(10, 0, 0, 1).into();
         let token = tokens.issue(ip);
         assert!(tokens.verify(ip, &token));
-        assert!(!tokens.verify(Ipv4Addr::new(10, 0, 0, 2), &token));
+        assert!(!tokens.verify(std::net::Ipv4Addr::new(10, 0, 0, 2).into(), &token));
         tokens.handle_timeout(&mut rng, t0 + period);
         assert!(tokens.verify(ip, &token), "previous secret still accepted");
         tokens.handle_timeout(&mut rng, t0 + period * 2);

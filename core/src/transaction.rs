@@ -5,7 +5,7 @@
 use crate::event::QueryId;
 use crate::id::Id;
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::time::Instant;
 
 /// Why we sent a query.
@@ -26,7 +26,7 @@ pub enum Purpose {
 /// One query in flight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pending {
-    pub to: SocketAddrV4,
+    pub to: SocketAddr,
     /// The id we expect to answer, when known.
     pub node_id: Option<Id>,
     pub purpose: Purpose,
@@ -72,7 +72,7 @@ impl Transactions {
 
     /// Takes the query answered by a message with transaction id `tid` from `from`; a message
     /// from another address than the one we asked does not match.
-    pub fn take(&mut self, tid: &[u8], from: SocketAddrV4) -> Option<Pending> {
+    pub fn take(&mut self, tid: &[u8], from: SocketAddr) -> Option<Pending> {
         let tid = u32::from_be_bytes(<[u8; 4]>::try_from(tid).ok()?);
         if self.pending.get(&tid)?.to != from {
             return None;

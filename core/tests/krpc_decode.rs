@@ -3,9 +3,9 @@
 mod krpc_support;
 
 use krpc_support::*;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use tokengo_core::Id;
-use tokengo_core::krpc::{Body, DecodeError, Message, PeerList, Query, decode};
+use tokengo_core::krpc::{Body, DecodeError, Message, PeerList, Query, Want, decode};
 
 fn query(datagram: &[u8]) -> Query<'_> {
     match decode(datagram).expect("decodes").body {
@@ -33,7 +33,7 @@ fn benchmark_messages_decode_to_what_they_say() {
     assert_eq!(last.id, Id(id(0x47)));
     assert_eq!(
         last.addr,
-        SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 8), 6881)
+        SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 8), 6881))
     );
     assert!(r.values.is_none() && r.token.is_none());
 
@@ -46,7 +46,7 @@ fn benchmark_messages_decode_to_what_they_say() {
     assert_eq!(peers.len(), 50);
     assert_eq!(
         peers[49],
-        SocketAddrV4::new(Ipv4Addr::new(192, 168, 1, 49), 6881)
+        SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(192, 168, 1, 49), 6881))
     );
 
     let ann = announce_peer_query();
@@ -300,7 +300,8 @@ fn bep44_and_bep51_messages_decode_field_by_field() {
         Query::Get {
             id: Id(id(1)),
             target: Id(id(2)),
-            seq: Some(7)
+            seq: Some(7),
+            want: Want::UNSAID,
         }
     );
     let mut put = b"d1:ad3:casi4e2:id20:".to_vec();
@@ -337,7 +338,8 @@ fn bep44_and_bep51_messages_decode_field_by_field() {
         query(&sample),
         Query::SampleInfohashes {
             id: Id(id(1)),
-            target: Id(id(2))
+            target: Id(id(2)),
+            want: Want::UNSAID,
         }
     );
     let mut fields = b"8:intervali60e3:numi3e7:samples41:".to_vec();
@@ -430,13 +432,17 @@ fn response_fields_are_checked() {
         decode(b"d1:rde1:t2:aa1:y1:re"),
         Err(DecodeError::MissingField("r.id"))
     );
-    // Values of other lengths (BEP 32 IPv6 peers) are kept in the raw list but skipped.
-    let m = response(b"6:valuesl18:0123456789abcdef016:\x01\x02\x03\x04\x00\x50e").unwrap();
+    // 18-byte values are BEP 32 IPv6 peers; other lengths are kept in the raw list but skipped.
+    let m = response(b"6:valuesl18:0123456789abcdef015:short6:\x01\x02\x03\x04\x00\x50e").unwrap();
     let Body::Response(r) = m.body else { panic!() };
     let peers: Vec<_> = r.values.unwrap().iter().collect();
+    let v6: [u8; 16] = *b"0123456789abcdef";
     assert_eq!(
         peers,
-        vec![SocketAddrV4::new(Ipv4Addr::new(1, 2, 3, 4), 80)]
+        vec![
+            SocketAddr::new(std::net::Ipv6Addr::from(v6).into(), 0x3031),
+            SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(1, 2, 3, 4), 80)),
+        ]
     );
     assert!(matches!(r.values, Some(PeerList::Raw(_))));
     // Empty lists and empty nodes are fine.
@@ -486,18 +492,29 @@ fn top_level_extensions() {
     let m = decode(&ok).unwrap();
     assert_eq!(
         m.requester_ip,
-        Some(SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 80))
+        Some(SocketAddr::V4(SocketAddrV4::new(
+            Ipv4Addr::new(10, 0, 0, 1),
+            80
+        )))
     );
     assert_eq!(m.network, Some(&b"tokengo"[..]));
     assert!(m.read_only);
     assert_eq!(m.version, Some(&b"TG01"[..]));
 
-    // `ip` of another size (IPv6), `ro` other than 1, `v` not a string: ignored.
+    // `ip` of 18 bytes is an IPv6 address (BEP 32); of another size, `ro` other than 1, `v`
+    // not a string: ignored.
     let m = decode(b"d2:ip18:0123456789abcdef012:roi0e1:t2:aa1:vi3e1:y1:e1:eli201eee").unwrap();
+    let v6: [u8; 16] = *b"0123456789abcdef";
     assert_eq!(
         (m.requester_ip, m.read_only, m.version),
-        (None, false, None)
+        (
+            Some(SocketAddr::new(std::net::Ipv6Addr::from(v6).into(), 0x3031)),
+            false,
+            None
+        )
     );
+    let m = decode(b"d2:ip7:01234561:t2:aa1:y1:e1:eli201eee").unwrap();
+    assert_eq!(m.requester_ip, None);
     // A network tag we cannot read is not "no tag".
     assert_eq!(
         decode(b"d3:neti1e1:t2:aa1:y1:e1:eli201eee"),

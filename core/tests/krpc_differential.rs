@@ -13,8 +13,8 @@ use bt_bencode::Value;
 use bt_bencode::value::Number;
 use krpc_model::owned_message;
 use proptest::prelude::*;
-use std::net::SocketAddrV4;
-use tokengo_core::krpc::{Body, Message, Query, decode};
+use std::net::{Ipv6Addr, SocketAddr, SocketAddrV4};
+use tokengo_core::krpc::{Body, Message, Query, Want, decode};
 
 fn dict_get<'v>(value: &'v Value, key: &[u8]) -> Option<&'v Value> {
     match value {
@@ -53,7 +53,7 @@ fn agree(datagram: &[u8], ours: &Message<'_>) -> Result<(), TestCaseError> {
     prop_assert_eq!(str_of(dict_get(&theirs, b"v")), ours.version);
     prop_assert_eq!(str_of(dict_get(&theirs, b"net")), ours.network);
     prop_assert_eq!(int_of(dict_get(&theirs, b"ro")) == Some(1), ours.read_only);
-    let ip = str_of(dict_get(&theirs, b"ip")).filter(|ip| ip.len() == 6);
+    let ip = str_of(dict_get(&theirs, b"ip")).filter(|ip| ip.len() == 6 || ip.len() == 18);
     prop_assert_eq!(
         ip.map(<[u8]>::to_vec),
         ours.requester_ip.map(|a| compact(&a).to_vec())
@@ -64,15 +64,22 @@ fn agree(datagram: &[u8], ours: &Message<'_>) -> Result<(), TestCaseError> {
             prop_assert_eq!(str_of(dict_get(&theirs, b"q")), Some(q.method()));
             let a = dict_get(&theirs, b"a");
             let arg = |k: &[u8]| a.and_then(|a| str_of(dict_get(a, k)));
+            let their_want = || want_of(a.and_then(|a| dict_get(a, b"want")));
             match q {
                 Query::Ping { id } => prop_assert_eq!(arg(b"id"), Some(&id.0[..])),
-                Query::FindNode { id, target } => {
+                Query::FindNode { id, target, want } => {
                     prop_assert_eq!(arg(b"id"), Some(&id.0[..]));
                     prop_assert_eq!(arg(b"target"), Some(&target.0[..]));
+                    prop_assert_eq!(their_want(), *want);
                 }
-                Query::GetPeers { id, info_hash } => {
+                Query::GetPeers {
+                    id,
+                    info_hash,
+                    want,
+                } => {
                     prop_assert_eq!(arg(b"id"), Some(&id.0[..]));
                     prop_assert_eq!(arg(b"info_hash"), Some(&info_hash.0[..]));
+                    prop_assert_eq!(their_want(), *want);
                 }
                 Query::AnnouncePeer {
                     id,
@@ -93,14 +100,21 @@ fn agree(datagram: &[u8], ours: &Message<'_>) -> Result<(), TestCaseError> {
                         );
                     }
                 }
-                Query::SampleInfohashes { id, target } => {
+                Query::SampleInfohashes { id, target, want } => {
                     prop_assert_eq!(arg(b"id"), Some(&id.0[..]));
                     prop_assert_eq!(arg(b"target"), Some(&target.0[..]));
+                    prop_assert_eq!(their_want(), *want);
                 }
-                Query::Get { id, target, seq } => {
+                Query::Get {
+                    id,
+                    target,
+                    seq,
+                    want,
+                } => {
                     prop_assert_eq!(arg(b"id"), Some(&id.0[..]));
                     prop_assert_eq!(arg(b"target"), Some(&target.0[..]));
                     prop_assert_eq!(a.and_then(|a| int_of(dict_get(a, b"seq"))), *seq);
+                    prop_assert_eq!(their_want(), *want);
                 }
                 Query::Put {
                     id,
@@ -138,19 +152,18 @@ fn agree(datagram: &[u8], ours: &Message<'_>) -> Result<(), TestCaseError> {
                 str_of(field(b"nodes")).map(|n| &n[..whole(n)]),
                 r.nodes.map(|n| n.as_bytes())
             );
+            let whole6 = |n: &[u8]| n.len() - n.len() % 38;
+            prop_assert_eq!(
+                str_of(field(b"nodes6")).map(|n| &n[..whole6(n)]),
+                r.nodes6.map(|n| n.as_bytes())
+            );
             prop_assert_eq!(str_of(field(b"token")), r.token);
-            let their_values: Option<Vec<SocketAddrV4>> = match field(b"values") {
+            let their_values: Option<Vec<SocketAddr>> = match field(b"values") {
                 Some(Value::List(items)) => Some(
                     items
                         .iter()
                         .filter_map(|v| str_of(Some(v)))
-                        .filter(|s| s.len() == 6)
-                        .map(|s| {
-                            SocketAddrV4::new(
-                                [s[0], s[1], s[2], s[3]].into(),
-                                u16::from_be_bytes([s[4], s[5]]),
-                            )
-                        })
+                        .filter_map(addr_of)
                         .collect(),
                 ),
                 _ => None,
@@ -193,10 +206,44 @@ fn same_value(theirs: Option<&Value>, ours: Option<&[u8]>) -> Result<(), TestCas
     Ok(())
 }
 
-fn compact(a: &SocketAddrV4) -> [u8; 6] {
-    let [x, y, z, w] = a.ip().octets();
-    let [p, q] = a.port().to_be_bytes();
-    [x, y, z, w, p, q]
+fn compact(a: &SocketAddr) -> Vec<u8> {
+    let mut out = match a.ip() {
+        std::net::IpAddr::V4(ip) => ip.octets().to_vec(),
+        std::net::IpAddr::V6(ip) => ip.octets().to_vec(),
+    };
+    out.extend_from_slice(&a.port().to_be_bytes());
+    out
+}
+
+/// A compact peer as bt_bencode's string: 6 bytes IPv4, 18 bytes IPv6, else none.
+fn addr_of(s: &[u8]) -> Option<SocketAddr> {
+    match s.len() {
+        6 => Some(SocketAddr::V4(SocketAddrV4::new(
+            [s[0], s[1], s[2], s[3]].into(),
+            u16::from_be_bytes([s[4], s[5]]),
+        ))),
+        18 => {
+            let ip: [u8; 16] = s[..16].try_into().ok()?;
+            let port = u16::from_be_bytes([s[16], s[17]]);
+            Some(SocketAddr::new(Ipv6Addr::from(ip).into(), port))
+        }
+        _ => None,
+    }
+}
+
+/// `want` as bt_bencode parsed it: the strings n4 and n6 of a list.
+fn want_of(value: Option<&Value>) -> Want {
+    let mut want = Want::UNSAID;
+    if let Some(Value::List(items)) = value {
+        for item in items {
+            match str_of(Some(item)) {
+                Some(b"n4") => want.n4 = true,
+                Some(b"n6") => want.n6 = true,
+                _ => {}
+            }
+        }
+    }
+    want
 }
 
 /// One edit of a datagram.

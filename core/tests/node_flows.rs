@@ -2,7 +2,7 @@
 //! networks (1, 2, 3 nodes), the server's error answers, network tags and read-only mode.
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, SocketAddrV4};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokengo_core::krpc::{self, Body, Query};
 use tokengo_core::{Config, Event, Id, Node, QueryId};
@@ -362,7 +362,7 @@ fn announce_with_valid_token_is_stored_and_served() {
     );
     match msg.body {
         Body::Response(r) => {
-            let peers: Vec<SocketAddrV4> = r.values.unwrap().iter().collect();
+            let peers: Vec<SocketAddr> = r.values.unwrap().iter().collect();
             assert_eq!(
                 peers,
                 vec!["127.0.0.1:6666".parse().unwrap()],

@@ -57,20 +57,20 @@ proptest! {
         for op in ops {
             match op {
                 Op::Response(n, ip) => {
-                    let info = NodeInfo { id: node_id(&own, n), addr: addr(n, ip) };
+                    let info = NodeInfo { id: node_id(&own, n), addr: std::net::SocketAddr::V4(addr(n, ip)) };
                     if table.on_response(info, now) == Insert::Added {
                         let entry = table.get(&info.id).expect("added node is present");
                         prop_assert_eq!(table.state(entry, now), NodeState::Good);
                     }
                 }
                 Op::Moved(n, m, ip) => {
-                    let info = NodeInfo { id: node_id(&own, n), addr: addr(m, ip) };
+                    let info = NodeInfo { id: node_id(&own, n), addr: std::net::SocketAddr::V4(addr(m, ip)) };
                     if table.on_response(info, now) == Insert::Added {
                         prop_assert_eq!(table.entries().filter(|e| e.addr == info.addr).count(), 1);
                     }
                 }
                 Op::Query(n, ip) => {
-                    let info = NodeInfo { id: node_id(&own, n), addr: addr(n, ip) };
+                    let info = NodeInfo { id: node_id(&own, n), addr: std::net::SocketAddr::V4(addr(n, ip)) };
                     table.on_query(info, now);
                 }
                 Op::Failure(n) => {
@@ -84,7 +84,7 @@ proptest! {
             prop_assert!(table.check_invariants().is_ok(), "{:?}", table.check_invariants());
             let mut per_ip = std::collections::BTreeMap::new();
             for e in table.entries() {
-                *per_ip.entry(*e.addr.ip()).or_insert(0) += 1;
+                *per_ip.entry(e.addr.ip()).or_insert(0) += 1;
             }
             prop_assert!(per_ip.values().all(|&c| c <= 2), "per-IP cap: {per_ip:?}");
             let closest = table.closest(&own, 8);
@@ -109,7 +109,7 @@ fn full_bucket_parks_newcomer_and_pings_questionable() {
     // Three far nodes (first bit set) all land in bucket 0 after the first split.
     let far = |n: u8| NodeInfo {
         id: Id([0x80 | n; 20]),
-        addr: SocketAddrV4::new([10, 0, 0, n].into(), 6881),
+        addr: std::net::SocketAddr::V4(SocketAddrV4::new([10, 0, 0, n].into(), 6881)),
     };
     assert_eq!(table.on_response(far(1), t0), Insert::Added);
     assert_eq!(table.on_response(far(2), t0), Insert::Added);
@@ -145,7 +145,7 @@ fn a_failure_with_nobody_waiting_gets_a_second_chance() {
     let mut table = RoutingTable::new(own, config, t0);
     let node = NodeInfo {
         id: Id([0x80; 20]),
-        addr: SocketAddrV4::new([10, 0, 0, 1].into(), 6881),
+        addr: std::net::SocketAddr::V4(SocketAddrV4::new([10, 0, 0, 1].into(), 6881)),
     };
     table.on_response(node, t0);
     table.on_failure(&node.id, &node.addr, t0);
@@ -169,7 +169,7 @@ fn answers_build_a_round_trip_estimate() {
     let mut table = RoutingTable::new(own, config, t0);
     let node = NodeInfo {
         id: Id([0x80; 20]),
-        addr: SocketAddrV4::new([10, 0, 0, 1].into(), 6881),
+        addr: std::net::SocketAddr::V4(SocketAddrV4::new([10, 0, 0, 1].into(), 6881)),
     };
     table.on_response(node, t0);
     assert_eq!(table.get(&node.id).and_then(|e| e.rtt), None);
@@ -178,7 +178,7 @@ fn answers_build_a_round_trip_estimate() {
     }
     // Another address claiming the id teaches nothing.
     let elsewhere = SocketAddrV4::new([10, 0, 0, 2].into(), 6881);
-    table.record_rtt(&node.id, &elsewhere, Duration::from_secs(5));
+    table.record_rtt(&node.id, &elsewhere.into(), Duration::from_secs(5));
     let rtt = table.get(&node.id).and_then(|e| e.rtt).expect("estimated");
     assert!(rtt.srtt.abs_diff(Duration::from_millis(30)) < Duration::from_millis(1));
 }
@@ -197,7 +197,7 @@ fn answered_ping_lets_the_node_be_pinged_and_replaced_again() {
     let mut table = RoutingTable::new(own, config, t0);
     let node = NodeInfo {
         id: Id([0x80; 20]),
-        addr: SocketAddrV4::new([10, 0, 0, 1].into(), 6881),
+        addr: std::net::SocketAddr::V4(SocketAddrV4::new([10, 0, 0, 1].into(), 6881)),
     };
     assert_eq!(table.on_response(node, t0), Insert::Added);
     // Questionable after 16 minutes: due for a liveness ping, which it answers.
@@ -231,7 +231,7 @@ fn answered_ping_lets_a_full_bucket_offer_the_node_for_replacement() {
     let mut table = RoutingTable::new(own, config, t0);
     let far = |n: u8| NodeInfo {
         id: Id([0x80 | n; 20]),
-        addr: SocketAddrV4::new([10, 0, 0, n].into(), 6881),
+        addr: std::net::SocketAddr::V4(SocketAddrV4::new([10, 0, 0, n].into(), 6881)),
     };
     assert_eq!(table.on_response(far(1), t0), Insert::Added);
     // The far bucket holds one slot: a newcomer gets the silent node pinged.
@@ -265,13 +265,13 @@ fn node_that_changes_its_id_leaves_no_zombie() {
     let addr = SocketAddrV4::new([10, 0, 0, 1].into(), 6881);
     let old = NodeInfo {
         id: Id([0x80; 20]),
-        addr,
+        addr: std::net::SocketAddr::V4(addr),
     };
     assert_eq!(table.on_response(old, t0), Insert::Added);
     // A restart under a new id in the same bucket: the answer proves the address is the new id.
     let same_bucket = NodeInfo {
         id: Id([0x81; 20]),
-        addr,
+        addr: std::net::SocketAddr::V4(addr),
     };
     assert_eq!(table.on_response(same_bucket, t0), Insert::Added);
     assert!(table.get(&old.id).is_none(), "old id left behind");
@@ -282,19 +282,19 @@ fn node_that_changes_its_id_leaves_no_zombie() {
         id[19] = n;
         let info = NodeInfo {
             id: Id(id),
-            addr: SocketAddrV4::new([10, 0, 1, n].into(), 6881),
+            addr: std::net::SocketAddr::V4(SocketAddrV4::new([10, 0, 1, n].into(), 6881)),
         };
         table.on_response(info, t0);
     }
     let other_bucket = NodeInfo {
         id: Id([0x01; 20]),
-        addr,
+        addr: std::net::SocketAddr::V4(addr),
     };
     assert_eq!(table.on_response(other_bucket, t0), Insert::Added);
     assert!(table.get(&same_bucket.id).is_none(), "old id left behind");
     let at_addr: Vec<Id> = table
         .entries()
-        .filter(|e| e.addr == addr)
+        .filter(|e| e.addr == std::net::SocketAddr::V4(addr))
         .map(|e| e.id)
         .collect();
     assert_eq!(at_addr, vec![other_bucket.id]);
@@ -303,7 +303,7 @@ fn node_that_changes_its_id_leaves_no_zombie() {
     // forged): the known node stays.
     let claimed = NodeInfo {
         id: Id([0x82; 20]),
-        addr,
+        addr: std::net::SocketAddr::V4(addr),
     };
     assert_eq!(table.on_query(claimed, t0), Insert::Rejected);
     assert!(table.get(&other_bucket.id).is_some());

@@ -21,7 +21,7 @@ fn answer_pings(node: &mut Node, now: Instant, voters: &[&str]) {
         let reply = Message {
             transaction_id: query.transaction_id,
             version: None,
-            requester_ip: Some(seen),
+            requester_ip: Some(std::net::SocketAddr::V4(seen)),
             read_only: false,
             network: node.config().network.tag(),
             body: Body::Response(Response::with_id(Id([addr.port() as u8; 20]))),

@@ -59,7 +59,7 @@ fn tagged_and_untagged_tables_never_mix() {
         let endpoint = sim.endpoint(node).expect("running");
         let contacts = endpoint.contacts();
         for contact in &contacts {
-            let theirs = &network[&SocketAddr::V4(contact.addr)];
+            let theirs = &network[&contact.addr];
             assert_eq!(
                 theirs,
                 &network_of(i),

@@ -56,7 +56,7 @@ fn dead_share(sim: &Sim<Node>, survivors: &[NodeHandle], dead: &HashSet<SocketAd
     for &node in survivors {
         for contact in sim.endpoint(node).expect("running").contacts() {
             total += 1;
-            stale += usize::from(dead.contains(&SocketAddr::V4(contact.addr)));
+            stale += usize::from(dead.contains(&contact.addr));
         }
     }
     stale as f64 / total.max(1) as f64

@@ -29,8 +29,12 @@ pub struct Final {
 pub trait Runtime: Sized {
     /// Starts a node on `127.0.0.1:0` with `config`.
     fn start(config: Config) -> Self;
-    /// The address the node's socket is bound to.
+    /// Starts a node with one socket per address of `listen` (BEP 32 dual stack).
+    fn start_on(listen: &[SocketAddr], config: Config) -> Self;
+    /// The address the node's (first) socket is bound to.
     fn addr(&self) -> SocketAddr;
+    /// The addresses of all its sockets, one per family.
+    fn addrs(&self) -> Vec<SocketAddr>;
     /// The node's id.
     fn id(&self) -> Id;
     /// Bootstraps through socket addresses; returns the routing table's size.
@@ -100,6 +104,7 @@ macro_rules! conformance_tests {
             burst_of_queries_is_fully_answered,
             loopback_flood_is_limited_per_address,
             items_put_through_one_node_are_got_through_another,
+            dual_stack_nodes_serve_each_family,
         );
         #[test]
         fn announced_keys_are_found_in_a_large_network() {

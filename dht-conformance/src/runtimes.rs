@@ -35,8 +35,15 @@ impl Runtime for TokioRuntime {
         let listen = SocketAddr::from(([127, 0, 0, 1], 0));
         TokioRuntime(block_on(tokengo_tokio::Dht::bind(listen, config)).expect("bind loopback"))
     }
+    fn start_on(listen: &[SocketAddr], config: Config) -> Self {
+        let dht = block_on(tokengo_tokio::Dht::bind_all(listen, config)).expect("bind");
+        TokioRuntime(dht)
+    }
     fn addr(&self) -> SocketAddr {
         self.0.local_addr()
+    }
+    fn addrs(&self) -> Vec<SocketAddr> {
+        self.0.local_addrs().to_vec()
     }
     fn id(&self) -> Id {
         self.0.id()
@@ -130,8 +137,14 @@ impl Runtime for MioRuntime {
         let listen = SocketAddr::from(([127, 0, 0, 1], 0));
         MioRuntime(tokengo_mio::Dht::bind(listen, config).expect("bind loopback"))
     }
+    fn start_on(listen: &[SocketAddr], config: Config) -> Self {
+        MioRuntime(tokengo_mio::Dht::bind_all(listen, config).expect("bind"))
+    }
     fn addr(&self) -> SocketAddr {
         self.0.local_addr()
+    }
+    fn addrs(&self) -> Vec<SocketAddr> {
+        self.0.local_addrs().to_vec()
     }
     fn id(&self) -> Id {
         self.0.id()

@@ -24,7 +24,7 @@ fn contact<R: Runtime>(node: &R) -> NodeInfo {
     match node.addr() {
         SocketAddr::V4(addr) => NodeInfo {
             id: node.id(),
-            addr,
+            addr: std::net::SocketAddr::V4(addr),
         },
         SocketAddr::V6(_) => panic!("test nodes bind IPv4 loopback"),
     }
@@ -311,7 +311,7 @@ pub fn commands_beyond_the_pending_bound_are_refused<R: Runtime>() {
     let node = R::start(config);
     node.add_contacts(vec![NodeInfo {
         id: Id([0x99; 20]),
-        addr: silent_addr,
+        addr: std::net::SocketAddr::V4(silent_addr),
     }])
     .expect("add a silent contact");
     let extra = 20;
@@ -431,4 +431,54 @@ pub fn items_put_through_one_node_are_got_through_another<R: Runtime>() {
         refused.contains(&302),
         "an older seq was not refused: {refused:?}"
     );
+}
+
+/// BEP 32 on real sockets: a dual-stack seed, a dual-stack node that knows the seed by its
+/// IPv4 address only, and an IPv6-only node. The dual-stack node learns IPv6 nodes from
+/// `nodes6` and announces over both families; the IPv6-only node finds the IPv6 peer only.
+pub fn dual_stack_nodes_serve_each_family<R: Runtime>() {
+    let loop4 = SocketAddr::from(([127, 0, 0, 1], 0));
+    let loop6 = SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 0));
+    let seed = R::start_on(&[loop4, loop6], test_config(900));
+    let seed_addrs = seed.addrs();
+    assert_eq!(seed_addrs.len(), 2, "one socket per family: {seed_addrs:?}");
+    let seed4 = seed_addrs
+        .iter()
+        .copied()
+        .find(SocketAddr::is_ipv4)
+        .expect("v4");
+    let seed6 = seed_addrs
+        .iter()
+        .copied()
+        .find(SocketAddr::is_ipv6)
+        .expect("v6");
+    let only6 = R::start_on(&[loop6], test_config(901));
+    assert!(only6.bootstrap(vec![seed6]).expect("bootstrap over IPv6") >= 1);
+    let dual = R::start_on(&[loop4, loop6], test_config(902));
+    assert!(dual.bootstrap(vec![seed4]).expect("bootstrap over IPv4") >= 1);
+    let stats = dual.stats().expect("stats");
+    assert!(
+        stats.nodes_v6 >= 1,
+        "no IPv6 node learned from nodes6: {stats:?}"
+    );
+
+    let info_hash = Id([0x32; 20]);
+    let accepted = dual.announce(info_hash, Some(4232)).expect("announce");
+    assert!(accepted >= 2, "announced over one family only: {accepted}");
+    let (peers, _) = only6.get_peers(info_hash).expect("get_peers");
+    let expected = SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 4232));
+    assert_eq!(
+        peers,
+        vec![expected],
+        "the IPv6-only node sees the IPv6 peer"
+    );
+    let (peers, _) = seed.get_peers(info_hash).expect("get_peers");
+    assert!(peers.contains(&expected), "{peers:?}");
+    assert!(
+        peers.contains(&SocketAddr::from(([127, 0, 0, 1], 4232))),
+        "{peers:?}"
+    );
+    // An IPv4 node bootstrapping from an IPv6 address has nothing to bootstrap from.
+    let only4 = R::start(test_config(903));
+    assert!(only4.bootstrap(vec![seed6]).is_ok_and(|n| n == 0));
 }

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::io::{self, Write};
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use tokengo_core::{Id, NodeInfo};
 
@@ -75,7 +75,7 @@ struct StateFile {
 #[derive(Serialize, Deserialize)]
 struct ContactEntry {
     id: String,
-    addr: SocketAddrV4,
+    addr: SocketAddr,
 }
 
 /// Reads the state at `path`; `Ok(None)` when there is no file yet.

@@ -1,5 +1,5 @@
 //! Drives one DHT node with arbitrary datagrams (raw bytes, well-formed queries, BEP 44 gets
-//! and puts, BEP 51 samples, signed or forged, with valid or invented tokens, and replies to the node's own
+//! and puts, BEP 51 samples, BEP 32 `want`, `nodes6` and IPv6 peers, signed or forged, with valid or invented tokens, and replies to the node's own
 //! queries with their transaction ids, items included) from a few source addresses, arbitrary
 //! time steps and occasional commands (item gets and puts among them). After every step it drains the node and checks that it
 //! stays within its configured bounds and that everything it sends is a KRPC message we can
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use tokengo_core::item::{SigningKey, Value, mutable_target, signing_buffer};
 use tokengo_core::krpc::{
     Body, CompactNodes, ErrorBody, ItemFields, Message, MutablePut, PeerList, Query, Response,
-    Samples, decode,
+    Samples, Want, decode,
 };
 use tokengo_core::{Config, Id, Network, Node, NodeInfo};
 
@@ -30,6 +30,8 @@ struct Input {
     seed: u64,
     mainline: bool,
     read_only: bool,
+    /// Whether the node speaks IPv6 too (BEP 32).
+    ipv6: bool,
     steps: Vec<Step>,
 }
 
@@ -45,6 +47,8 @@ enum Step {
         kind: QueryKind,
         tag: Tag,
         read_only: bool,
+        /// BEP 32 `want`: bit 0 `n4`, bit 1 `n6`.
+        want: u8,
     },
     /// An answer to one of the node's recent queries, with its transaction id.
     Reply {
@@ -117,7 +121,9 @@ struct Signed {
 enum Answer {
     Response {
         nodes: Vec<([u8; 20], u8, u16)>,
-        values: Vec<(u8, u16)>,
+        nodes6: Vec<([u8; 20], u8, u16)>,
+        /// Peers; `true`: an IPv6 one.
+        values: Vec<(u8, u16, bool)>,
         token: Option<Vec<u8>>,
         item: Option<(Vec<u8>, Option<Signed>)>,
         samples: Option<(i64, i64, Vec<u8>)>,
@@ -196,10 +202,11 @@ impl Signed {
     }
 }
 
-/// One of a few sources: four IPv4 peers and one IPv6 peer (a family the node does not serve).
+/// One of a few sources: four IPv4 peers, one IPv6 peer and one IPv4-mapped IPv6 address.
 fn source(index: u8) -> SocketAddr {
-    match index % 5 {
+    match index % 6 {
         4 => SocketAddr::new(Ipv6Addr::LOCALHOST.into(), 6881),
+        5 => SocketAddr::new(Ipv4Addr::new(10, 0, 0, 1).to_ipv6_mapped().into(), 6881),
         n => SocketAddr::V4(SocketAddrV4::new(
             Ipv4Addr::new(10, 0, 0, n + 1),
             6881 + u16::from(n),
@@ -207,8 +214,37 @@ fn source(index: u8) -> SocketAddr {
     }
 }
 
-fn peer(host: u8, port: u16) -> SocketAddrV4 {
-    SocketAddrV4::new(Ipv4Addr::new(10, 0, 1, host), port)
+fn peer(host: u8, port: u16) -> SocketAddr {
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(10, 0, 1, host), port))
+}
+
+fn peer6(host: u8, port: u16) -> SocketAddr {
+    SocketAddr::new(
+        Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 1, u16::from(host)).into(),
+        port,
+    )
+}
+
+/// Compact node infos: id and compact address, of either family.
+fn compact_nodes(nodes: &[([u8; 20], u8, u16)], v6: bool) -> Vec<u8> {
+    nodes
+        .iter()
+        .take(16)
+        .flat_map(|(id, host, port)| {
+            let addr = if v6 {
+                peer6(*host, *port)
+            } else {
+                peer(*host, *port)
+            };
+            let mut info = id.to_vec();
+            match addr.ip() {
+                std::net::IpAddr::V4(ip) => info.extend_from_slice(&ip.octets()),
+                std::net::IpAddr::V6(ip) => info.extend_from_slice(&ip.octets()),
+            }
+            info.extend_from_slice(&addr.port().to_be_bytes());
+            info
+        })
+        .collect()
 }
 
 struct Harness {
@@ -244,17 +280,24 @@ impl Harness {
                 kind,
                 tag,
                 read_only,
+                want,
             } => {
                 let id = Id(id);
+                let want = Want {
+                    n4: want & 1 != 0,
+                    n6: want & 2 != 0,
+                };
                 let query = match &kind {
                     QueryKind::Ping => Query::Ping { id },
                     QueryKind::FindNode(target) => Query::FindNode {
                         id,
                         target: Id(*target),
+                        want,
                     },
                     QueryKind::GetPeers(info_hash) => Query::GetPeers {
                         id,
                         info_hash: Id(*info_hash),
+                        want,
                     },
                     QueryKind::AnnouncePeer {
                         info_hash,
@@ -272,6 +315,7 @@ impl Harness {
                         id,
                         target: target.id(),
                         seq: *seq,
+                        want,
                     },
                     QueryKind::Put { .. } => {
                         return self.put(source(from), &tid, id, &kind, self.tag(tag));
@@ -279,6 +323,7 @@ impl Harness {
                     QueryKind::SampleInfohashes(target) => Query::SampleInfohashes {
                         id,
                         target: Id(*target),
+                        want,
                     },
                     QueryKind::Unknown(method) => Query::Unknown {
                         method,
@@ -307,31 +352,30 @@ impl Harness {
                 }
                 let (to, tid) = self.sent[usize::from(pick) % self.sent.len()].clone();
                 let from = if from_elsewhere { source(pick) } else { to };
-                let compact: Vec<u8> = match &answer {
-                    Answer::Response { nodes, .. } => nodes
-                        .iter()
-                        .take(16)
-                        .flat_map(|(id, host, port)| {
-                            let addr = peer(*host, *port);
-                            let mut info = id.to_vec();
-                            info.extend_from_slice(&addr.ip().octets());
-                            info.extend_from_slice(&addr.port().to_be_bytes());
-                            info
-                        })
-                        .collect(),
-                    Answer::Error { .. } => Vec::new(),
+                let (compact, compact6) = match &answer {
+                    Answer::Response { nodes, nodes6, .. } => {
+                        (compact_nodes(nodes, false), compact_nodes(nodes6, true))
+                    }
+                    Answer::Error { .. } => (Vec::new(), Vec::new()),
                 };
-                let values: Vec<SocketAddrV4> = match &answer {
+                let values: Vec<SocketAddr> = match &answer {
                     Answer::Response { values, .. } => values
                         .iter()
-                        .take(100)
-                        .map(|(host, port)| peer(*host, *port))
+                        .take(60)
+                        .map(|&(host, port, v6)| {
+                            if v6 {
+                                peer6(host, port)
+                            } else {
+                                peer(host, port)
+                            }
+                        })
                         .collect(),
                     Answer::Error { .. } => Vec::new(),
                 };
                 let body = match &answer {
                     Answer::Response {
                         nodes,
+                        nodes6,
                         values: v,
                         token,
                         samples,
@@ -340,6 +384,9 @@ impl Harness {
                         id: Id(id),
                         nodes: (!nodes.is_empty())
                             .then(|| CompactNodes::new(&compact))
+                            .flatten(),
+                        nodes6: (!nodes6.is_empty())
+                            .then(|| CompactNodes::new_v6(&compact6))
                             .flatten(),
                         values: (!v.is_empty()).then_some(PeerList::Addrs(&values)),
                         token: token.as_deref(),
@@ -499,6 +546,7 @@ impl Harness {
                         id,
                         target: Id([0; 20]),
                         seq: None,
+                        want: Want::UNSAID,
                     }),
                 };
                 self.deliver(from, &get);
@@ -589,6 +637,7 @@ fuzz_target!(|input: Input| {
             Network::tokengo()
         },
         read_only: input.read_only,
+        ipv6: input.ipv6,
         max_transactions: 16,
         max_stored_keys: 4,
         max_stored_items: 4,

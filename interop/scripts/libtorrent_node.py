@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """A libtorrent 2.0 DHT node for the loopback interoperability tests.
 
-Run with Debian's /usr/bin/python3 (python3-libtorrent). It bootstraps from one node only
-(libtorrent's default routers are replaced), then follows commands, one per stdin line:
+Run with Debian's /usr/bin/python3 (python3-libtorrent). It listens on --listen (IPv4 loopback
+by default; "[::1]:0" for BEP 32's IPv6 DHT) and bootstraps from one node only (libtorrent's
+default routers are replaced), then follows commands, one per stdin line:
 
     get_peers HEX       look up an info hash (dht_get_peers)
     announce HEX        add a magnet for the info hash: libtorrent then announces its listen
@@ -19,7 +20,7 @@ Run with Debian's /usr/bin/python3 (python3-libtorrent). It bootstraps from one 
     sample IP:PORT HEX  BEP 51 sample_infohashes to one node, target HEX
     quit                stop
 
-It reports on stdout, one JSON object per line: {"event": "listening", "port": P},
+Addresses are IP:PORT, [IPv6]:PORT. It reports on stdout, one JSON object per line: {"event": "listening", "port": P},
 {"event": "bootstrapped"}, {"event": "peers", "info_hash": HEX, "peers": ["IP:PORT", ...]},
 {"event": "announced", "info_hash": HEX}, {"event": "table", "nodes": ["IP:PORT", ...]},
 {"event": "put", "target": HEX, "seq": N, "stored": N}, {"event": "immutable", "target": HEX,
@@ -49,12 +50,13 @@ def emit(**event):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--bootstrap", required=True, help="IP:PORT of the only bootstrap node")
+    parser.add_argument("--listen", default="127.0.0.1:0", help="IP:PORT to listen on")
     parser.add_argument("--lifetime", type=float, default=120.0)
     args = parser.parse_args()
-    host, port = args.bootstrap.rsplit(":", 1)
+    host, port = split_endpoint(args.bootstrap)
 
     settings = {
-        "listen_interfaces": "127.0.0.1:0",
+        "listen_interfaces": args.listen,
         "enable_dht": True,
         "enable_lsd": False,
         "enable_upnp": False,
@@ -88,7 +90,7 @@ def main():
                 bootstrapped = True
                 emit(event="bootstrapped")
             elif isinstance(alert, lt.dht_get_peers_reply_alert):
-                peers = ["%s:%d" % (ip, p) for ip, p in alert.peers()]
+                peers = [endpoint(ip, p) for ip, p in alert.peers()]
                 emit(event="peers", info_hash=str(alert.info_hash), peers=peers)
             elif isinstance(alert, lt.dht_stats_alert):
                 emit(event="stats", buckets=[b["num_nodes"] for b in alert.routing_table])
@@ -109,9 +111,9 @@ def main():
                 seconds = interval.total_seconds() if hasattr(interval, "total_seconds") else interval
                 emit(event="sample", num=alert.num_infohashes, interval=int(seconds),
                      samples=[str(h) for h in alert.samples],
-                     **{"from": "%s:%d" % tuple(alert.endpoint)})
+                     **{"from": endpoint(*alert.endpoint)})
             elif isinstance(alert, lt.dht_live_nodes_alert):
-                nodes = ["%s:%d" % tuple(node["endpoint"]) for node in alert.nodes]
+                nodes = [endpoint(*node["endpoint"]) for node in alert.nodes]
                 emit(event="table", nodes=nodes)
         if not stdin_open:
             continue
@@ -145,8 +147,8 @@ def main():
         elif words[0] == "get_mutable" and len(words) == 3:
             session.dht_get_mutable_item(bytes.fromhex(words[1]), salt_of(words[2]))
         elif words[0] == "sample" and len(words) == 3:
-            ip, sample_port = words[1].rsplit(":", 1)
-            session.dht_sample_infohashes((ip, int(sample_port)),
+            ip, sample_port = split_endpoint(words[1])
+            session.dht_sample_infohashes((ip, sample_port),
                                           lt.sha1_hash(bytes.fromhex(words[2])))
         elif words[0] == "stats":
             session.post_dht_stats()
@@ -155,6 +157,17 @@ def main():
         else:
             emit(event="error", message="unknown command: " + line.strip())
     del session
+
+
+def split_endpoint(text):
+    """("IP", PORT) of "IP:PORT" or "[IPv6]:PORT"."""
+    host, port = text.rsplit(":", 1)
+    return host.strip("[]"), int(port)
+
+
+def endpoint(ip, port):
+    """IP:PORT, with brackets around an IPv6 address."""
+    return ("[%s]:%d" if ":" in ip else "%s:%d") % (ip, port)
 
 
 def string_hex(item):

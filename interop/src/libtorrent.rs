@@ -1,7 +1,7 @@
 //! A libtorrent 2.0 DHT node: `scripts/libtorrent_node.py` run by Debian's Python.
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
@@ -66,15 +66,25 @@ pub struct LibtorrentNode {
     events: mpsc::Receiver<LibtorrentEvent>,
     /// The UDP (and TCP) port libtorrent listens on; its DHT uses it too.
     pub port: u16,
+    /// The IP it listens on.
+    ip: IpAddr,
 }
 
 impl LibtorrentNode {
-    /// Starts libtorrent with `bootstrap` as its only bootstrap node.
+    /// Starts libtorrent on IPv4 loopback with `bootstrap` as its only bootstrap node.
     pub fn start(bootstrap: SocketAddr) -> Result<LibtorrentNode, String> {
+        Self::start_on(IpAddr::V4(Ipv4Addr::LOCALHOST), bootstrap)
+    }
+
+    /// Starts libtorrent listening on `ip` (IPv6 loopback for BEP 32's IPv6 DHT) with
+    /// `bootstrap` as its only bootstrap node.
+    pub fn start_on(ip: IpAddr, bootstrap: SocketAddr) -> Result<LibtorrentNode, String> {
         let mut child = Command::new(libtorrent_python())
             .arg(script())
             .arg("--bootstrap")
             .arg(bootstrap.to_string())
+            .arg("--listen")
+            .arg(SocketAddr::new(ip, 0).to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -96,6 +106,7 @@ impl LibtorrentNode {
             stdin,
             events,
             port: 0,
+            ip,
         };
         let listening = node.wait_for(Duration::from_secs(20), |event| match event {
             LibtorrentEvent::Listening(port) => Some(*port),
@@ -109,7 +120,7 @@ impl LibtorrentNode {
 
     /// The address other nodes see for it.
     pub fn addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port))
+        SocketAddr::new(self.ip, self.port)
     }
 
     /// Sends one command line (`get_peers HEX`, `announce HEX`, `table`, `stats`, the BEP 44

@@ -1,5 +1,6 @@
-//! The node's thread: a mio poll loop that owns the [`Node`] and the socket, feeds datagrams,
-//! deadlines and commands in, sends what comes out and routes events to waiting callers.
+//! The node's thread: a mio poll loop that owns the [`Node`] and its sockets (one per address
+//! family, BEP 32), feeds datagrams, deadlines and commands in, sends each datagram out of the
+//! socket of its destination's family and routes events to waiting callers.
 
 use crate::channels::{Command, MioChannels};
 use crate::outbound::Outbound;
@@ -12,7 +13,7 @@ use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tokengo_core::{Config, Id, Node};
-use tokengo_runtime_support::{Callers, Error, Snapshot, with_bound_addr};
+use tokengo_runtime_support::{Callers, Error, Snapshot, with_bound_addrs};
 
 /// Datagrams read in one go before timers and commands get a turn.
 const RECV_BATCH: usize = 256;
@@ -20,8 +21,17 @@ const RECV_BATCH: usize = 256;
 /// malformed by the node.
 const RECV_BUFFER: usize = 4096;
 
-const SOCKET: Token = Token(0);
-const WAKER: Token = Token(1);
+const WAKER: Token = Token(0);
+
+/// One of the node's sockets, with its poll token (its index plus one).
+struct Socket {
+    socket: UdpSocket,
+    token: Token,
+    ipv6: bool,
+    /// Edge-triggered: once readable, the socket stays "maybe readable" until a read returns
+    /// WouldBlock, even if a batch limit made us stop earlier.
+    maybe_readable: bool,
+}
 
 /// What the handles share with the thread: its waker and the stop flag set when the last
 /// handle is dropped.
@@ -49,36 +59,55 @@ impl Shared {
 /// A started node thread.
 #[derive(Debug)]
 pub(crate) struct Started {
-    pub(crate) local_addr: SocketAddr,
+    pub(crate) local_addrs: Vec<SocketAddr>,
     pub(crate) id: Id,
     pub(crate) shared: Arc<Shared>,
     pub(crate) thread: JoinHandle<()>,
 }
 
-/// Binds the socket, sets up the poll and starts the node's thread.
+/// Binds one socket per address of `listen`, sets up the poll and starts the node's thread.
+/// An error names the address that failed.
 pub(crate) fn start(
-    listen: SocketAddr,
+    listen: &[SocketAddr],
     config: Config,
     commands: mpsc::Receiver<Command>,
-) -> io::Result<Started> {
-    let mut socket = UdpSocket::from_std(tokengo_runtime_support::os::bind_udp(listen)?);
-    let local_addr = socket.local_addr()?;
-    let poll = Poll::new()?;
-    poll.registry()
-        .register(&mut socket, SOCKET, Interest::READABLE)?;
-    let waker = Waker::new(poll.registry(), WAKER)?;
+) -> Result<Started, (SocketAddr, io::Error)> {
+    let first = listen
+        .first()
+        .copied()
+        .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
+    let poll = Poll::new().map_err(|e| (first, e))?;
+    let mut sockets = Vec::with_capacity(listen.len());
+    let mut local_addrs = Vec::with_capacity(listen.len());
+    for (index, &addr) in listen.iter().enumerate() {
+        let bound = tokengo_runtime_support::os::bind_udp(addr).map_err(|e| (addr, e))?;
+        let mut socket = UdpSocket::from_std(bound);
+        local_addrs.push(socket.local_addr().map_err(|e| (addr, e))?);
+        let token = Token(index + 1);
+        poll.registry()
+            .register(&mut socket, token, Interest::READABLE)
+            .map_err(|e| (addr, e))?;
+        sockets.push(Socket {
+            socket,
+            token,
+            ipv6: addr.is_ipv6(),
+            maybe_readable: true,
+        });
+    }
+    let local_addr = first;
+    let waker = Waker::new(poll.registry(), WAKER).map_err(|e| (local_addr, e))?;
     let shared = Arc::new(Shared {
         waker,
         stop: AtomicBool::new(false),
     });
     let node = Node::new(
-        tokengo_runtime_support::os::with_os_seed(with_bound_addr(config, local_addr)),
+        tokengo_runtime_support::os::with_os_seed(with_bound_addrs(config, &local_addrs)),
         Instant::now(),
     );
     let id = node.id();
     let driver = Driver {
         node,
-        socket,
+        sockets,
         poll,
         commands,
         shared: shared.clone(),
@@ -88,9 +117,10 @@ pub(crate) fn start(
     };
     let thread = std::thread::Builder::new()
         .name("tokengo-dht-mio".into())
-        .spawn(|| driver.run())?;
+        .spawn(|| driver.run())
+        .map_err(|e| (local_addr, e))?;
     Ok(Started {
-        local_addr,
+        local_addrs,
         id,
         shared,
         thread,
@@ -99,7 +129,7 @@ pub(crate) fn start(
 
 struct Driver {
     node: Node,
-    socket: UdpSocket,
+    sockets: Vec<Socket>,
     poll: Poll,
     commands: mpsc::Receiver<Command>,
     shared: Arc<Shared>,
@@ -118,13 +148,11 @@ impl Driver {
     fn run(mut self) {
         let mut events = Events::with_capacity(64);
         let mut buf = vec![0u8; RECV_BUFFER];
-        // Edge-triggered: once readable, the socket stays "maybe readable" until a read
-        // returns WouldBlock, even if a batch limit made us stop earlier.
-        let mut maybe_readable = true;
         let shutdown_reply = loop {
             self.pump();
             self.send_queued();
             self.update_interest();
+            let maybe_readable = self.sockets.iter().any(|s| s.maybe_readable);
             let timeout = if maybe_readable {
                 Some(Duration::ZERO)
             } else {
@@ -140,15 +168,19 @@ impl Driver {
                 break None;
             }
             for event in events.iter() {
-                if event.token() == SOCKET && event.is_readable() {
-                    maybe_readable = true;
+                if let Some(s) = self.sockets.iter_mut().find(|s| s.token == event.token())
+                    && event.is_readable()
+                {
+                    s.maybe_readable = true;
                 }
             }
             if let Next::Stop(reply) = self.read_commands() {
                 break reply;
             }
-            if maybe_readable {
-                maybe_readable = self.read_batch(&mut buf);
+            for index in 0..self.sockets.len() {
+                if self.sockets[index].maybe_readable {
+                    self.sockets[index].maybe_readable = self.read_batch(index, &mut buf);
+                }
             }
             let now = Instant::now();
             if self.node.poll_timeout().is_some_and(|at| at <= now) {
@@ -158,10 +190,13 @@ impl Driver {
         self.pump();
         self.send_queued();
         let Driver {
-            node, socket, poll, ..
+            node,
+            sockets,
+            poll,
+            ..
         } = self;
-        // Close the socket before answering, so the caller may bind its address again.
-        drop((socket, poll));
+        // Close the sockets before answering, so the caller may bind their addresses again.
+        drop((sockets, poll));
         let snapshot = Snapshot::of(&node);
         tracing::debug!(contacts = snapshot.contacts.len(), "DHT node stopped");
         if let Some(reply) = shutdown_reply {
@@ -170,9 +205,9 @@ impl Driver {
     }
 
     /// Reads up to a batch of datagrams; `true` when the batch ran out before `WouldBlock`.
-    fn read_batch(&mut self, buf: &mut [u8]) -> bool {
+    fn read_batch(&mut self, index: usize, buf: &mut [u8]) -> bool {
         for _ in 0..RECV_BATCH {
-            match self.socket.recv_from(buf) {
+            match self.sockets[index].socket.recv_from(buf) {
                 Ok((len, from)) => {
                     self.node.handle_input(Instant::now(), from, &buf[..len]);
                     self.pump();
@@ -215,16 +250,21 @@ impl Driver {
 
     /// Sends queued datagrams until the socket would block.
     fn send_queued(&mut self) {
-        let socket = &self.socket;
-        self.outbound
-            .drain(|payload, to| match socket.send_to(payload, to) {
+        let sockets = &self.sockets;
+        self.outbound.drain(|payload, to| {
+            let Some(socket) = sockets.iter().find(|s| s.ipv6 == to.is_ipv6()) else {
+                tracing::debug!(%to, "no socket of this family");
+                return true;
+            };
+            match socket.socket.send_to(payload, to) {
                 Ok(_) => true,
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => false,
                 Err(error) => {
                     tracing::debug!(%to, %error, "DHT send failed");
                     true
                 }
-            });
+            }
+        });
     }
 
     /// Registers WRITABLE interest exactly while datagrams are waiting.
@@ -238,13 +278,19 @@ impl Driver {
         } else {
             Interest::READABLE
         };
-        match self
-            .poll
-            .registry()
-            .reregister(&mut self.socket, SOCKET, interest)
-        {
-            Ok(()) => self.writable_registered = want_writable,
-            Err(error) => tracing::warn!(%error, "cannot change the DHT socket's interest"),
+        let mut all = true;
+        for s in &mut self.sockets {
+            if let Err(error) = self
+                .poll
+                .registry()
+                .reregister(&mut s.socket, s.token, interest)
+            {
+                tracing::warn!(%error, "cannot change the DHT socket's interest");
+                all = false;
+            }
+        }
+        if all {
+            self.writable_registered = want_writable;
         }
     }
 }

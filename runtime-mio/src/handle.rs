@@ -9,8 +9,8 @@ use std::thread::JoinHandle;
 use tokengo_core::item::{Item, MutableItem, Value};
 use tokengo_core::{Config, Id, NodeInfo, Sample, Stats};
 use tokengo_runtime_support::{
-    AnnounceReport, Error, FindNodeReport, GetReport, ItemRequest, PutReport, Snapshot, push_ipv4,
-    require_bootstrap_addrs,
+    AnnounceReport, Error, FindNodeReport, GetReport, ItemRequest, PutReport, Snapshot,
+    check_listen, push_spoken, require_bootstrap_addrs,
 };
 
 /// Commands queued for the node's thread before callers block for room.
@@ -21,7 +21,8 @@ const COMMAND_QUEUE: usize = 256;
 #[derive(Debug, Clone)]
 pub struct Dht {
     inner: Arc<Inner>,
-    local_addr: SocketAddr,
+    /// One per family the node speaks, in the order given.
+    local_addrs: Vec<SocketAddr>,
     id: Id,
 }
 
@@ -41,12 +42,17 @@ impl Drop for Inner {
 impl Dht {
     /// Binds a UDP socket to `listen` and starts a node with `config` on a new thread.
     pub fn bind(listen: SocketAddr, config: Config) -> Result<Dht, Error> {
+        Self::bind_all(&[listen], config)
+    }
+
+    /// Binds one UDP socket per address in `listen` (one IPv4 and one IPv6 address at most:
+    /// BEP 32's dual stack) and starts a node with `config` that speaks their families.
+    pub fn bind_all(listen: &[SocketAddr], config: Config) -> Result<Dht, Error> {
+        check_listen(listen)?;
         let (commands, receiver) = mpsc::sync_channel(COMMAND_QUEUE);
-        let started = driver::start(listen, config, receiver).map_err(|source| Error::Bind {
-            addr: listen,
-            source,
-        })?;
-        tracing::debug!(local_addr = %started.local_addr, id = %started.id, "DHT node started");
+        let started = driver::start(listen, config, receiver)
+            .map_err(|(addr, source)| Error::Bind { addr, source })?;
+        tracing::debug!(local_addrs = ?started.local_addrs, id = %started.id, "DHT node started");
         let inner = Inner {
             commands,
             shared: started.shared,
@@ -54,14 +60,19 @@ impl Dht {
         };
         Ok(Dht {
             inner: Arc::new(inner),
-            local_addr: started.local_addr,
+            local_addrs: started.local_addrs,
             id: started.id,
         })
     }
 
-    /// The address the node's socket is bound to.
+    /// The address of the node's first socket (see [`Dht::local_addrs`]).
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.local_addrs[0]
+    }
+
+    /// The addresses the node's sockets are bound to, one per family it speaks.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
     }
 
     /// The node's id when it started. On Mainline a node may later take a BEP 42 secure id
@@ -93,7 +104,7 @@ impl Dht {
     /// Returns the routing table's size when the bootstrap finished (0 when nobody answered;
     /// the node keeps retrying).
     pub fn bootstrap(&self, routers: &[String]) -> Result<usize, Error> {
-        let addrs = require_bootstrap_addrs(routers, resolve_ipv4(routers))?;
+        let addrs = require_bootstrap_addrs(routers, resolve(routers, &self.local_addrs))?;
         self.bootstrap_addrs(addrs)
     }
 
@@ -233,10 +244,16 @@ impl Dht {
 /// and without duplicates. Names that fail to resolve are logged and skipped. Blocks the
 /// calling thread (never the node's).
 pub fn resolve_ipv4(targets: &[String]) -> Vec<SocketAddr> {
+    resolve(targets, &[SocketAddr::from(([0, 0, 0, 0], 0))])
+}
+
+/// [`resolve_ipv4`] for the families of `local` (the node's sockets): IPv6 results too when
+/// it has an IPv6 socket (BEP 32).
+pub fn resolve(targets: &[String], local: &[SocketAddr]) -> Vec<SocketAddr> {
     let mut out: Vec<SocketAddr> = Vec::new();
     for target in targets {
         match target.as_str().to_socket_addrs() {
-            Ok(addrs) => push_ipv4(&mut out, addrs),
+            Ok(addrs) => push_spoken(&mut out, local, addrs),
             Err(error) => tracing::warn!(%target, %error, "cannot resolve bootstrap address"),
         }
     }

@@ -31,7 +31,7 @@ mod handle;
 mod lookup;
 mod outbound;
 
-pub use handle::{Dht, resolve_ipv4};
+pub use handle::{Dht, resolve, resolve_ipv4};
 pub use lookup::PeerLookup;
 pub use tokengo_core::Sample;
 pub use tokengo_runtime_support::{

@@ -14,7 +14,14 @@ pub enum Error {
         /// The underlying IO error.
         source: io::Error,
     },
-    /// No bootstrap address could be resolved to an IPv4 socket address.
+    /// The addresses to listen on were not one or two of different families.
+    #[error("listen on one address per family (IPv4, IPv6), at least one; given: {given}")]
+    Listen {
+        /// The addresses given.
+        given: String,
+    },
+    /// No bootstrap address could be resolved to a socket address of a family the node has
+    /// a socket for.
     #[error("no usable bootstrap address (tried: {tried})")]
     NoBootstrapAddress {
         /// The bootstrap addresses given, as written, comma-separated.

@@ -11,7 +11,9 @@ use tokengo_core::Config;
 /// grants at most `net.core.rmem_max` / `wmem_max` (doubled), and a smaller buffer still works.
 pub const SOCKET_BUFFER: usize = 4 << 20;
 
-/// Binds a non-blocking UDP socket to `listen` with [`SOCKET_BUFFER`]-sized buffers.
+/// Binds a non-blocking UDP socket to `listen` with [`SOCKET_BUFFER`]-sized buffers. An IPv6
+/// socket is IPv6 only, so that an IPv4 socket can share its port (BEP 32 dual stack) and no
+/// IPv4 datagram arrives mapped on it.
 pub fn bind_udp(listen: SocketAddr) -> io::Result<std::net::UdpSocket> {
     let socket = Socket::new(
         Domain::for_address(listen),
@@ -23,6 +25,9 @@ pub fn bind_udp(listen: SocketAddr) -> io::Result<std::net::UdpSocket> {
     }
     if let Err(error) = socket.set_send_buffer_size(SOCKET_BUFFER) {
         tracing::debug!(%error, "cannot enlarge the DHT socket's send buffer");
+    }
+    if listen.is_ipv6() {
+        socket.set_only_v6(true)?;
     }
     socket.set_nonblocking(true)?;
     socket.bind(&listen.into())?;
@@ -69,5 +74,14 @@ mod tests {
             ours.nonblocking().expect("flag"),
             "the runtimes need it non-blocking"
         );
+    }
+
+    #[test]
+    fn an_ipv4_and_an_ipv6_socket_share_one_port() {
+        let v4 = bind_udp(SocketAddr::from(([127, 0, 0, 1], 0))).expect("bind");
+        let port = v4.local_addr().expect("addr").port();
+        let v6 = bind_udp(SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port))).expect("bind");
+        assert!(SockRef::from(&v6).only_v6().expect("flag"));
+        assert_eq!(v6.local_addr().expect("addr").port(), port);
     }
 }

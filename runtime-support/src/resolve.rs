@@ -12,6 +12,21 @@ pub fn push_ipv4(out: &mut Vec<SocketAddr>, addrs: impl IntoIterator<Item = Sock
     }
 }
 
+/// Appends the addresses among `addrs` of the families the node has sockets for (`local`)
+/// to `out`, in order, skipping those it holds.
+pub fn push_spoken(
+    out: &mut Vec<SocketAddr>,
+    local: &[SocketAddr],
+    addrs: impl IntoIterator<Item = SocketAddr>,
+) {
+    for addr in addrs {
+        let spoken = local.iter().any(|l| l.is_ipv4() == addr.is_ipv4());
+        if spoken && !out.contains(&addr) {
+            out.push(addr);
+        }
+    }
+}
+
 /// The addresses `routers` resolved to, or [`Error::NoBootstrapAddress`] when there were
 /// routers and none of them resolved.
 pub fn require_bootstrap_addrs(

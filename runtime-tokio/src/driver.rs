@@ -1,5 +1,6 @@
-//! The node's task: owns the [`Node`] and the socket, feeds datagrams, deadlines and commands
-//! in, sends what comes out and routes events to the callers waiting for them.
+//! The node's task: owns the [`Node`] and its sockets (one per address family, BEP 32), feeds
+//! datagrams, deadlines and commands in, sends each datagram out of the socket of its
+//! destination's family and routes events to the callers waiting for them.
 
 use crate::channels::{Command, TokioChannels};
 use std::io;
@@ -16,8 +17,24 @@ const RECV_BATCH: usize = 256;
 /// malformed by the node.
 const RECV_BUFFER: usize = 4096;
 
+/// The node's sockets: at least one of them.
+pub(crate) struct Sockets {
+    pub v4: Option<UdpSocket>,
+    pub v6: Option<UdpSocket>,
+}
+
+impl Sockets {
+    fn of(&self, to: &SocketAddr) -> Option<&UdpSocket> {
+        if to.is_ipv4() {
+            self.v4.as_ref()
+        } else {
+            self.v6.as_ref()
+        }
+    }
+}
+
 /// Starts the node's task; returns the node's id.
-pub(crate) fn spawn(socket: UdpSocket, config: Config, commands: mpsc::Receiver<Command>) -> Id {
+pub(crate) fn spawn(socket: Sockets, config: Config, commands: mpsc::Receiver<Command>) -> Id {
     let node = Node::new(
         tokengo_runtime_support::os::with_os_seed(config),
         Instant::now(),
@@ -34,13 +51,14 @@ pub(crate) fn spawn(socket: UdpSocket, config: Config, commands: mpsc::Receiver<
 
 struct Driver {
     node: Node,
-    socket: UdpSocket,
+    socket: Sockets,
     callers: Callers<TokioChannels>,
 }
 
 impl Driver {
     async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
         let mut buf = vec![0u8; RECV_BUFFER];
+        let mut buf6 = vec![0u8; RECV_BUFFER];
         let shutdown_reply = loop {
             self.flush().await;
             let deadline = self.node.poll_timeout().map(tokio::time::Instant::from_std);
@@ -50,14 +68,13 @@ impl Driver {
                     Some(Command::Shutdown { reply }) => break Some(reply),
                     Some(command) => self.callers.apply(&mut self.node, Instant::now(), command),
                 },
-                received = self.socket.recv_from(&mut buf) => {
+                received = recv(self.socket.v4.as_ref(), &mut buf) => {
                     self.received(received, &buf);
-                    for _ in 1..RECV_BATCH {
-                        match self.socket.try_recv_from(&mut buf) {
-                            Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
-                            received => self.received(received, &buf),
-                        }
-                    }
+                    self.drain(false, &mut buf);
+                }
+                received = recv(self.socket.v6.as_ref(), &mut buf6) => {
+                    self.received(received, &buf6);
+                    self.drain(true, &mut buf6);
                 }
                 () = sleep_until(deadline), if deadline.is_some() => {
                     self.node.handle_timeout(Instant::now());
@@ -75,6 +92,18 @@ impl Driver {
         }
     }
 
+    /// Reads what else is waiting on one socket, up to a batch.
+    fn drain(&mut self, v6: bool, buf: &mut [u8]) {
+        for _ in 1..RECV_BATCH {
+            let socket = if v6 { &self.socket.v6 } else { &self.socket.v4 };
+            let Some(socket) = socket else { return };
+            match socket.try_recv_from(buf) {
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+                received => self.received(received, buf),
+            }
+        }
+    }
+
     fn received(&mut self, received: io::Result<(usize, SocketAddr)>, buf: &[u8]) {
         match received {
             Ok((len, from)) => self.node.handle_input(Instant::now(), from, &buf[..len]),
@@ -86,13 +115,25 @@ impl Driver {
     /// Sends every queued datagram and routes every queued event.
     async fn flush(&mut self) {
         while let Some(transmit) = self.node.poll_transmit() {
-            if let Err(error) = self.socket.send_to(&transmit.payload, transmit.to).await {
+            let Some(socket) = self.socket.of(&transmit.to) else {
+                tracing::debug!(to = %transmit.to, "no socket of this family");
+                continue;
+            };
+            if let Err(error) = socket.send_to(&transmit.payload, transmit.to).await {
                 tracing::debug!(to = %transmit.to, %error, "DHT send failed");
             }
         }
         while let Some(event) = self.node.poll_event() {
             self.callers.route(event);
         }
+    }
+}
+
+/// Receives from `socket`; never returns when there is none.
+async fn recv(socket: Option<&UdpSocket>, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+    match socket {
+        Some(socket) => socket.recv_from(buf).await,
+        None => std::future::pending().await,
     }
 }
 

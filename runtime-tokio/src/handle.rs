@@ -1,15 +1,15 @@
 //! The [`Dht`] handle: the async API in front of the node's task.
 
 use crate::channels::Command;
-use crate::driver;
+use crate::driver::{self, Sockets};
 use crate::lookup::PeerLookup;
-use crate::resolve::resolve_ipv4;
+use crate::resolve::resolve;
 use std::net::SocketAddr;
 use tokengo_core::item::{Item, MutableItem, Value};
 use tokengo_core::{Config, Id, NodeInfo, Sample, Stats};
 use tokengo_runtime_support::{
     AnnounceReport, Error, FindNodeReport, GetReport, ItemRequest, PutReport, Snapshot,
-    require_bootstrap_addrs, with_bound_addr,
+    check_listen, require_bootstrap_addrs, with_bound_addrs,
 };
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
@@ -22,36 +22,54 @@ const COMMAND_QUEUE: usize = 256;
 #[derive(Debug, Clone)]
 pub struct Dht {
     commands: mpsc::Sender<Command>,
-    local_addr: SocketAddr,
+    /// One per family the node speaks, in the order given.
+    local_addrs: Vec<SocketAddr>,
     id: Id,
 }
 
 impl Dht {
     /// Binds a UDP socket to `listen` and starts a node with `config` on the current runtime.
     pub async fn bind(listen: SocketAddr, config: Config) -> Result<Dht, Error> {
-        let socket = tokengo_runtime_support::os::bind_udp(listen)
-            .and_then(UdpSocket::from_std)
-            .map_err(|source| Error::Bind {
-                addr: listen,
-                source,
-            })?;
-        let local_addr = socket.local_addr().map_err(|source| Error::Bind {
-            addr: listen,
-            source,
-        })?;
+        Self::bind_all(&[listen], config).await
+    }
+
+    /// Binds one UDP socket per address in `listen` (one IPv4 and one IPv6 address at most:
+    /// BEP 32's dual stack) and starts a node with `config` that speaks their families.
+    pub async fn bind_all(listen: &[SocketAddr], config: Config) -> Result<Dht, Error> {
+        check_listen(listen)?;
+        let mut sockets = Sockets { v4: None, v6: None };
+        let mut local_addrs = Vec::with_capacity(listen.len());
+        for &addr in listen {
+            let bind_error = |source| Error::Bind { addr, source };
+            let socket = tokengo_runtime_support::os::bind_udp(addr)
+                .and_then(UdpSocket::from_std)
+                .map_err(bind_error)?;
+            local_addrs.push(socket.local_addr().map_err(bind_error)?);
+            if addr.is_ipv4() {
+                sockets.v4 = Some(socket);
+            } else {
+                sockets.v6 = Some(socket);
+            }
+        }
         let (commands, receiver) = mpsc::channel(COMMAND_QUEUE);
-        let id = driver::spawn(socket, with_bound_addr(config, local_addr), receiver);
-        tracing::debug!(%local_addr, %id, "DHT node started");
+        let config = with_bound_addrs(config, &local_addrs);
+        let id = driver::spawn(sockets, config, receiver);
+        tracing::debug!(?local_addrs, %id, "DHT node started");
         Ok(Dht {
             commands,
-            local_addr,
+            local_addrs,
             id,
         })
     }
 
-    /// The address the node's socket is bound to.
+    /// The address of the node's first socket (see [`Dht::local_addrs`]).
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.local_addrs[0]
+    }
+
+    /// The addresses the node's sockets are bound to, one per family it speaks.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
     }
 
     /// The node's id when it started. On Mainline a node may later take a BEP 42 secure id
@@ -76,7 +94,8 @@ impl Dht {
     /// the configured bootstrap addresses and known contacts). Returns the routing table's
     /// size when the bootstrap finished (0 when nobody answered; the node keeps retrying).
     pub async fn bootstrap(&self, routers: &[String]) -> Result<usize, Error> {
-        let addrs = require_bootstrap_addrs(routers, resolve_ipv4(routers).await)?;
+        let resolved = resolve(routers, &self.local_addrs).await;
+        let addrs = require_bootstrap_addrs(routers, resolved)?;
         self.bootstrap_addrs(addrs).await
     }
 

@@ -33,7 +33,7 @@ mod resolve;
 
 pub use handle::Dht;
 pub use lookup::PeerLookup;
-pub use resolve::resolve_ipv4;
+pub use resolve::{resolve, resolve_ipv4};
 pub use tokengo_core::Sample;
 pub use tokengo_runtime_support::{
     AnnounceReport, Error, FindNodeReport, GetReport, ItemRequest, MAX_PENDING, PeerLookupReport,

@@ -3,7 +3,7 @@
 use super::report::{self, StatsJson};
 use super::{Failure, FindNodeArgs};
 use serde::Serialize;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use tokengo_core::Id;
 use tokio::time::Instant;
@@ -11,7 +11,7 @@ use tokio::time::Instant;
 #[derive(Serialize)]
 struct NodeJson {
     id: String,
-    addr: SocketAddrV4,
+    addr: SocketAddr,
 }
 
 #[derive(Serialize)]

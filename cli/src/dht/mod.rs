@@ -123,9 +123,10 @@ pub struct GetArgs {
 /// `tokengo dht node`.
 #[derive(Debug, Args)]
 pub struct NodeArgs {
-    /// The UDP address to serve on.
-    #[arg(long, value_name = "ADDR")]
-    pub listen: SocketAddr,
+    /// The UDP address to serve on: IPv4 (`0.0.0.0:6881`) or IPv6 (`[::]:6881`). Give it twice,
+    /// once per family, for a dual-stack node (BEP 32: a routing table per family).
+    #[arg(long, value_name = "ADDR", required = true)]
+    pub listen: Vec<SocketAddr>,
     #[command(flatten)]
     pub network: NetworkArgs,
     /// Which runtime drives the node.
@@ -147,9 +148,10 @@ pub struct NodeArgs {
 pub struct ClientArgs {
     #[command(flatten)]
     pub network: NetworkArgs,
-    /// The local UDP address to use.
-    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:0")]
-    pub listen: SocketAddr,
+    /// The local UDP address to use; twice for both families. Default: an ephemeral port of
+    /// each family the bootstrap addresses have.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Vec<SocketAddr>,
     /// Give up after this many seconds (bootstrap included).
     #[arg(long, value_name = "SECS", default_value = "30", value_parser = args::parse_seconds)]
     pub timeout: Duration,

@@ -25,22 +25,27 @@ pub(crate) async fn run(args: NodeArgs) -> Result<ExitCode, Failure> {
         )));
     }
     let targets = args.network.bootstrap_targets();
-    let addrs = tokengo_tokio::resolve_ipv4(&targets).await;
+    let addrs = tokengo_tokio::resolve(&targets, &args.listen).await;
     if addrs.is_empty() && !args.network.bootstrap.is_empty() {
         return Err(Failure::Input(anyhow!(
-            "no bootstrap address resolved to IPv4: {}",
+            "no bootstrap address resolved to the families of --listen: {}",
             targets.join(", ")
         )));
     }
     let mut config = args::node_config(network, args.read_only);
     config.id = saved.as_ref().map(|s| s.id);
     let mut signals = report::StopSignals::install()?;
-    let node = RunningNode::start(args.runtime, args.listen, config)
+    let listen = args.listen.clone();
+    let node = RunningNode::start(args.runtime, listen, config)
         .await
-        .map_err(|e| Failure::Input(e.context(format!("cannot serve on {}", args.listen))))?;
+        .map_err(|e| {
+            let on: Vec<String> = args.listen.iter().map(ToString::to_string).collect();
+            Failure::Input(e.context(format!("cannot serve on {}", on.join(" and "))))
+        })?;
+    let on: Vec<String> = node.local_addrs().iter().map(ToString::to_string).collect();
     crate::say!(
         "listening on {} id {} network {}",
-        node.local_addr(),
+        on.join(" "),
         node.id(),
         network.as_str()
     );

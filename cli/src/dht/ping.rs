@@ -8,15 +8,25 @@ use tokio::time::Instant;
 
 pub(crate) async fn run(args: PingArgs) -> Result<ExitCode, Failure> {
     let deadline = Instant::now() + args.client.timeout;
-    let targets = tokengo_tokio::resolve_ipv4(std::slice::from_ref(&args.addr)).await;
+    let both = [
+        std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
+        std::net::SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0)),
+    ];
+    let local = if args.client.listen.is_empty() {
+        &both[..]
+    } else {
+        &args.client.listen[..]
+    };
+    let targets = tokengo_tokio::resolve(std::slice::from_ref(&args.addr), local).await;
     let Some(&addr) = targets.first() else {
         return Err(Failure::Input(anyhow!(
-            "`{}` does not resolve to an IPv4 address",
+            "`{}` does not resolve to an address of the families of --listen",
             args.addr
         )));
     };
     let config = args::node_config(args.client.network.network, true);
-    let dht = Dht::bind(args.client.listen, config)
+    let listen = super::report::client_listen(&args.client.listen, &[addr]);
+    let dht = Dht::bind_all(&listen, config)
         .await
         .map_err(|e| Failure::Input(e.into()))?;
     let answer = tokio::time::timeout_at(deadline, dht.ping(addr)).await;

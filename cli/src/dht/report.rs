@@ -10,7 +10,8 @@ use tokengo_tokio::Dht;
 use tokio::time::Instant;
 
 /// Resolves the bootstrap targets of `client` (Mainline's routers when none are given on
-/// Mainline). Targets that resolve to nothing are bad input.
+/// Mainline) to the families of its `--listen` (both without one). Targets that resolve to
+/// nothing are bad input.
 pub(crate) async fn bootstrap_addrs(client: &ClientArgs) -> Result<Vec<SocketAddr>, Failure> {
     let targets = client.network.bootstrap_targets();
     if targets.is_empty() {
@@ -18,14 +19,42 @@ pub(crate) async fn bootstrap_addrs(client: &ClientArgs) -> Result<Vec<SocketAdd
             "no bootstrap node: pass --bootstrap HOST:PORT (the tokengo network has no public routers)"
         )));
     }
-    let addrs = tokengo_tokio::resolve_ipv4(&targets).await;
+    let addrs = tokengo_tokio::resolve(&targets, &families(&client.listen)).await;
     if addrs.is_empty() {
         return Err(Failure::Input(anyhow!(
-            "no bootstrap address resolved to IPv4: {}",
+            "no bootstrap address resolved to the families of --listen: {}",
             targets.join(", ")
         )));
     }
     Ok(addrs)
+}
+
+/// The wildcard addresses of both families, for resolving when `--listen` was not given.
+fn families(listen: &[SocketAddr]) -> Vec<SocketAddr> {
+    if listen.is_empty() {
+        vec![
+            SocketAddr::from(([0, 0, 0, 0], 0)),
+            SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0)),
+        ]
+    } else {
+        listen.to_vec()
+    }
+}
+
+/// What a one-shot command binds: `--listen` as given, or an ephemeral port of each family
+/// among `remote` (the addresses it will talk to), IPv4 when there are none.
+pub(crate) fn client_listen(listen: &[SocketAddr], remote: &[SocketAddr]) -> Vec<SocketAddr> {
+    if !listen.is_empty() {
+        return listen.to_vec();
+    }
+    let mut out = Vec::new();
+    if remote.iter().any(SocketAddr::is_ipv4) || remote.is_empty() {
+        out.push(SocketAddr::from(([0, 0, 0, 0], 0)));
+    }
+    if remote.iter().any(SocketAddr::is_ipv6) {
+        out.push(SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0)));
+    }
+    out
 }
 
 /// A client node bootstrapped before `deadline`, ready for one command.
@@ -41,7 +70,7 @@ pub(crate) async fn bind_client(
 ) -> Result<(Dht, Vec<SocketAddr>), Failure> {
     let addrs = bootstrap_addrs(client).await?;
     let config = args::node_config(client.network.network, read_only);
-    let dht = Dht::bind(client.listen, config)
+    let dht = Dht::bind_all(&client_listen(&client.listen, &addrs), config)
         .await
         .map_err(|e| Failure::Input(e.into()))?;
     Ok((dht, addrs))

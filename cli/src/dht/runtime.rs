@@ -38,29 +38,28 @@ async fn blocking<T: Send + 'static>(
 }
 
 impl RunningNode {
-    /// Binds `listen` and starts a node on `runtime`.
+    /// Binds `listen` (one address per family) and starts a node on `runtime`.
     pub async fn start(
         runtime: RuntimeName,
-        listen: SocketAddr,
+        listen: Vec<SocketAddr>,
         config: Config,
     ) -> anyhow::Result<RunningNode> {
         Ok(match runtime {
             RuntimeName::Tokio => {
-                RunningNode::Tokio(tokengo_tokio::Dht::bind(listen, config).await?)
+                RunningNode::Tokio(tokengo_tokio::Dht::bind_all(&listen, config).await?)
             }
             RuntimeName::Mio => {
-                let dht =
-                    tokio::task::spawn_blocking(move || tokengo_mio::Dht::bind(listen, config))
-                        .await??;
-                RunningNode::Mio(dht)
+                let bind = move || tokengo_mio::Dht::bind_all(&listen, config);
+                RunningNode::Mio(tokio::task::spawn_blocking(bind).await??)
             }
         })
     }
 
-    pub fn local_addr(&self) -> SocketAddr {
+    /// The addresses of the node's sockets, one per family.
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
         match self {
-            RunningNode::Tokio(dht) => dht.local_addr(),
-            RunningNode::Mio(dht) => dht.local_addr(),
+            RunningNode::Tokio(dht) => dht.local_addrs().to_vec(),
+            RunningNode::Mio(dht) => dht.local_addrs().to_vec(),
         }
     }
 

@@ -42,7 +42,7 @@ pub(crate) async fn run(args: SampleArgs) -> Result<ExitCode, Failure> {
         Ok(report) => report.map_err(anyhow::Error::from)?.closest,
         Err(_) => Vec::new(),
     };
-    let mut addrs: Vec<SocketAddr> = closest.iter().map(|n| SocketAddr::V4(n.addr)).collect();
+    let mut addrs: Vec<SocketAddr> = closest.iter().map(|n| n.addr).collect();
     for addr in bootstrap {
         if !addrs.contains(&addr) {
             addrs.push(addr);

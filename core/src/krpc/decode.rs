@@ -12,8 +12,8 @@
 
 use super::error::DecodeError;
 use super::message::{
-    Body, CompactNodes, ErrorBody, ItemFields, Message, MutablePut, PeerList, Query, Response,
-    Samples, peer_from_compact,
+    Body, CompactNodes, ErrorBody, Family, ItemFields, Message, MutablePut, PeerList, Query,
+    Response, Samples, Want, peer_from_compact,
 };
 use super::reader::Reader;
 use crate::id::Id;
@@ -95,6 +95,8 @@ mod field_key {
 mod field_key_hi {
     use super::KeySet;
     pub const SAMPLES: KeySet = 1;
+    pub const NODES6: KeySet = 1 << 1;
+    pub const WANT: KeySet = 1 << 2;
 }
 
 /// Which body dictionary a message carried.
@@ -153,6 +155,12 @@ struct Fields<'a> {
     interval: Option<i64>,
     num: Option<i64>,
     samples: Option<&'a [u8]>,
+    /// BEP 32 `nodes6`.
+    nodes6: Option<&'a [u8]>,
+    /// Keys of [`field_key_hi`] present with a wrong type.
+    wrong_hi: KeySet,
+    /// BEP 32 `want`: the body of a list (any items).
+    want: Option<&'a [u8]>,
 }
 
 /// Depth of the top-level dictionary's values' holder.
@@ -266,7 +274,7 @@ impl<'a> TopLevel<'a> {
             // A tag we cannot read must not pass for "no tag".
             return Err(DecodeError::InvalidField("net"));
         }
-        let requester_ip = self.ip.filter(|ip| ip.len() == 6).map(peer_from_compact);
+        let requester_ip = self.ip.and_then(peer_from_compact);
         let body = match self.required(self.y, Y, "y")? {
             b"q" => Body::Query(self.query()?),
             b"r" => Body::Response(self.response()?),
@@ -308,6 +316,8 @@ impl<'a> TopLevel<'a> {
             &empty
         };
         let id = args.id.and_then(Id::from_slice);
+        // A `want` we cannot read reads as unsaid: the querier then gets its own family.
+        let want = args.want.map_or(Want::UNSAID, Want::from_list_body);
         let malformed = Query::Malformed { method };
         Ok(match method {
             b"ping" => match id {
@@ -315,11 +325,15 @@ impl<'a> TopLevel<'a> {
                 None => malformed,
             },
             b"find_node" => match (id, args.target.and_then(Id::from_slice)) {
-                (Some(id), Some(target)) => Query::FindNode { id, target },
+                (Some(id), Some(target)) => Query::FindNode { id, target, want },
                 _ => malformed,
             },
             b"get_peers" => match (id, args.info_hash.and_then(Id::from_slice)) {
-                (Some(id), Some(info_hash)) => Query::GetPeers { id, info_hash },
+                (Some(id), Some(info_hash)) => Query::GetPeers {
+                    id,
+                    info_hash,
+                    want,
+                },
                 _ => malformed,
             },
             b"announce_peer" => {
@@ -352,11 +366,12 @@ impl<'a> TopLevel<'a> {
                     id,
                     target,
                     seq: args.seq,
+                    want,
                 },
                 _ => malformed,
             },
             b"sample_infohashes" => match (id, args.target.and_then(Id::from_slice)) {
-                (Some(id), Some(target)) => Query::SampleInfohashes { id, target },
+                (Some(id), Some(target)) => Query::SampleInfohashes { id, target, want },
                 _ => malformed,
             },
             b"put" => match (id, args.token, args.v) {
@@ -390,6 +405,9 @@ impl<'a> TopLevel<'a> {
             None if f.wrong & ID != 0 => return Err(DecodeError::InvalidField("r.id")),
             None => return Err(DecodeError::MissingField("r.id")),
         };
+        if f.wrong_hi & field_key_hi::NODES6 != 0 {
+            return Err(DecodeError::InvalidField("nodes6"));
+        }
         if f.wrong & (NODES | VALUES | TOKEN) != 0 {
             return Err(DecodeError::InvalidField(if f.wrong & NODES != 0 {
                 "nodes"
@@ -400,7 +418,8 @@ impl<'a> TopLevel<'a> {
             }));
         }
         // A ragged `nodes` (a truncated last entry) keeps its whole entries, as libtorrent reads it.
-        let nodes = f.nodes.map(CompactNodes::whole_entries);
+        let nodes = f.nodes.map(|n| CompactNodes::whole_entries(n, Family::V4));
+        let nodes6 = f.nodes6.map(|n| CompactNodes::whole_entries(n, Family::V6));
         // Item fields of the wrong type or size read as absent: such an item is unusable, and
         // the rest of the answer (nodes, token) still serves the lookup.
         let item = ItemFields {
@@ -423,6 +442,7 @@ impl<'a> TopLevel<'a> {
         Ok(Response {
             id,
             nodes,
+            nodes6,
             values: f.values.map(PeerList::Raw),
             token: f.token,
             item,
@@ -515,6 +535,15 @@ impl<'a> Fields<'a> {
                     mark(&mut self.seen_hi, field_key_hi::SAMPLES)?;
                     let mut ignored = 0;
                     self.samples = read_bytes(r, d, &mut ignored, 1)?;
+                }
+                (6, b"nodes6") => {
+                    mark(&mut self.seen_hi, field_key_hi::NODES6)?;
+                    let wh = &mut self.wrong_hi;
+                    self.nodes6 = read_bytes(r, d, wh, field_key_hi::NODES6)?;
+                }
+                (4, b"want") => {
+                    mark(&mut self.seen_hi, field_key_hi::WANT)?;
+                    self.want = read_list_body(r)?;
                 }
                 _ => r.skip_value(d)?,
             }

@@ -3,9 +3,9 @@
 
 use super::decode::{FIELDS_DEPTH, VALUES_ITEM_DEPTH};
 use super::error::EncodeError;
-use super::message::{Body, ErrorBody, Message, MutablePut, PeerList, Query, Response};
+use super::message::{Body, ErrorBody, Message, MutablePut, PeerList, Query, Response, Want};
 use super::reader::Reader;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 impl Message<'_> {
     /// Writes the message into `buf` and returns how many bytes it took. Never panics: a
@@ -54,7 +54,7 @@ impl Message<'_> {
         }
         if let Some(ip) = self.requester_ip {
             w.put(b"2:ip")?;
-            w.string(&compact(ip))?;
+            w.string(compact(&ip).as_slice())?;
         }
         if let Some(net) = self.network {
             w.put(b"3:net")?;
@@ -102,7 +102,8 @@ impl Query<'_> {
     }
 }
 
-/// Writes `a` (keys sorted: cas id implied_port info_hash k port salt seq sig target token v).
+/// Writes `a` (keys sorted: cas id implied_port info_hash k port salt seq sig target token v
+/// want).
 /// A malformed query and an unknown one without an id carry no arguments.
 fn write_args(w: &mut Writer<'_>, query: &Query<'_>) -> Result<(), EncodeError> {
     match query {
@@ -110,17 +111,23 @@ fn write_args(w: &mut Writer<'_>, query: &Query<'_>) -> Result<(), EncodeError> 
             w.put(b"1:ad2:id20:")?;
             w.put(&id.0)?;
         }
-        Query::FindNode { id, target } => {
+        Query::FindNode { id, target, want } | Query::SampleInfohashes { id, target, want } => {
             w.put(b"1:ad2:id20:")?;
             w.put(&id.0)?;
             w.put(b"6:target20:")?;
             w.put(&target.0)?;
+            write_want(w, want)?;
         }
-        Query::GetPeers { id, info_hash } => {
+        Query::GetPeers {
+            id,
+            info_hash,
+            want,
+        } => {
             w.put(b"1:ad2:id20:")?;
             w.put(&id.0)?;
             w.put(b"9:info_hash20:")?;
             w.put(&info_hash.0)?;
+            write_want(w, want)?;
         }
         Query::AnnouncePeer {
             id,
@@ -141,13 +148,12 @@ fn write_args(w: &mut Writer<'_>, query: &Query<'_>) -> Result<(), EncodeError> 
             w.put(b"5:token")?;
             w.string(token)?;
         }
-        Query::SampleInfohashes { id, target } => {
-            w.put(b"1:ad2:id20:")?;
-            w.put(&id.0)?;
-            w.put(b"6:target20:")?;
-            w.put(&target.0)?;
-        }
-        Query::Get { id, target, seq } => {
+        Query::Get {
+            id,
+            target,
+            seq,
+            want,
+        } => {
             w.put(b"1:ad2:id20:")?;
             w.put(&id.0)?;
             if let Some(seq) = seq {
@@ -156,6 +162,7 @@ fn write_args(w: &mut Writer<'_>, query: &Query<'_>) -> Result<(), EncodeError> 
             }
             w.put(b"6:target20:")?;
             w.put(&target.0)?;
+            write_want(w, want)?;
         }
         Query::Put {
             id,
@@ -192,7 +199,22 @@ fn write_args(w: &mut Writer<'_>, query: &Query<'_>) -> Result<(), EncodeError> 
     w.put(b"e")
 }
 
-/// Writes `r` (keys sorted: id interval k nodes num samples seq sig token v values).
+/// Writes `want` when it says something (BEP 32).
+fn write_want(w: &mut Writer<'_>, want: &Want) -> Result<(), EncodeError> {
+    if !want.is_said() {
+        return Ok(());
+    }
+    w.put(b"4:wantl")?;
+    if want.n4 {
+        w.put(b"2:n4")?;
+    }
+    if want.n6 {
+        w.put(b"2:n6")?;
+    }
+    w.put(b"e")
+}
+
+/// Writes `r` (keys sorted: id interval k nodes nodes6 num samples seq sig token v values).
 fn write_response(w: &mut Writer<'_>, response: &Response<'_>) -> Result<(), EncodeError> {
     let item = &response.item;
     w.put(b"1:rd2:id20:")?;
@@ -208,6 +230,10 @@ fn write_response(w: &mut Writer<'_>, response: &Response<'_>) -> Result<(), Enc
     if let Some(nodes) = response.nodes {
         w.put(b"5:nodes")?;
         w.string(nodes.as_bytes())?;
+    }
+    if let Some(nodes6) = response.nodes6 {
+        w.put(b"6:nodes6")?;
+        w.string(nodes6.as_bytes())?;
     }
     if let Some(samples) = &response.samples {
         w.put(b"3:num")?;
@@ -254,8 +280,7 @@ fn write_response(w: &mut Writer<'_>, response: &Response<'_>) -> Result<(), Enc
         Some(PeerList::Addrs(addrs)) => {
             w.put(b"6:valuesl")?;
             for addr in addrs {
-                w.put(b"6:")?;
-                w.put(&compact(*addr))?;
+                w.string(compact(addr).as_slice())?;
             }
             w.put(b"e")?;
         }
@@ -282,11 +307,39 @@ pub(crate) fn is_one_value(bytes: &[u8]) -> bool {
     r.skip_value(FIELDS_DEPTH).is_ok() && r.at_end()
 }
 
-/// The 6-byte compact form of an IPv4 address and port.
-pub(crate) fn compact(addr: SocketAddrV4) -> [u8; 6] {
-    let [a, b, c, d] = addr.ip().octets();
-    let [p0, p1] = addr.port().to_be_bytes();
-    [a, b, c, d, p0, p1]
+/// The compact form of an address and port: 6 bytes for IPv4, 18 for IPv6.
+pub(crate) fn compact(addr: &SocketAddr) -> Compact {
+    let mut out = Compact {
+        bytes: [0; 18],
+        len: 0,
+    };
+    let port = addr.port().to_be_bytes();
+    match addr {
+        SocketAddr::V4(a) => {
+            out.bytes[..4].copy_from_slice(&a.ip().octets());
+            out.bytes[4..6].copy_from_slice(&port);
+            out.len = 6;
+        }
+        SocketAddr::V6(a) => {
+            out.bytes[..16].copy_from_slice(&a.ip().octets());
+            out.bytes[16..18].copy_from_slice(&port);
+            out.len = 18;
+        }
+    }
+    out
+}
+
+/// A compact address on the stack (see [`compact`]).
+pub(crate) struct Compact {
+    bytes: [u8; 18],
+    len: usize,
+}
+
+impl Compact {
+    /// The compact bytes.
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
 }
 
 /// Appends to the caller's buffer, or only counts bytes when measuring.

@@ -1,10 +1,11 @@
 //! The KRPC message model: what one bencoded datagram of BEP 5 (plus BEP 42 `ip`, BEP 43 `ro`,
-//! BEP 44 `get`/`put`, BEP 51 `sample_infohashes` and our network tag) can say. Decoded messages borrow from the datagram; nothing is copied.
+//! BEP 32 `nodes6`/`want`, BEP 44 `get`/`put`, BEP 51 `sample_infohashes` and our network tag)
+//! can say. Decoded messages borrow from the datagram; nothing is copied.
 
 use super::decode::VALUES_ITEM_DEPTH;
 use super::reader::Reader;
 use crate::id::Id;
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
 /// Top-level key that carries the network tag of a private network (absent on Mainline).
 pub const NETWORK_KEY: &[u8] = b"net";
@@ -16,8 +17,9 @@ pub struct Message<'a> {
     pub transaction_id: &'a [u8],
     /// `v`: the sender's client version, if it sent one.
     pub version: Option<&'a [u8]>,
-    /// `ip`: BEP 42, the requester's address as the responder saw it (responses and errors).
-    pub requester_ip: Option<SocketAddrV4>,
+    /// `ip`: BEP 42, the requester's address as the responder saw it (responses and errors):
+    /// 6 bytes for IPv4, 18 for IPv6 (other lengths read as absent).
+    pub requester_ip: Option<SocketAddr>,
     /// `ro`: 1, BEP 43: the sender is read-only and must not be added to routing tables.
     pub read_only: bool,
     /// `net`: the network tag of a private network; `None` on the public Mainline DHT.
@@ -51,6 +53,8 @@ pub enum Query<'a> {
         id: Id,
         /// `target`: the id whose closest nodes are wanted.
         target: Id,
+        /// `want` (BEP 32): which families of nodes to answer with.
+        want: Want,
     },
     /// `get_peers`.
     GetPeers {
@@ -58,6 +62,8 @@ pub enum Query<'a> {
         id: Id,
         /// `info_hash`: the torrent whose peers are wanted.
         info_hash: Id,
+        /// `want` (BEP 32): which families of nodes to answer with.
+        want: Want,
     },
     /// `announce_peer`.
     AnnouncePeer {
@@ -81,6 +87,8 @@ pub enum Query<'a> {
         /// `seq`: the querier already has this sequence number; send a mutable value only
         /// when the stored one is newer.
         seq: Option<i64>,
+        /// `want` (BEP 32): which families of nodes to answer with.
+        want: Want,
     },
     /// `put` (BEP 44): store an immutable item (`v` only) or a mutable one (`k`, `sig`, `seq`).
     Put {
@@ -100,6 +108,8 @@ pub enum Query<'a> {
         id: Id,
         /// `target`: where the closest nodes are wanted.
         target: Id,
+        /// `want` (BEP 32): which families of nodes to answer with.
+        want: Want,
     },
     /// A method we do not know (answered with error 204). `id` is the sender's, if readable.
     Unknown {
@@ -160,6 +170,8 @@ pub struct Response<'a> {
     pub id: Id,
     /// `nodes`: compact IPv4 node infos.
     pub nodes: Option<CompactNodes<'a>>,
+    /// `nodes6` (BEP 32): compact IPv6 node infos.
+    pub nodes6: Option<CompactNodes<'a>>,
     /// `values`: compact peer infos.
     pub values: Option<PeerList<'a>>,
     /// `token`: write token for a later `announce_peer` or `put`.
@@ -195,6 +207,7 @@ impl<'a> Response<'a> {
         Response {
             id,
             nodes: None,
+            nodes6: None,
             values: None,
             token: None,
             item: ItemFields::default(),
@@ -234,92 +247,215 @@ pub mod error_code {
     pub const SEQ_LESS_THAN_CURRENT: i64 = 302;
 }
 
-/// A compact IPv4 node info: 20-byte id then 6-byte address.
+/// BEP 32 `want`: the address families whose nodes a querier asks for. Neither set means the
+/// querier did not say, and gets the family of the address it asked from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Want {
+    /// `n4`: IPv4 nodes, in `nodes`.
+    pub n4: bool,
+    /// `n6`: IPv6 nodes, in `nodes6`.
+    pub n6: bool,
+}
+
+impl Want {
+    /// Nothing asked for: the querier's own family.
+    pub const UNSAID: Want = Want {
+        n4: false,
+        n6: false,
+    };
+    /// Both families.
+    pub const BOTH: Want = Want { n4: true, n6: true };
+
+    /// `true` when the query carried a `want` naming a family we know.
+    pub fn is_said(&self) -> bool {
+        self.n4 || self.n6
+    }
+
+    /// What the querier gets, given the address it asked from: what it said, or its family.
+    pub fn resolve(&self, from: &SocketAddr) -> Want {
+        if self.is_said() {
+            *self
+        } else {
+            Want {
+                n4: from.is_ipv4(),
+                n6: from.is_ipv6(),
+            }
+        }
+    }
+
+    /// Reads the body of a decoded `want` list: strings `n4` and `n6` count, other items
+    /// (unknown families, garbage) are ignored.
+    pub(crate) fn from_list_body(body: &[u8]) -> Want {
+        let mut want = Want::UNSAID;
+        for item in list_strings(body) {
+            match item {
+                b"n4" => want.n4 = true,
+                b"n6" => want.n6 = true,
+                _ => {}
+            }
+        }
+        want
+    }
+}
+
+/// An IP address family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Family {
+    /// IPv4.
+    V4,
+    /// IPv6.
+    V6,
+}
+
+impl Family {
+    /// The family of `addr`.
+    pub fn of(addr: &SocketAddr) -> Family {
+        if addr.is_ipv4() {
+            Family::V4
+        } else {
+            Family::V6
+        }
+    }
+
+    /// Length of one compact node info of this family.
+    pub fn node_len(self) -> usize {
+        match self {
+            Family::V4 => COMPACT_NODE_LEN,
+            Family::V6 => COMPACT_NODE6_LEN,
+        }
+    }
+}
+
+/// A compact node info: 20-byte id then the compact address (6 bytes IPv4, 18 bytes IPv6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct NodeInfo {
     /// The node's id.
     pub id: Id,
-    /// The node's IPv4 address and UDP port.
-    pub addr: SocketAddrV4,
+    /// The node's address and UDP port.
+    pub addr: SocketAddr,
 }
 
 /// Length of one compact IPv4 node info.
 pub const COMPACT_NODE_LEN: usize = 26;
+/// Length of one compact IPv6 node info (BEP 32).
+pub const COMPACT_NODE6_LEN: usize = 38;
 /// Length of one compact IPv4 peer info.
 pub const COMPACT_PEER_LEN: usize = 6;
+/// Length of one compact IPv6 peer info (BEP 32).
+pub const COMPACT_PEER6_LEN: usize = 18;
 
-/// The `nodes` string: a whole number of 26-byte compact node infos (a decoded string that
-/// is not is cut to its whole entries).
+/// A `nodes` (IPv4) or `nodes6` (IPv6) string: a whole number of compact node infos of its
+/// family (a decoded string that is not is cut to its whole entries).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CompactNodes<'a>(&'a [u8]);
+pub struct CompactNodes<'a> {
+    bytes: &'a [u8],
+    family: Family,
+}
 
 /// The `values` list of compact peers. Decoded lists borrow the datagram (`Raw`); lists to send
 /// borrow the caller's addresses (`Addrs`). Two lists are equal when they hold the same peers.
 #[derive(Debug, Clone, Copy)]
 pub enum PeerList<'a> {
     /// The body of a bencoded list (between `l` and `e`), well-formed (checked when decoding).
-    /// Strings of 6 bytes are IPv4 peers; strings of other lengths (BEP 32's 18-byte IPv6
-    /// peers, garbage) and items that are not strings are skipped by the iterator, and only
-    /// the strings are encoded.
+    /// Strings of 6 bytes are IPv4 peers, of 18 bytes IPv6 peers (BEP 32); strings of other
+    /// lengths and items that are not strings are skipped by the iterator, and only the
+    /// strings are encoded.
     Raw(&'a [u8]),
-    /// Addresses to encode.
-    Addrs(&'a [SocketAddrV4]),
+    /// Addresses to encode (6 bytes each for IPv4, 18 for IPv6).
+    Addrs(&'a [SocketAddr]),
 }
 
 impl<'a> CompactNodes<'a> {
-    /// Wraps `bytes` if it is a whole number of compact node infos.
+    /// Wraps `bytes` as IPv4 `nodes` if it is a whole number of 26-byte node infos.
     pub fn new(bytes: &'a [u8]) -> Option<Self> {
+        Self::of_family(bytes, Family::V4)
+    }
+
+    /// Wraps `bytes` as IPv6 `nodes6` if it is a whole number of 38-byte node infos.
+    pub fn new_v6(bytes: &'a [u8]) -> Option<Self> {
+        Self::of_family(bytes, Family::V6)
+    }
+
+    /// Wraps `bytes` if it is a whole number of node infos of `family`.
+    pub fn of_family(bytes: &'a [u8], family: Family) -> Option<Self> {
         bytes
             .len()
-            .is_multiple_of(COMPACT_NODE_LEN)
-            .then_some(CompactNodes(bytes))
+            .is_multiple_of(family.node_len())
+            .then_some(CompactNodes { bytes, family })
     }
 
     /// The whole compact node infos at the start of `bytes`; a ragged tail is dropped.
-    pub(crate) fn whole_entries(bytes: &'a [u8]) -> Self {
-        let whole = bytes.len() - bytes.len() % COMPACT_NODE_LEN;
-        CompactNodes(bytes.get(..whole).unwrap_or_default())
+    pub(crate) fn whole_entries(bytes: &'a [u8], family: Family) -> Self {
+        let whole = bytes.len() - bytes.len() % family.node_len();
+        CompactNodes {
+            bytes: bytes.get(..whole).unwrap_or_default(),
+            family,
+        }
     }
 
     /// The raw bytes.
     pub fn as_bytes(&self) -> &'a [u8] {
-        self.0
+        self.bytes
+    }
+
+    /// The family of its addresses.
+    pub fn family(&self) -> Family {
+        self.family
     }
 
     /// Number of node infos.
     pub fn len(&self) -> usize {
-        self.0.len() / COMPACT_NODE_LEN
+        self.bytes.len() / self.family.node_len()
     }
 
     /// `true` when there are no node infos.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.bytes.is_empty()
     }
 
     /// The node infos in order.
-    pub fn iter(&self) -> impl Iterator<Item = NodeInfo> + 'a {
-        self.0.chunks_exact(COMPACT_NODE_LEN).map(|c| {
-            let mut id = [0u8; 20];
-            id.copy_from_slice(&c[..20]);
-            NodeInfo {
-                id: Id(id),
-                addr: peer_from_compact(&c[20..]),
-            }
-        })
+    pub fn iter(&self) -> impl Iterator<Item = NodeInfo> + use<'a> {
+        self.bytes
+            .chunks_exact(self.family.node_len())
+            .filter_map(|c| {
+                Some(NodeInfo {
+                    id: Id::from_slice(c.get(..20)?)?,
+                    addr: peer_from_compact(c.get(20..)?)?,
+                })
+            })
     }
 }
 
-/// Reads a 6-byte compact IPv4 address (callers pass exactly 6 bytes).
-pub(crate) fn peer_from_compact(b: &[u8]) -> SocketAddrV4 {
-    let ip = std::net::Ipv4Addr::new(b[0], b[1], b[2], b[3]);
-    SocketAddrV4::new(ip, u16::from_be_bytes([b[4], b[5]]))
+/// Reads a compact address: 6 bytes IPv4, 18 bytes IPv6; `None` for any other length.
+pub(crate) fn peer_from_compact(b: &[u8]) -> Option<SocketAddr> {
+    match b.len() {
+        COMPACT_PEER_LEN => {
+            let ip = Ipv4Addr::new(b[0], b[1], b[2], b[3]);
+            Some(SocketAddr::V4(SocketAddrV4::new(
+                ip,
+                u16::from_be_bytes([b[4], b[5]]),
+            )))
+        }
+        COMPACT_PEER6_LEN => {
+            let mut octets = [0u8; 16];
+            octets.copy_from_slice(&b[..16]);
+            let port = u16::from_be_bytes([b[16], b[17]]);
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                Ipv6Addr::from(octets),
+                port,
+                0,
+                0,
+            )))
+        }
+        _ => None,
+    }
 }
 
 impl<'a> PeerList<'a> {
-    /// The IPv4 peers in order.
+    /// The peers in order, both families.
     pub fn iter(&self) -> PeerIter<'a> {
         match *self {
-            PeerList::Raw(body) => PeerIter::Raw(body),
+            PeerList::Raw(body) => PeerIter::Raw(ListStrings(body)),
             PeerList::Addrs(addrs) => PeerIter::Addrs(addrs.iter()),
         }
     }
@@ -336,36 +472,51 @@ impl Eq for PeerList<'_> {}
 /// Iterator over a [`PeerList`].
 #[derive(Debug, Clone)]
 pub enum PeerIter<'a> {
-    /// Over a decoded list's compact 6-byte peer infos.
-    Raw(&'a [u8]),
+    /// Over a decoded list's compact peer infos.
+    Raw(ListStrings<'a>),
     /// Over a list built from addresses.
-    Addrs(std::slice::Iter<'a, SocketAddrV4>),
+    Addrs(std::slice::Iter<'a, SocketAddr>),
 }
 
 impl Iterator for PeerIter<'_> {
-    type Item = SocketAddrV4;
+    type Item = SocketAddr;
 
-    fn next(&mut self) -> Option<SocketAddrV4> {
+    fn next(&mut self) -> Option<SocketAddr> {
         match self {
             PeerIter::Addrs(it) => it.next().copied(),
-            PeerIter::Raw(rest) => loop {
-                // The body was checked when decoding (or is checked when encoding); anything
-                // unreadable ends the iteration instead of panicking.
-                let mut reader = Reader::new(rest);
-                let item = match reader.peek()? {
-                    b'0'..=b'9' => reader.bytes().ok(),
-                    _ => {
-                        reader.skip_value(VALUES_ITEM_DEPTH).ok()?;
-                        None
-                    }
-                };
-                *rest = rest.get(reader.position()..)?;
-                if let Some(item) = item
-                    && item.len() == COMPACT_PEER_LEN
-                {
-                    return Some(peer_from_compact(item));
+            PeerIter::Raw(strings) => strings.find_map(peer_from_compact),
+        }
+    }
+}
+
+/// The strings of a decoded list's body, in order; other items are skipped.
+pub(crate) fn list_strings(body: &[u8]) -> ListStrings<'_> {
+    ListStrings(body)
+}
+
+/// Iterator over the strings of a list body (see [`list_strings`]).
+#[derive(Debug, Clone)]
+pub struct ListStrings<'a>(&'a [u8]);
+
+impl<'a> Iterator for ListStrings<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        loop {
+            // The body was checked when decoding (or is checked when encoding); anything
+            // unreadable ends the iteration instead of panicking.
+            let mut reader = Reader::new(self.0);
+            let item = match reader.peek()? {
+                b'0'..=b'9' => Some(reader.bytes().ok()?),
+                _ => {
+                    reader.skip_value(VALUES_ITEM_DEPTH).ok()?;
+                    None
                 }
-            },
+            };
+            self.0 = self.0.get(reader.position()..)?;
+            if item.is_some() {
+                return item;
+            }
         }
     }
 }

@@ -21,7 +21,7 @@ mod message;
 mod reader;
 
 pub use decode::decode;
-pub(crate) use encode::is_one_value;
+pub(crate) use encode::{compact, is_one_value};
 pub use error::{DecodeError, EncodeError};
 pub use message::*;
 pub use reader::MAX_DEPTH;

@@ -1,7 +1,7 @@
 //! The application's commands: bootstrap, find_node, get_peers, announce (and stopping it),
 //! ping.
 
-use super::{Node, OwnAnnounce, v4};
+use super::{Node, OwnAnnounce};
 use crate::event::{Event, LookupKind, QueryId};
 use crate::id::Id;
 use crate::krpc::Query;
@@ -15,7 +15,8 @@ impl Node {
     /// routing table's nodes: a lookup of our own id. Ends with [`Event::Bootstrapped`].
     /// The addresses are kept for re-bootstraps whenever the table empties.
     pub fn bootstrap(&mut self, now: Instant, addrs: &[SocketAddr]) -> QueryId {
-        for addr in addrs.iter().filter_map(v4) {
+        let usable: Vec<SocketAddr> = addrs.iter().filter_map(|a| self.usable(a)).collect();
+        for addr in usable {
             if !self.routers.contains(&addr) {
                 self.routers.push(addr);
             }
@@ -39,11 +40,12 @@ impl Node {
         self.get_peers_via(now, info_hash, &[])
     }
 
-    /// [`Node::get_peers`] that also asks `via` (IPv4 addresses of nodes whose ids we do not
-    /// know, such as bootstrap nodes) from the start: a one-shot lookup needs no bootstrap
-    /// first, and its first answers fill the routing table as they come.
+    /// [`Node::get_peers`] that also asks `via` (addresses of nodes whose ids we do not know,
+    /// such as bootstrap nodes; those of a family we do not speak are skipped) from the start:
+    /// a one-shot lookup needs no bootstrap first, and its first answers fill the routing
+    /// table as they come.
     pub fn get_peers_via(&mut self, now: Instant, info_hash: Id, via: &[SocketAddr]) -> QueryId {
-        let via: Vec<_> = via.iter().filter_map(v4).collect();
+        let via: Vec<SocketAddr> = via.iter().filter_map(|a| self.usable(a)).collect();
         let query = self.next_query_id();
         self.start_lookup(now, query, LookupKind::GetPeers, info_hash, &via);
         query
@@ -100,9 +102,11 @@ impl Node {
         let q = Query::SampleInfohashes {
             id: self.id,
             target,
+            want: self.query_want(),
         };
-        let sent =
-            v4(&addr).and_then(|to| self.send_query(now, to, None, q, Purpose::Sample(query)));
+        let sent = self
+            .usable(&addr)
+            .and_then(|to| self.send_query(now, to, None, q, Purpose::Sample(query)));
         if sent.is_none() {
             self.events.push_back(Event::Sampled {
                 query,
@@ -116,7 +120,7 @@ impl Node {
     /// Pings one address; ends with [`Event::Pong`].
     pub fn ping(&mut self, now: Instant, addr: SocketAddr) -> QueryId {
         let query = self.next_query_id();
-        let sent = v4(&addr).and_then(|to| {
+        let sent = self.usable(&addr).and_then(|to| {
             self.send_query(
                 now,
                 to,

@@ -4,6 +4,7 @@
 use super::Node;
 use crate::event::{Event, LookupKind, QueryId};
 use crate::id::Id;
+use std::net::SocketAddr;
 use std::time::Instant;
 
 impl Node {
@@ -19,7 +20,8 @@ impl Node {
     /// The bootstrap ends when they all have.
     pub(super) fn refresh_far_buckets(&mut self, now: Instant, bootstrap: QueryId) {
         let rng = &mut self.rng;
-        let targets = self.table.unfilled_buckets(&mut || rng.bytes20());
+        let mut targets = self.table.unfilled_buckets(&mut || rng.bytes20());
+        targets.extend(self.table6.unfilled_buckets(&mut || rng.bytes20()));
         let room = self.config.max_lookups.saturating_sub(self.lookups.len());
         let queries: Vec<(QueryId, Id)> = targets
             .into_iter()
@@ -35,6 +37,7 @@ impl Node {
         }
         for (query, target) in queries {
             self.table.touch_bucket(&target, now);
+            self.table6.touch_bucket(&target, now);
             self.start_lookup(now, query, LookupKind::Refresh, target, &[]);
         }
     }
@@ -43,7 +46,7 @@ impl Node {
         if self.bootstrap_running == Some(query) {
             self.bootstrap_running = None;
         }
-        let table_size = self.table.len();
+        let table_size = self.table.len() + self.table6.len();
         if table_size > 0 {
             self.rebootstrap_delay = self.config.rebootstrap_min;
         } else {
@@ -54,13 +57,18 @@ impl Node {
     }
 
     pub(super) fn schedule_rebootstrap_if_empty(&mut self, now: Instant) {
-        if self.table.is_empty()
-            && !self.routers.is_empty()
+        if self.needs_bootstrap()
             && self.bootstrap_running.is_none()
             && self.rebootstrap_at.is_none()
         {
             self.rebootstrap_at = Some(now + self.rebootstrap_delay);
             self.rebootstrap_delay = (self.rebootstrap_delay * 2).min(self.config.rebootstrap_max);
         }
+    }
+
+    /// Whether a family's table is empty while we know a router of that family to fill it.
+    fn needs_bootstrap(&self) -> bool {
+        let empty = |addr: &SocketAddr| self.table_of(addr).is_empty();
+        self.routers.iter().any(empty)
     }
 }

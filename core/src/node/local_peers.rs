@@ -3,19 +3,23 @@
 
 use super::Node;
 use crate::id::Id;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use crate::krpc::Want;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Instant;
 
 impl Node {
     /// Peers we can vouch for locally: those announced to us, and ourselves for what we announce.
-    pub(crate) fn local_peers(&mut self, info_hash: &Id, now: Instant) -> Vec<SocketAddrV4> {
+    pub(crate) fn local_peers(&mut self, info_hash: &Id, now: Instant) -> Vec<SocketAddr> {
         let start = self.rng.next_u64();
-        let mut peers = self.store.peers(info_hash, now, usize::MAX, start);
+        let mut peers = self
+            .store
+            .peers(info_hash, now, usize::MAX, start, Want::BOTH);
         if let Some(mut me) = self.self_peer(info_hash) {
             if me.ip().is_unspecified() {
                 // We do not know how others reach us, but this host reaches us on loopback.
                 me.set_ip(Ipv4Addr::LOCALHOST);
             }
+            let me = SocketAddr::V4(me);
             if !peers.contains(&me) {
                 peers.insert(0, me);
             }

@@ -5,11 +5,11 @@ use super::Node;
 use crate::event::{Event, LookupKind, QueryId};
 use crate::id::Id;
 use crate::krpc::NodeInfo;
-use crate::krpc::Query;
+use crate::krpc::{Query, Want};
 use crate::lookup::{AnnouncePhase, Hint, Lookup, LookupConfig, Standing};
 use crate::routing::RoutingTable;
 use crate::transaction::Purpose;
-use std::net::{SocketAddr, SocketAddrV4};
+use std::net::SocketAddr;
 use std::time::Instant;
 
 impl Node {
@@ -21,17 +21,31 @@ impl Node {
                 id: self.id,
                 target,
                 seq: None,
+                want: self.query_want(),
             }
         } else if matches!(kind, LookupKind::GetPeers | LookupKind::Announce) {
             Query::GetPeers {
                 id: self.id,
                 info_hash: target,
+                want: self.query_want(),
             }
         } else {
             Query::FindNode {
                 id: self.id,
                 target,
+                want: self.query_want(),
             }
+        }
+    }
+
+    /// The `want` of our queries: both families when we speak both, so that either family's
+    /// answers fill the other's window; nothing otherwise (the answer comes in our family).
+    pub(super) fn query_want(&self) -> Want {
+        let ours = self.families();
+        if ours == Want::BOTH {
+            Want::BOTH
+        } else {
+            Want::UNSAID
         }
     }
 
@@ -41,7 +55,7 @@ impl Node {
         query: QueryId,
         kind: LookupKind,
         target: Id,
-        routers: &[SocketAddrV4],
+        routers: &[SocketAddr],
     ) {
         if self.lookups.len() >= self.config.max_lookups {
             self.stats.dropped.over_limit += 1;
@@ -58,11 +72,14 @@ impl Node {
             self.finish(now, lookup);
             return;
         }
-        let seeds: Vec<(NodeInfo, Hint)> = self
-            .table
-            .closest(&target, self.config.k * 2)
+        let seeds: Vec<(NodeInfo, Hint)> = [&self.table, &self.table6]
             .into_iter()
-            .map(|n| (n, hint(&self.table, &n)))
+            .flat_map(|table| {
+                table
+                    .closest(&target, self.config.k * 2)
+                    .into_iter()
+                    .map(|n| (n, hint(table, &n)))
+            })
             .collect();
         let mut lookup = Lookup::new(
             query,
@@ -80,7 +97,7 @@ impl Node {
                 self.events.push_back(Event::PeerFound {
                     query,
                     info_hash: target,
-                    peer: SocketAddr::V4(peer),
+                    peer,
                 });
             }
         }
@@ -188,7 +205,7 @@ impl Node {
         let query = lookup.query;
         match lookup.kind {
             LookupKind::Bootstrap => {
-                if self.table.is_empty() {
+                if self.tables_empty() {
                     self.bootstrap_done(now, query);
                 } else {
                     self.refresh_far_buckets(now, query);

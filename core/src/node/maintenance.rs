@@ -21,21 +21,31 @@ impl Node {
         self.next_maintenance = now + MAINTENANCE_INTERVAL + jitter;
         self.store.expire(now);
         self.items.expire(now);
-        for info in self.table.due_for_ping(now, PINGS_PER_TICK) {
+        let mut due = self.table.due_for_ping(now, PINGS_PER_TICK);
+        due.extend(self.table6.due_for_ping(now, PINGS_PER_TICK));
+        for info in due {
             let query = Query::Ping { id: self.id };
             if self
                 .send_query(now, info.addr, Some(info.id), query, Purpose::TablePing)
                 .is_none()
             {
-                self.table.ping_done(&info.id);
+                self.table_of_mut(&info.addr).ping_done(&info.id);
             }
         }
         if let Some(before) = now.checked_sub(self.config.bucket_refresh) {
             let rng = &mut self.rng;
-            let targets = self.table.stale_buckets(before, &mut || rng.bytes20());
-            for target in targets.into_iter().take(REFRESHES_PER_TICK) {
+            let mut targets = self.table.stale_buckets(before, &mut || rng.bytes20());
+            targets.truncate(REFRESHES_PER_TICK);
+            targets.extend(
+                self.table6
+                    .stale_buckets(before, &mut || rng.bytes20())
+                    .into_iter()
+                    .take(REFRESHES_PER_TICK),
+            );
+            for target in targets {
                 self.table.touch_bucket(&target, now);
-                if !self.table.is_empty() && self.lookups.len() < self.config.max_lookups {
+                self.table6.touch_bucket(&target, now);
+                if !self.tables_empty() && self.lookups.len() < self.config.max_lookups {
                     let query = self.next_query_id();
                     self.start_lookup(now, query, LookupKind::Refresh, target, &[]);
                 }

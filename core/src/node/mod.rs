@@ -1,4 +1,5 @@
-//! The DHT node: one state machine that owns the routing table, the transactions, the lookups,
+//! The DHT node: one state machine that owns the routing tables (one per address family,
+//! BEP 32), the transactions, the lookups,
 //! the token secrets and the peer store. This file holds the [`Node`] type, its constructor and
 //! its drive-loop API (`handle_*`, `poll_*`) and accessors; the commands, the lookups it runs,
 //! joining the network, maintenance, the replies to its own queries and sending queries each
@@ -19,7 +20,7 @@ pub(crate) use outgoing::{MAX_DATAGRAM, count_method, push_encoded};
 use crate::config::Config;
 use crate::event::{Event, QueryId};
 use crate::id::Id;
-use crate::krpc::{self, Body, NodeInfo};
+use crate::krpc::{self, Body, Family, NodeInfo, Want};
 use crate::lookup::Lookup;
 use crate::peer_store::{PeerStore, StoreLimits};
 use crate::rate_limit::{Budget, RateLimiter};
@@ -65,7 +66,10 @@ pub struct Node {
     pub(crate) secrets: KeyedStream,
     /// Transaction ids, which must not be guessable by whoever sees some of them.
     pub(crate) tids: KeyedStream,
+    /// The IPv4 routing table.
     pub(crate) table: RoutingTable,
+    /// The IPv6 routing table (BEP 32): the same id space, other nodes.
+    pub(crate) table6: RoutingTable,
     pub(crate) transactions: Transactions,
     pub(crate) lookups: BTreeMap<QueryId, Lookup>,
     pub(crate) tokens: Tokens,
@@ -80,7 +84,7 @@ pub struct Node {
     pub(crate) item_ops: BTreeMap<QueryId, items::ItemOp>,
     /// Our address as others see it: from the config, or learned from BEP 42 `ip` fields.
     pub(crate) external: Option<SocketAddrV4>,
-    pub(crate) routers: Vec<SocketAddrV4>,
+    pub(crate) routers: Vec<SocketAddr>,
     /// Round-trip times of every answer to our queries: the estimate for nodes not measured.
     pub(crate) rtt: Option<RttEstimate>,
     /// Recent BEP 42 reports of our address, from which `external` is voted.
@@ -112,6 +116,7 @@ impl Node {
         let tids = KeyedStream::derive(&seed, b"transaction ids");
         let rng = KeyedStream::derive(&seed, b"jitter").rng();
         let table = RoutingTable::new(id, table_config(&config), now);
+        let table6 = RoutingTable::new(id, table_config(&config), now);
         let tokens = Tokens::new(&mut secrets, config.token_rotation, now);
         let limiter_key = [secrets.next_u64(), secrets.next_u64()];
         let limiter = RateLimiter::new(
@@ -136,7 +141,12 @@ impl Node {
             max_items_per_ip: config.max_stored_items_per_ip.max(1),
             ttl: config.item_ttl,
         });
-        let routers = config.bootstrap.iter().filter_map(v4).collect();
+        let routers = config
+            .bootstrap
+            .iter()
+            .map(normalize)
+            .filter(|a| family_enabled(&config, Family::of(a)))
+            .collect();
         Node {
             external: config.external_addr,
             rebootstrap_delay: config.rebootstrap_min,
@@ -147,6 +157,7 @@ impl Node {
             secrets,
             tids,
             table,
+            table6,
             transactions: Transactions::default(),
             lookups: BTreeMap::new(),
             tokens,
@@ -188,10 +199,11 @@ impl Node {
     /// Feeds one received datagram.
     pub fn handle_input(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
         self.last_now = self.last_now.max(now);
-        let Some(from) = v4(&from) else {
+        let from = normalize(&from);
+        if !self.has_family(Family::of(&from)) {
             self.stats.dropped.unsupported_address += 1;
             return;
-        };
+        }
         let Ok(msg) = krpc::decode(datagram) else {
             self.stats.dropped.malformed += 1;
             return;
@@ -288,26 +300,83 @@ impl Node {
     /// Adds a known contact (for example restored from disk) as questionable: it must answer a
     /// query before it counts as good.
     pub fn add_contact(&mut self, now: Instant, contact: NodeInfo) {
-        self.table.on_query(contact, now);
+        let contact = NodeInfo {
+            addr: normalize(&contact.addr),
+            ..contact
+        };
+        if self.has_family(Family::of(&contact.addr)) {
+            self.table_of_mut(&contact.addr).on_query(contact, now);
+        }
     }
 
-    /// The routing table's contacts that are not bad, for persistence.
+    /// The routing tables' contacts that are not bad (IPv4 first), for persistence.
     pub fn contacts(&self) -> Vec<NodeInfo> {
-        self.table.closest(&self.id, usize::MAX)
+        let mut out = self.table.closest(&self.id, usize::MAX);
+        out.extend(self.table6.closest(&self.id, usize::MAX));
+        out
     }
 
-    /// The routing table (read-only), for diagnostics and tests.
+    /// The IPv4 routing table (read-only), for diagnostics and tests.
     pub fn routing_table(&self) -> &RoutingTable {
         &self.table
     }
 
+    /// The IPv6 routing table (read-only), for diagnostics and tests.
+    pub fn routing_table6(&self) -> &RoutingTable {
+        &self.table6
+    }
+
+    /// Whether the runtime carries datagrams of `family` (see [`Config::ipv4`] and
+    /// [`Config::ipv6`]).
+    pub(crate) fn has_family(&self, family: Family) -> bool {
+        family_enabled(&self.config, family)
+    }
+
+    /// The families this node speaks, as a `want` (BEP 32).
+    pub(crate) fn families(&self) -> Want {
+        Want {
+            n4: self.has_family(Family::V4),
+            n6: self.has_family(Family::V6),
+        }
+    }
+
+    /// The routing table of `addr`'s family.
+    pub(crate) fn table_of(&self, addr: &SocketAddr) -> &RoutingTable {
+        match Family::of(addr) {
+            Family::V4 => &self.table,
+            Family::V6 => &self.table6,
+        }
+    }
+
+    /// The routing table of `addr`'s family, to change.
+    pub(crate) fn table_of_mut(&mut self, addr: &SocketAddr) -> &mut RoutingTable {
+        match Family::of(addr) {
+            Family::V4 => &mut self.table,
+            Family::V6 => &mut self.table6,
+        }
+    }
+
+    /// `addr` normalized, if this node speaks its family.
+    pub(crate) fn usable(&self, addr: &SocketAddr) -> Option<SocketAddr> {
+        let addr = normalize(addr);
+        self.has_family(Family::of(&addr)).then_some(addr)
+    }
+
+    /// Whether every routing table is empty.
+    pub(crate) fn tables_empty(&self) -> bool {
+        self.table.is_empty() && self.table6.is_empty()
+    }
+
     /// Counters and sizes.
     pub fn stats(&self) -> Stats {
-        let (good, questionable, bad) = self.table.counts(self.last_now);
+        let (good4, questionable4, bad4) = self.table.counts(self.last_now);
+        let (good6, questionable6, bad6) = self.table6.counts(self.last_now);
+        let (good, questionable, bad) = (good4 + good6, questionable4 + questionable6, bad4 + bad6);
         Stats {
             nodes_good: good,
             nodes_questionable: questionable + bad,
-            nodes_replacement: self.table.replacement_count(),
+            nodes_replacement: self.table.replacement_count() + self.table6.replacement_count(),
+            nodes_v6: self.table6.len(),
             stored_keys: self.store.key_count(),
             stored_peers: self.store.peer_count(),
             store: self.store.counts(),
@@ -316,7 +385,10 @@ impl Node {
             nodes_secure: self
                 .table
                 .entries()
-                .filter(|e| crate::secure_id::is_secure(&e.id, *e.addr.ip()))
+                .filter(|e| match e.addr.ip() {
+                    std::net::IpAddr::V4(ip) => crate::secure_id::is_secure(&e.id, ip),
+                    std::net::IpAddr::V6(_) => false,
+                })
                 .count(),
             active_lookups: self.lookups.len(),
             transactions_in_flight: self.transactions.len(),
@@ -336,13 +408,22 @@ pub(crate) fn table_config(config: &Config) -> TableConfig {
     }
 }
 
-/// The IPv4 form of an address (IPv4-mapped IPv6 included); `None` for real IPv6.
-pub(crate) fn v4(addr: &SocketAddr) -> Option<SocketAddrV4> {
+/// `addr` in its own family: an IPv4-mapped IPv6 address is the IPv4 address it maps, and
+/// an IPv6 address loses its flow info and scope (they are not part of a node's identity).
+pub(crate) fn normalize(addr: &SocketAddr) -> SocketAddr {
     match addr {
-        SocketAddr::V4(a) => Some(*a),
-        SocketAddr::V6(a) => a
-            .ip()
-            .to_ipv4_mapped()
-            .map(|ip| SocketAddrV4::new(ip, a.port())),
+        SocketAddr::V4(_) => *addr,
+        SocketAddr::V6(a) => match a.ip().to_ipv4_mapped() {
+            Some(ip) => SocketAddr::V4(SocketAddrV4::new(ip, a.port())),
+            None => SocketAddr::new(std::net::IpAddr::V6(*a.ip()), a.port()),
+        },
+    }
+}
+
+/// Whether a node with `config` speaks `family`.
+fn family_enabled(config: &Config, family: Family) -> bool {
+    match family {
+        Family::V4 => config.ipv4,
+        Family::V6 => config.ipv6,
     }
 }

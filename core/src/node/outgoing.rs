@@ -2,11 +2,11 @@
 
 use super::{Node, Transmit};
 use crate::id::Id;
-use crate::krpc::{Body, Message, Query};
+use crate::krpc::{Body, Family, Message, Query};
 use crate::stats::MethodCounts;
 use crate::transaction::{Pending, Purpose};
 use std::collections::VecDeque;
-use std::net::{SocketAddr, SocketAddrV4};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 /// Largest datagram we build.
@@ -18,11 +18,14 @@ impl Node {
     pub(crate) fn send_query(
         &mut self,
         now: Instant,
-        to: SocketAddrV4,
+        to: SocketAddr,
         node_id: Option<Id>,
         query: Query<'_>,
         purpose: Purpose,
     ) -> Option<u32> {
+        if !self.has_family(Family::of(&to)) {
+            return None;
+        }
         if self.transactions.len() >= self.config.max_transactions {
             self.stats.dropped.over_limit += 1;
             return None;
@@ -41,7 +44,7 @@ impl Node {
             network: self.config.network.tag(),
             body: Body::Query(query),
         };
-        if !push_encoded(&mut self.transmits, SocketAddr::V4(to), &msg, MAX_DATAGRAM) {
+        if !push_encoded(&mut self.transmits, to, &msg, MAX_DATAGRAM) {
             return None;
         }
         let short_deadline =
@@ -64,10 +67,10 @@ impl Node {
 impl Node {
     /// How long a lookup request to `to` holds its slot: from the node's measured round-trip
     /// times if the table has them, else from everyone's, else the configured value.
-    fn short_timeout(&self, node_id: Option<Id>, to: SocketAddrV4) -> Duration {
+    fn short_timeout(&self, node_id: Option<Id>, to: SocketAddr) -> Duration {
         let max = self.config.short_timeout.min(self.config.full_timeout);
         let measured = node_id
-            .and_then(|id| self.table.get(&id))
+            .and_then(|id| self.table_of(&to).get(&id))
             .filter(|e| e.addr == to)
             .and_then(|e| e.rtt)
             .or(self.rtt);

@@ -10,6 +10,8 @@ use crate::routing::Insert;
 use crate::rtt::RttEstimate;
 use crate::transaction::{Pending, Purpose};
 use std::net::{SocketAddr, SocketAddrV4};
+
+use crate::krpc::{CompactNodes, Want};
 use std::time::{Duration, Instant};
 
 /// Bound: info hashes kept from one BEP 51 answer (a datagram holds fewer than 75).
@@ -22,7 +24,8 @@ const MAX_INTERVAL_SECS: i64 = 21_600;
 impl Node {
     pub(super) fn on_request_timeout(&mut self, now: Instant, pending: Pending) {
         if let Some(id) = pending.node_id {
-            self.table.on_failure(&id, &pending.to, now);
+            self.table_of_mut(&pending.to)
+                .on_failure(&id, &pending.to, now);
         }
         match pending.purpose {
             Purpose::Lookup(query) => {
@@ -48,12 +51,12 @@ impl Node {
             Purpose::Announce(query) => self.announce_answered(now, query, false),
             Purpose::Ping(query) => self.events.push_back(Event::Pong {
                 query,
-                addr: SocketAddr::V4(pending.to),
+                addr: pending.to,
                 id: None,
             }),
             Purpose::Sample(query) => self.events.push_back(Event::Sampled {
                 query,
-                addr: SocketAddr::V4(pending.to),
+                addr: pending.to,
                 sample: None,
             }),
             Purpose::TablePing => {}
@@ -76,7 +79,7 @@ impl Node {
     pub(super) fn handle_response(
         &mut self,
         now: Instant,
-        from: SocketAddrV4,
+        from: SocketAddr,
         msg: &Message<'_>,
         r: &Response<'_>,
     ) {
@@ -87,14 +90,15 @@ impl Node {
         self.stats.responses_in += 1;
         let sample = now.saturating_duration_since(pending.sent_at);
         RttEstimate::fold(&mut self.rtt, sample);
-        self.table.record_rtt(&r.id, &from, sample);
-        if let Some(ip) = msg.requester_ip
-            && let Some(elected) = self.learn_external(from, ip)
+        self.table_of_mut(&from).record_rtt(&r.id, &from, sample);
+        if let Some(SocketAddr::V4(ip)) = msg.requester_ip
+            && let SocketAddr::V4(voter) = from
+            && let Some(elected) = self.learn_external(voter, ip)
         {
             self.on_external_elected(now, *elected.ip());
         }
         if !msg.read_only
-            && let Insert::Parked { ping: Some(stale) } = self.table.on_response(
+            && let Insert::Parked { ping: Some(stale) } = self.table_of_mut(&from).on_response(
                 NodeInfo {
                     id: r.id,
                     addr: from,
@@ -107,21 +111,23 @@ impl Node {
                 .send_query(now, stale.addr, Some(stale.id), q, Purpose::TablePing)
                 .is_none()
             {
-                self.table.ping_done(&stale.id);
+                self.table_of_mut(&stale.addr).ping_done(&stale.id);
             }
         }
         match pending.purpose {
             Purpose::Lookup(query) => {
+                let ours = self.families();
                 let tagged = self.config.network.tag().is_some();
                 let Some(lookup) = self.lookups.get_mut(&query) else {
                     return;
                 };
-                let table = &self.table;
-                let nodes = r
-                    .nodes
-                    .iter()
+                let (table, table6) = (&self.table, &self.table6);
+                let nodes = spoken(ours, r)
                     .flat_map(|n| n.iter())
-                    .map(|n| (n, hint(table, &n)));
+                    .map(|n| match n.addr {
+                        SocketAddr::V4(_) => (n, hint(table, &n)),
+                        SocketAddr::V6(_) => (n, hint(table6, &n)),
+                    });
                 let expected = lookup.on_response(from, r.id, nodes, r.token);
                 if expected && !r.item.is_empty() {
                     // An immutable get ends here at the first valid value.
@@ -131,10 +137,15 @@ impl Node {
                     return;
                 };
                 if let Some(values) = &r.values {
-                    let peers = values.iter().map(|peer| {
+                    // Peers of a family we do not speak are skipped, as they were before BEP 32.
+                    let spoken = |peer: &SocketAddr| match peer {
+                        SocketAddr::V4(_) => ours.n4,
+                        SocketAddr::V6(_) => ours.n6,
+                    };
+                    let peers = values.iter().filter(spoken).map(|peer| {
                         if tagged && peer.ip().is_unspecified() {
                             // Our private network's way to say "me": the responder's own IP.
-                            SocketAddrV4::new(*from.ip(), peer.port())
+                            SocketAddr::new(from.ip(), peer.port())
                         } else {
                             peer
                         }
@@ -144,7 +155,7 @@ impl Node {
                         self.events.push_back(Event::PeerFound {
                             query,
                             info_hash: target,
-                            peer: SocketAddr::V4(peer),
+                            peer,
                         });
                     }
                 }
@@ -153,7 +164,7 @@ impl Node {
             Purpose::Announce(query) => self.announce_answered(now, query, true),
             Purpose::Ping(query) => self.events.push_back(Event::Pong {
                 query,
-                addr: SocketAddr::V4(from),
+                addr: from,
                 id: Some(r.id),
             }),
             Purpose::Sample(query) => {
@@ -161,23 +172,21 @@ impl Node {
                     interval: Duration::from_secs(s.interval.clamp(0, MAX_INTERVAL_SECS) as u64),
                     num: s.num.max(0) as u64,
                     samples: s.iter().take(MAX_SAMPLES_KEPT).collect(),
-                    nodes: r
-                        .nodes
-                        .iter()
+                    nodes: spoken(self.families(), r)
                         .flat_map(|n| n.iter())
                         .take(MAX_NODES_KEPT)
                         .collect(),
                 });
                 self.events.push_back(Event::Sampled {
                     query,
-                    addr: SocketAddr::V4(from),
+                    addr: from,
                     sample,
                 });
             }
             Purpose::TablePing => {
                 // Answered read-only or under another id: the ping is over all the same.
                 if let Some(id) = pending.node_id {
-                    self.table.ping_done(&id);
+                    self.table_of_mut(&pending.to).ping_done(&id);
                 }
             }
         }
@@ -186,7 +195,7 @@ impl Node {
     pub(super) fn handle_error(
         &mut self,
         now: Instant,
-        from: SocketAddrV4,
+        from: SocketAddr,
         msg: &Message<'_>,
         e: &ErrorBody<'_>,
     ) {
@@ -196,7 +205,7 @@ impl Node {
         };
         self.stats.errors_in += 1;
         if let Some(id) = pending.node_id {
-            self.table.ping_done(&id);
+            self.table_of_mut(&pending.to).ping_done(&id);
         }
         match pending.purpose {
             Purpose::Lookup(query) => {
@@ -211,12 +220,12 @@ impl Node {
             }
             Purpose::Ping(query) => self.events.push_back(Event::Pong {
                 query,
-                addr: SocketAddr::V4(from),
+                addr: from,
                 id: None,
             }),
             Purpose::Sample(query) => self.events.push_back(Event::Sampled {
                 query,
-                addr: SocketAddr::V4(from),
+                addr: from,
                 sample: None,
             }),
             Purpose::TablePing => {}
@@ -236,4 +245,13 @@ impl Node {
         self.external = Some(elected);
         Some(elected)
     }
+}
+
+/// An answer's `nodes` and `nodes6`, of the families in `ours`.
+fn spoken<'r>(ours: Want, r: &Response<'r>) -> impl Iterator<Item = CompactNodes<'r>> + use<'r> {
+    let (v4, v6) = (ours.n4, ours.n6);
+    r.nodes
+        .filter(move |_| v4)
+        .into_iter()
+        .chain(r.nodes6.filter(move |_| v6))
 }

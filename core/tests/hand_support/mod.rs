@@ -174,9 +174,16 @@ impl Harness {
                 answer = Some(Answer {
                     nodes: r
                         .nodes
-                        .map(|n| n.iter().map(|n| (n.id, n.addr)).collect())
+                        .map(|n| {
+                            n.iter()
+                                .filter_map(|n| Some((n.id, only_v4(n.addr)?)))
+                                .collect()
+                        })
                         .unwrap_or_default(),
-                    values: r.values.map(|v| v.iter().collect()).unwrap_or_default(),
+                    values: r
+                        .values
+                        .map(|v| v.iter().filter_map(only_v4).collect())
+                        .unwrap_or_default(),
                     token: r.token.map(<[u8]>::to_vec),
                 });
             }
@@ -206,6 +213,14 @@ pub struct Answer {
     pub nodes: Vec<(Id, SocketAddrV4)>,
     pub values: Vec<SocketAddrV4>,
     pub token: Option<Vec<u8>>,
+}
+
+/// The IPv4 address, if `addr` is one.
+pub fn only_v4(addr: SocketAddr) -> Option<SocketAddrV4> {
+    match addr {
+        SocketAddr::V4(a) => Some(a),
+        SocketAddr::V6(_) => None,
+    }
 }
 
 pub fn config(k: usize) -> Config {

@@ -6,19 +6,19 @@
 use proptest::collection::vec;
 use proptest::option;
 use proptest::prelude::*;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 use tokengo_core::Id;
 use tokengo_core::krpc::{
     Body, CompactNodes, ErrorBody, ItemFields, Message, MutablePut, PeerList, Query, Response,
-    Samples,
+    Samples, Want,
 };
 
 /// The body of an [`OwnedMessage`].
 #[derive(Debug, Clone)]
 pub enum OwnedBody {
     Ping(Id),
-    FindNode(Id, Id),
-    GetPeers(Id, Id),
+    FindNode(Id, Id, Want),
+    GetPeers(Id, Id, Want),
     AnnouncePeer {
         id: Id,
         info_hash: Id,
@@ -30,8 +30,9 @@ pub enum OwnedBody {
         id: Id,
         target: Id,
         seq: Option<i64>,
+        want: Want,
     },
-    SampleInfohashes(Id, Id),
+    SampleInfohashes(Id, Id, Want),
     Put {
         id: Id,
         token: Vec<u8>,
@@ -48,7 +49,8 @@ pub enum OwnedBody {
     Response {
         id: Id,
         nodes: Option<Vec<u8>>,
-        values: Option<Vec<SocketAddrV4>>,
+        nodes6: Option<Vec<u8>>,
+        values: Option<Vec<SocketAddr>>,
         token: Option<Vec<u8>>,
         item: OwnedItem,
         samples: Option<(i64, i64, Vec<u8>)>,
@@ -83,7 +85,7 @@ pub struct OwnedItem {
 pub struct OwnedMessage {
     pub tid: Vec<u8>,
     pub version: Option<Vec<u8>>,
-    pub ip: Option<SocketAddrV4>,
+    pub ip: Option<SocketAddr>,
     pub read_only: bool,
     pub network: Option<Vec<u8>>,
     pub body: OwnedBody,
@@ -94,13 +96,15 @@ impl OwnedMessage {
     pub fn view(&self) -> Message<'_> {
         let body = match &self.body {
             OwnedBody::Ping(id) => Body::Query(Query::Ping { id: *id }),
-            OwnedBody::FindNode(id, target) => Body::Query(Query::FindNode {
+            OwnedBody::FindNode(id, target, want) => Body::Query(Query::FindNode {
                 id: *id,
                 target: *target,
+                want: *want,
             }),
-            OwnedBody::GetPeers(id, info_hash) => Body::Query(Query::GetPeers {
+            OwnedBody::GetPeers(id, info_hash, want) => Body::Query(Query::GetPeers {
                 id: *id,
                 info_hash: *info_hash,
+                want: *want,
             }),
             OwnedBody::AnnouncePeer {
                 id,
@@ -115,14 +119,21 @@ impl OwnedMessage {
                 token,
                 implied_port: *implied_port,
             }),
-            OwnedBody::SampleInfohashes(id, target) => Body::Query(Query::SampleInfohashes {
+            OwnedBody::SampleInfohashes(id, target, want) => Body::Query(Query::SampleInfohashes {
                 id: *id,
                 target: *target,
+                want: *want,
             }),
-            OwnedBody::Get { id, target, seq } => Body::Query(Query::Get {
+            OwnedBody::Get {
+                id,
+                target,
+                seq,
+                want,
+            } => Body::Query(Query::Get {
                 id: *id,
                 target: *target,
                 seq: *seq,
+                want: *want,
             }),
             OwnedBody::Put {
                 id,
@@ -146,6 +157,7 @@ impl OwnedMessage {
             OwnedBody::Response {
                 id,
                 nodes,
+                nodes6,
                 values,
                 token,
                 item,
@@ -155,6 +167,9 @@ impl OwnedMessage {
                 nodes: nodes
                     .as_deref()
                     .map(|n| CompactNodes::new(n).expect("whole nodes")),
+                nodes6: nodes6
+                    .as_deref()
+                    .map(|n| CompactNodes::new_v6(n).expect("whole nodes6")),
                 values: values.as_deref().map(PeerList::Addrs),
                 token: token.as_deref(),
                 item: ItemFields {
@@ -189,9 +204,23 @@ pub fn id() -> impl Strategy<Value = Id> {
     any::<[u8; 20]>().prop_map(Id)
 }
 
-pub fn addr() -> impl Strategy<Value = SocketAddrV4> {
+pub fn addr_v4() -> impl Strategy<Value = SocketAddrV4> {
     (any::<[u8; 4]>(), any::<u16>())
         .prop_map(|(ip, port)| SocketAddrV4::new(Ipv4Addr::from(ip), port))
+}
+
+/// An IPv4 or (BEP 32) IPv6 address, as compact encoding carries it (no flow info, no scope).
+pub fn addr() -> impl Strategy<Value = SocketAddr> {
+    prop_oneof![
+        addr_v4().prop_map(SocketAddr::V4),
+        (any::<[u8; 16]>(), any::<u16>())
+            .prop_map(|(ip, port)| SocketAddr::new(Ipv6Addr::from(ip).into(), port)),
+    ]
+}
+
+/// A BEP 32 `want`.
+pub fn want() -> impl Strategy<Value = Want> {
+    (any::<bool>(), any::<bool>()).prop_map(|(n4, n6)| Want { n4, n6 })
 }
 
 pub fn bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
@@ -262,8 +291,9 @@ fn item_fields() -> impl Strategy<Value = OwnedItem> {
 pub fn body() -> impl Strategy<Value = OwnedBody> {
     prop_oneof![
         id().prop_map(OwnedBody::Ping),
-        (id(), id()).prop_map(|(a, b)| OwnedBody::FindNode(a, b)),
-        (id(), id()).prop_map(|(a, b)| OwnedBody::GetPeers(a, b)),
+        (id(), id(), want()).prop_map(|(a, b, w)| OwnedBody::FindNode(a, b, w)),
+        (id(), id(), want()).prop_map(|(a, b, w)| OwnedBody::GetPeers(a, b, w)),
+        (id(), id(), want()).prop_map(|(a, b, w)| OwnedBody::SampleInfohashes(a, b, w)),
         (id(), id(), any::<u16>(), bytes(40), any::<bool>()).prop_map(
             |(id, info_hash, port, token, implied_port)| OwnedBody::AnnouncePeer {
                 id,
@@ -273,10 +303,13 @@ pub fn body() -> impl Strategy<Value = OwnedBody> {
                 implied_port
             }
         ),
-        (id(), id(), option::of(any::<i64>())).prop_map(|(id, target, seq)| OwnedBody::Get {
-            id,
-            target,
-            seq
+        (id(), id(), option::of(any::<i64>()), want()).prop_map(|(id, target, seq, want)| {
+            OwnedBody::Get {
+                id,
+                target,
+                seq,
+                want,
+            }
         }),
         (id(), bytes(40), bencoded_value(), option::of(mutable_put())).prop_map(
             |(id, token, value, mutable)| OwnedBody::Put {
@@ -294,6 +327,7 @@ pub fn body() -> impl Strategy<Value = OwnedBody> {
         (
             id(),
             option::of(vec(any::<[u8; 26]>(), 0..=16).prop_map(|n| n.concat())),
+            option::of(vec(any::<[u8; 38]>(), 0..=16).prop_map(|n| n.concat())),
             option::of(vec(addr(), 0..=100)),
             option::of(bytes(40)),
             item_fields(),
@@ -303,16 +337,17 @@ pub fn body() -> impl Strategy<Value = OwnedBody> {
                 vec(any::<[u8; 20]>(), 0..=20).prop_map(|s| s.concat())
             )),
         )
-            .prop_map(
-                |(id, nodes, values, token, item, samples)| OwnedBody::Response {
+            .prop_map(|(id, nodes, nodes6, values, token, item, samples)| {
+                OwnedBody::Response {
                     id,
                     nodes,
+                    nodes6,
                     values,
                     token,
                     item,
-                    samples
+                    samples,
                 }
-            ),
+            }),
         (any::<i64>(), bytes(100)).prop_map(|(code, message)| OwnedBody::Error { code, message }),
     ]
 }
