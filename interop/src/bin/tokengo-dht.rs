@@ -8,10 +8,14 @@ use std::process::ExitCode;
 #[derive(Debug, Parser)]
 #[command(name = "tokengo-dht")]
 struct Cli {
+    /// How logs on stderr are written.
+    #[arg(long, global = true, value_enum, default_value_t)]
+    log_format: tokengo::console::LogFormat,
     #[command(flatten)]
     dht: tokengo::dht::DhtArgs,
 }
 
 fn main() -> ExitCode {
-    tokengo::dht::run(Cli::parse().dht)
+    let cli = Cli::parse();
+    tokengo::dht::run(cli.dht, cli.log_format)
 }
