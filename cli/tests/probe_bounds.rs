@@ -9,7 +9,7 @@
 mod common;
 
 use std::collections::{HashMap, HashSet};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -51,7 +51,7 @@ fn listen(socket: UdpSocket, seen: Seen, stop: Arc<AtomicBool>) {
 
 /// Answers every query as a node of the private network would, and every get_peers with
 /// `values`.
-fn lie(socket: UdpSocket, values: Vec<SocketAddrV4>, stop: Arc<AtomicBool>) {
+fn lie(socket: UdpSocket, values: Vec<SocketAddr>, stop: Arc<AtomicBool>) {
     socket
         .set_read_timeout(Some(Duration::from_millis(50)))
         .unwrap();
@@ -95,13 +95,10 @@ fn a_lying_dht_responder_gets_at_most_32_handshakes_one_per_address() {
     for i in 0..LISTENERS {
         let ip = Ipv4Addr::new(127, 21, (i / 50) as u8, (i % 50 + 1) as u8);
         let socket = UdpSocket::bind((ip, 0)).unwrap();
-        listeners.push(match socket.local_addr().unwrap() {
-            SocketAddr::V4(a) => a,
-            SocketAddr::V6(_) => unreachable!(),
-        });
+        listeners.push(socket.local_addr().unwrap());
         listen(socket, seen.clone(), stop.clone());
     }
-    let mut values = vec![SocketAddrV4::new(listeners[0].ip().to_owned(), 0)];
+    let mut values = vec![SocketAddr::new(listeners[0].ip(), 0)];
     for (i, &addr) in listeners.iter().enumerate() {
         values.push(addr);
         if i < 5 {
