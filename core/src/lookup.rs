@@ -132,6 +132,8 @@ impl Lookup {
         routers: &[SocketAddrV4],
         now: Instant,
     ) -> Self {
+        // Grown one by one, the list would be reallocated about seven times per lookup.
+        let candidates = Vec::with_capacity(config.max_candidates.min(64));
         let mut lookup = Lookup {
             query,
             kind,
@@ -141,7 +143,7 @@ impl Lookup {
             announce: None,
             own,
             config,
-            candidates: Vec::new(),
+            candidates,
             peers: BTreeSet::new(),
         };
         for addr in routers {
@@ -164,21 +166,15 @@ impl Lookup {
         if id == Some(self.own) || !is_routable(&addr) {
             return;
         }
-        if self
-            .candidates
-            .iter()
-            .any(|c| c.addr == addr || (id.is_some() && c.id == id))
-        {
-            return;
+        // One pass for both checks: this runs for every node of every answer.
+        let mut same_ip = 0;
+        for c in &self.candidates {
+            if c.addr == addr || (id.is_some() && c.id == id) {
+                return;
+            }
+            same_ip += usize::from(c.addr.ip() == addr.ip());
         }
-        if !addr.ip().is_loopback()
-            && self
-                .candidates
-                .iter()
-                .filter(|c| c.addr.ip() == addr.ip())
-                .count()
-                >= self.config.max_per_ip
-        {
+        if !addr.ip().is_loopback() && same_ip >= self.config.max_per_ip {
             // One host with many ports (or many ids) gets one voice in a lookup.
             return;
         }

@@ -218,7 +218,7 @@ fn all_done(sim: &Sim<Node>, clients: &[Client]) -> bool {
 
 fn lookup_done(sim: &Sim<Node>, client: &Client) -> bool {
     match client.phase {
-        Phase::LookingUp(q) => sim.outcome(client.node, q).finished.is_some(),
+        Phase::LookingUp(q) => sim.is_finished(client.node, q),
         Phase::Bootstrapping => false,
     }
 }

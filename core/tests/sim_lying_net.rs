@@ -140,11 +140,7 @@ fn lookup_round_with_churn(
     }
     let step = Duration::from_millis(50);
     let mut waited = Duration::ZERO;
-    while waited < LOOKUP_LIMIT
-        && queries
-            .iter()
-            .any(|&(n, q)| sim.outcome(n, q).finished.is_none())
-    {
+    while waited < LOOKUP_LIMIT && queries.iter().any(|&(n, q)| !sim.is_finished(n, q)) {
         let victim = nodes[sim.rng().below(nodes.len() as u64) as usize];
         if !keep.contains(&victim) {
             sim.crash(victim);
