@@ -71,6 +71,8 @@ enum State {
 struct Candidate {
     /// `None` for bootstrap addresses whose id we learn from their answer.
     id: Option<Id>,
+    /// Where it sorts: [`rank`] of its id; kept with it because every insertion searches.
+    rank: Rank,
     addr: SocketAddr,
     /// Hops from the starting set; candidates at `max_rounds` are not asked.
     depth: u32,
@@ -78,6 +80,23 @@ struct Candidate {
     sends: u8,
     token: Option<Vec<u8>>,
     hint: Hint,
+}
+
+/// A candidate's place in the list: id-less ones first, then by XOR distance to the target,
+/// as big-endian words (the distance's byte order, compared without `memcmp`).
+type Rank = (bool, u128, u32);
+
+fn rank(id: Option<Id>, target: &Id) -> Rank {
+    let Some(id) = id else {
+        return (false, 0, 0);
+    };
+    let distance = id.distance(target);
+    let bytes = distance.as_bytes();
+    let mut high = [0u8; 16];
+    let mut low = [0u8; 4];
+    high.copy_from_slice(&bytes[..16]);
+    low.copy_from_slice(&bytes[16..]);
+    (true, u128::from_be_bytes(high), u32::from_be_bytes(low))
 }
 
 /// Lookup tunables (from the node's config).
@@ -137,6 +156,8 @@ impl Lookup {
         routers: &[SocketAddr],
         now: Instant,
     ) -> Self {
+        // Grown one by one, the list would be reallocated about seven times per lookup.
+        let candidates = Vec::with_capacity(config.max_candidates.min(64));
         let mut lookup = Lookup {
             query,
             kind,
@@ -146,7 +167,7 @@ impl Lookup {
             announce: None,
             own,
             config,
-            candidates: Vec::new(),
+            candidates,
             peers: BTreeSet::new(),
         };
         for addr in routers {
@@ -158,37 +179,31 @@ impl Lookup {
         lookup
     }
 
-    fn sort_key(&self, c: &Candidate) -> (bool, Id) {
-        match c.id {
-            None => (false, Id::ZERO),
-            Some(id) => (true, id.distance(&self.target)),
-        }
-    }
-
     fn add_candidate(&mut self, id: Option<Id>, addr: SocketAddr, depth: u32, hint: Hint) {
         if id == Some(self.own) || !is_routable(&addr) {
             return;
         }
-        if self
-            .candidates
-            .iter()
-            .any(|c| c.addr == addr || (id.is_some() && c.id == id))
-        {
+        // The candidates are sorted by key and no two share an id: a known id sits where its
+        // key would go, found by binary search instead of comparing every id.
+        let key = rank(id, &self.target);
+        let first = self.candidates.partition_point(|c| c.rank < key);
+        if id.is_some() && self.candidates.get(first).is_some_and(|c| c.id == id) {
             return;
         }
-        if !addr.ip().is_loopback()
-            && self
-                .candidates
-                .iter()
-                .filter(|c| c.addr.ip() == addr.ip())
-                .count()
-                >= self.config.max_per_ip
-        {
+        let mut same_ip = 0;
+        for c in &self.candidates {
+            if c.addr == addr {
+                return;
+            }
+            same_ip += usize::from(c.addr.ip() == addr.ip());
+        }
+        if !addr.ip().is_loopback() && same_ip >= self.config.max_per_ip {
             // One host with many ports (or many ids) gets one voice in a lookup.
             return;
         }
         let new = Candidate {
             id,
+            rank: key,
             addr,
             depth,
             state: State::Fresh,
@@ -196,8 +211,11 @@ impl Lookup {
             token: None,
             hint,
         };
-        let key = self.sort_key(&new);
-        let pos = self.candidates.partition_point(|c| self.sort_key(c) <= key);
+        // After any equal keys (only id-less candidates share one).
+        let pos = match id {
+            Some(_) => first,
+            None => self.candidates.partition_point(|c| c.rank <= key),
+        };
         self.candidates.insert(pos, new);
         if self.candidates.len() > self.config.max_candidates {
             let victim = self
@@ -341,8 +359,9 @@ impl Lookup {
                 c.id = None;
                 c.state = State::Failed;
             }
-            let key = self.sort_key(&c);
-            let at = self.candidates.partition_point(|o| self.sort_key(o) <= key);
+            c.rank = rank(c.id, &self.target);
+            let key = c.rank;
+            let at = self.candidates.partition_point(|o| o.rank <= key);
             self.candidates.insert(at, c);
         }
         for (node, hint) in nodes {

@@ -43,6 +43,9 @@ pub enum Allowance {
     Heavy,
 }
 
+/// Sets in the table.
+const SETS: usize = SLOTS / WAYS;
+
 /// Per-IP token buckets.
 #[derive(Debug, Clone)]
 pub struct RateLimiter {
@@ -50,24 +53,25 @@ pub struct RateLimiter {
     rate: f64,
     burst: f64,
     limit_loopback: bool,
-    slots: Vec<Option<Slot>>,
+    /// Per set, 0 while no source hashed to it, else 1 + its place in `ways`: a set's buckets
+    /// take memory once a source uses them (a node of a large simulation hears from a few
+    /// hundred sources, and the full table would be 160 KB per node).
+    sets: Vec<u16>,
+    ways: Vec<[Option<Slot>; WAYS]>,
 }
 
 impl RateLimiter {
     /// Allows `rate` queries per second per source on average and bursts of `burst`; a zero
     /// rate turns limiting off. Without `limit_loopback`, loopback sources are never limited.
     pub fn new(key: [u64; 2], rate: u32, burst: u32, limit_loopback: bool) -> Self {
-        let slots = if rate == 0 {
-            Vec::new()
-        } else {
-            vec![None; SLOTS]
-        };
+        let sets = if rate == 0 { Vec::new() } else { vec![0; SETS] };
         RateLimiter {
             key,
             rate: f64::from(rate),
             burst: f64::from(burst.max(1)),
             limit_loopback,
-            slots,
+            sets,
+            ways: Vec::new(),
         }
     }
 
@@ -75,7 +79,7 @@ impl RateLimiter {
     /// and whether its source is a light sender.
     pub fn allow(&mut self, from: SocketAddr, now: Instant) -> Allowance {
         let ip = from.ip();
-        if self.slots.is_empty() || (ip.is_loopback() && !self.limit_loopback) {
+        if self.sets.is_empty() || (ip.is_loopback() && !self.limit_loopback) {
             return Allowance::Heavy;
         }
         let source = if ip.is_loopback() {
@@ -83,10 +87,18 @@ impl RateLimiter {
         } else {
             SocketAddr::new(host_of(ip), 0)
         };
-        let set =
-            (siphash24(self.key, compact(&source).as_slice()) % (SLOTS / WAYS) as u64) as usize;
+        let set = (siphash24(self.key, compact(&source).as_slice()) % SETS as u64) as usize;
         let (rate, burst) = (self.rate, self.burst);
-        let ways = &mut self.slots[set * WAYS..(set + 1) * WAYS];
+        let place = match self.sets[set] {
+            0 => {
+                self.ways.push([None; WAYS]);
+                // At most SETS (1,024) places: they fit in a u16.
+                self.sets[set] = self.ways.len() as u16;
+                self.ways.len() - 1
+            }
+            place => usize::from(place) - 1,
+        };
+        let ways = &mut self.ways[place];
         let way = ways
             .iter()
             .position(|w| w.is_some_and(|w| w.source == source))

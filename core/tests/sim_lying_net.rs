@@ -4,9 +4,10 @@
 //! the lookups run, and a second round after maintenance has run for 20 minutes.
 //!
 //! Each scenario runs at least 1,000 lookups over 3 seeds, asserts that 99.5 % find the
-//! announced peer, and prints one line for collecting the figures:
-//! `SIM_RESULT scenario=... lookups=... success=... p50_ms=... p99_ms=... short_timeouts=...
-//! full_timeouts=...` (`cargo test -p tokengo-core --test sim_lying_net -- --nocapture`).
+//! announced peer, and prints one line for collecting the figures, `SIM_RESULT {json}` (scenario,
+//! nodes, loss, jitter, lookups, found, completion and first-peer p50/p99 in ms, requests per
+//! lookup, short and full timeouts): `cargo test -p tokengo-core --test sim_lying_net --
+//! --nocapture`.
 //! `SIM_NODES=<n>` and `SIM_LOOKUPS=<n>` change the network's size and the lookups per
 //! scenario; `SEED=<n>` sets the first seed.
 
@@ -22,6 +23,8 @@ use tokengo_core::sim::{NetConfig, NodeHandle, QueryOutcome, Sim, seed_from_env}
 use tokengo_core::{Node, QueryId};
 
 const SEEDS: u64 = 3;
+/// Share of the nodes that die after the network formed (they stay in others' tables).
+const DEAD_PERCENT: usize = 10;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -78,30 +81,39 @@ impl Tally {
         }
     }
 
-    fn report(&mut self, scenario: &str) {
+    fn report(&mut self, scenario: &str, nodes: usize, seeds: std::ops::Range<u64>) {
         let ms = |d: Duration| d.as_millis();
-        let success = self.found as f64 / self.lookups.max(1) as f64;
-        let (p50, p99) = if self.durations.is_empty() {
-            (0, 0)
-        } else {
-            (
-                ms(quantile(&mut self.durations, 0.5)),
-                ms(quantile(&mut self.durations, 0.99)),
-            )
+        let quantiles = |values: &mut Vec<Duration>| {
+            if values.is_empty() {
+                (0, 0)
+            } else {
+                (ms(quantile(values, 0.5)), ms(quantile(values, 0.99)))
+            }
         };
-        let first = if self.first_peer.is_empty() {
-            0
-        } else {
-            ms(quantile(&mut self.first_peer, 0.5))
-        };
-        println!(
-            "SIM_RESULT scenario={scenario} lookups={} success={success:.4} p50_ms={p50} p99_ms={p99} \
-             first_peer_p50_ms={first} requests_per_lookup={:.1} short_timeouts={} full_timeouts={}",
-            self.lookups,
-            self.requests as f64 / self.lookups.max(1) as f64,
-            self.short_timeouts,
-            self.full_timeouts
-        );
+        let (p50, p99) = quantiles(&mut self.durations);
+        let (first_p50, first_p99) = quantiles(&mut self.first_peer);
+        let net = wan();
+        let result = serde_json::json!({
+            "scenario": scenario,
+            "seeds": [seeds.start, seeds.end - 1],
+            "nodes": nodes,
+            "loss_percent": net.loss * 100.0,
+            "dead_percent": DEAD_PERCENT,
+            "jitter_ms": net.jitter.as_millis(),
+            "late_percent": net.late * 100.0,
+            "lookups": self.lookups,
+            "found": self.found,
+            "unfinished": self.unfinished,
+            "success": self.found as f64 / self.lookups.max(1) as f64,
+            "completion_p50_ms": p50,
+            "completion_p99_ms": p99,
+            "first_peer_p50_ms": first_p50,
+            "first_peer_p99_ms": first_p99,
+            "requests_per_lookup": self.requests as f64 / self.lookups.max(1) as f64,
+            "short_timeouts": self.short_timeouts,
+            "full_timeouts": self.full_timeouts,
+        });
+        println!("SIM_RESULT {result}");
         assert_eq!(self.unfinished, 0, "{scenario}: lookups did not finish");
         assert!(
             self.found * 1000 >= self.lookups * 995,
@@ -128,11 +140,7 @@ fn lookup_round_with_churn(
     }
     let step = Duration::from_millis(50);
     let mut waited = Duration::ZERO;
-    while waited < LOOKUP_LIMIT
-        && queries
-            .iter()
-            .any(|&(n, q)| sim.outcome(n, q).finished.is_none())
-    {
+    while waited < LOOKUP_LIMIT && queries.iter().any(|&(n, q)| !sim.is_finished(n, q)) {
         let victim = nodes[sim.rng().below(nodes.len() as u64) as usize];
         if !keep.contains(&victim) {
             sim.crash(victim);
@@ -164,7 +172,7 @@ fn run_seed(seed: u64, twist: Twist, nodes_count: usize, lookups: usize, tally: 
     let announced = announce_random(&mut sim, &nodes, lookups);
     let announcers: HashSet<_> = announced.iter().map(|a| a.by).collect();
     let mut dead = 0;
-    while dead < nodes_count / 10 {
+    while dead < nodes_count * DEAD_PERCENT / 100 {
         let pick = nodes[sim.rng().below(nodes_count as u64) as usize];
         if !announcers.contains(&pick) && sim.is_running(pick) {
             sim.crash(pick);
@@ -196,7 +204,7 @@ fn scenario(name: &str, twist: Twist) {
         eprintln!("{name}: SEED={seed}");
         run_seed(seed, twist, nodes_count, per_seed, &mut tally);
     }
-    tally.report(name);
+    tally.report(name, nodes_count, first_seed..first_seed + SEEDS);
 }
 
 #[test]

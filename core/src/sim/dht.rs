@@ -172,9 +172,21 @@ impl Sim<Node> {
         outcome
     }
 
+    /// Whether `node` reported the end of `query`: `outcome(node, query).finished.is_some()`,
+    /// without copying anything (run loops ask it after every event).
+    pub fn is_finished(&self, node: NodeHandle, query: QueryId) -> bool {
+        self.events(node).any(|(_, event)| match event {
+            Event::LookupDone { query: q, .. }
+            | Event::AnnounceDone { query: q, .. }
+            | Event::Bootstrapped { query: q, .. }
+            | Event::Pong { query: q, .. } => *q == query,
+            _ => false,
+        })
+    }
+
     /// Runs until `node` reports the end of `query` or `limit` passes; returns the outcome.
     pub fn wait(&mut self, node: NodeHandle, query: QueryId, limit: Duration) -> QueryOutcome {
-        self.run_until(limit, |sim| sim.outcome(node, query).finished.is_some());
+        self.run_until(limit, |sim| sim.is_finished(node, query));
         self.outcome(node, query)
     }
 
@@ -187,7 +199,7 @@ impl Sim<Node> {
     ) -> Vec<QueryOutcome> {
         let mut pending: Vec<(NodeHandle, QueryId)> = queries.to_vec();
         self.run_until(limit, |sim| {
-            pending.retain(|&(node, query)| sim.outcome(node, query).finished.is_none());
+            pending.retain(|&(node, query)| !sim.is_finished(node, query));
             pending.is_empty()
         });
         queries

@@ -98,8 +98,13 @@ struct Slot<N: Endpoint> {
     addr: SocketAddr,
     status: Status,
     endpoint: Option<N>,
-    timer_generation: u64,
+    /// The node's deadline, and the agenda sequence number reserved when it was set.
     timer_at: Option<u64>,
+    timer_seq: u64,
+    /// The node's one wake-up that counts on the agenda (others there are stale): never later
+    /// than `timer_at`; an early one re-queues itself for `timer_at`, so that a deadline moved
+    /// later costs no push (most answers move a node's deadline later).
+    wake: Option<(u64, u64)>,
     spins: u32,
     inbox: VecDeque<(Duration, N::Event)>,
     inbox_dropped: u64,
@@ -230,8 +235,9 @@ impl<N: Endpoint> Sim<N> {
             addr,
             status: Status::Running,
             endpoint: Some(endpoint),
-            timer_generation: 0,
             timer_at: None,
+            timer_seq: 0,
+            wake: None,
             spins: 0,
             inbox: VecDeque::new(),
             inbox_dropped: 0,
@@ -347,7 +353,6 @@ impl<N: Endpoint> Sim<N> {
         match self.slots.get_mut(node.0) {
             Some(slot) if slot.status == Status::Running => {
                 slot.status = status;
-                slot.timer_generation += 1;
                 slot.timer_at = None;
                 true
             }
@@ -385,7 +390,7 @@ impl<N: Endpoint> Sim<N> {
         self.now_nanos = self.now_nanos.max(at);
         match due {
             Due::Delivery { from, to, payload } => self.deliver(from, to, &payload),
-            Due::Timer { node, generation } => self.fire(node, generation),
+            Due::Timer { node, seq } => self.fire(node, at, seq),
         }
         true
     }
@@ -442,11 +447,24 @@ impl<N: Endpoint> Sim<N> {
         }
     }
 
-    fn fire(&mut self, index: usize, generation: u64) {
+    fn fire(&mut self, index: usize, at: u64, seq: u64) {
         let now = self.now();
         let slot = &mut self.slots[index];
-        if slot.status != Status::Running || slot.timer_generation != generation {
+        if slot.status != Status::Running || slot.wake != Some((at, seq)) {
             return;
+        }
+        slot.wake = None;
+        match slot.timer_at {
+            Some(deadline) if (deadline, slot.timer_seq) == (at, seq) => {}
+            Some(deadline) => {
+                // The deadline moved later since this wake-up was queued.
+                let seq = slot.timer_seq;
+                slot.wake = Some((deadline, seq));
+                self.agenda
+                    .push_reserved(deadline, seq, Due::Timer { node: index, seq });
+                return;
+            }
+            None => return,
         }
         slot.timer_at = None;
         let Some(endpoint) = slot.endpoint.as_mut() else {
@@ -506,10 +524,7 @@ impl<N: Endpoint> Sim<N> {
         let now = self.now_nanos;
         let slot = &mut self.slots[index];
         let Some(mut at) = deadline else {
-            if slot.timer_at.is_some() {
-                slot.timer_generation += 1;
-                slot.timer_at = None;
-            }
+            slot.timer_at = None;
             return;
         };
         if at <= now && after_timer {
@@ -524,16 +539,16 @@ impl<N: Endpoint> Sim<N> {
         }
         let at = at.max(now);
         if slot.timer_at != Some(at) {
-            slot.timer_generation += 1;
+            // The sequence number is taken whether or not a wake-up is queued, so that ties
+            // at one instant resolve as if every deadline change had been queued.
+            let seq = self.agenda.reserve();
             slot.timer_at = Some(at);
-            let generation = slot.timer_generation;
-            self.agenda.push(
-                at,
-                Due::Timer {
-                    node: index,
-                    generation,
-                },
-            );
+            slot.timer_seq = seq;
+            if slot.wake.is_none_or(|(wake, _)| wake >= at) {
+                slot.wake = Some((at, seq));
+                self.agenda
+                    .push_reserved(at, seq, Due::Timer { node: index, seq });
+            }
         }
     }
 
