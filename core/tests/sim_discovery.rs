@@ -2,8 +2,11 @@
 //! nodes are relays announcing their QUIC port under the relay key, over the WAN of the lying
 //! network (20-200 ms RTT, up to 30 ms jitter, 5 % loss, 2 % of datagrams 1-3 s late, 10 % dead
 //! nodes). Read-only clients join, each bootstrapping from 3 relays, and look the relay key up
-//! as `tokengo client` does (bootstrap first, then get_peers). Measured from the client's start:
-//! the virtual time to its first relay and to 3 distinct relays.
+//! in one of two ways, each run over the same seeds: `after_bootstrap`, as `tokengo client`
+//! does today (its bootstrap first, then get_peers), and `at_once`, a one-shot lookup that asks
+//! the 3 relays from the start while the bootstrap runs beside it (`Node::get_peers_via`, as
+//! `tokengo dht get-peers` does). Measured from the client's start: the virtual time to its
+//! first relay and to 3 distinct relays.
 //!
 //! Asserts only that 99.5 % of the clients found 3 relays; prints `SIM_DISCOVERY {json}` with
 //! the figures (p50/p99 of the bootstrap, of the first relay and of 3 relays from the start, and
@@ -54,6 +57,24 @@ fn wan() -> NetConfig {
         .with_late_tail(0.02, Duration::from_secs(1)..=Duration::from_secs(3))
 }
 
+/// When a client starts its relay lookup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// Once a bootstrap filled its table.
+    AfterBootstrap,
+    /// At once, from its bootstrap nodes, beside the bootstrap.
+    AtOnce,
+}
+
+impl Start {
+    fn name(self) -> &'static str {
+        match self {
+            Start::AfterBootstrap => "after_bootstrap",
+            Start::AtOnce => "at_once",
+        }
+    }
+}
+
 /// Where a client is in its start.
 #[derive(Debug, Clone, Copy)]
 enum Phase {
@@ -66,6 +87,8 @@ enum Phase {
 struct Client {
     node: NodeHandle,
     started: Duration,
+    /// From the client's start to its lookup's, when that was not a bootstrap's end.
+    lookup_started: Option<Duration>,
     phase: Phase,
 }
 
@@ -114,9 +137,12 @@ impl Tally {
         if let Some(&first) = arrivals.first() {
             self.found_first += 1;
             self.first_relay.push(first);
-            if let Some(at) = bootstrapped {
-                self.lookup_first_relay
-                    .push(first.saturating_sub(at - client.started));
+            match (client.lookup_started, bootstrapped) {
+                (Some(started), _) => self.lookup_first_relay.push(first.saturating_sub(started)),
+                (None, Some(at)) => self
+                    .lookup_first_relay
+                    .push(first.saturating_sub(at - client.started)),
+                (None, None) => {}
             }
         }
         if let Some(&wanted) = arrivals.get(WANTED - 1) {
@@ -125,7 +151,13 @@ impl Tally {
         }
     }
 
-    fn report(&mut self, nodes: usize, dead_percent: usize, seeds: std::ops::Range<u64>) {
+    fn report(
+        &mut self,
+        start: Start,
+        nodes: usize,
+        dead_percent: usize,
+        seeds: std::ops::Range<u64>,
+    ) {
         let ms = |d: Duration| d.as_millis();
         let quantiles = |values: &mut Vec<Duration>| {
             if values.is_empty() {
@@ -141,6 +173,7 @@ impl Tally {
         let net = wan();
         let result = serde_json::json!({
             "scenario": "discovery",
+            "lookup_start": start.name(),
             "seeds": [seeds.start, seeds.end - 1],
             "nodes": nodes,
             "relays": RELAYS,
@@ -229,7 +262,13 @@ fn bootstrapped(sim: &Sim<Node>, node: NodeHandle) -> bool {
         .any(|(_, e)| matches!(e, Event::Bootstrapped { table_size, .. } if *table_size > 0))
 }
 
-fn run_seed(seed: u64, nodes_count: usize, clients_count: usize, dead_percent: usize) -> Tally {
+fn run_seed(
+    start: Start,
+    seed: u64,
+    nodes_count: usize,
+    clients_count: usize,
+    dead_percent: usize,
+) -> Tally {
     let mut sim: Sim<Node> = Sim::new(seed, wan());
     let nodes = build(&mut sim, nodes_count, |_| private());
     let relays = pick_distinct(&mut sim, &nodes, RELAYS);
@@ -273,10 +312,17 @@ fn run_seed(seed: u64, nodes_count: usize, clients_count: usize, dead_percent: u
         let contacts = pick_distinct(&mut sim, &relays, BOOTSTRAP_RELAYS);
         let started = sim.elapsed();
         sim.bootstrap(node, &contacts).expect("running");
+        let phase = match start {
+            Start::AfterBootstrap => Phase::Bootstrapping,
+            Start::AtOnce => {
+                Phase::LookingUp(sim.get_peers_via(node, key, &contacts).expect("running"))
+            }
+        };
         clients.push(Client {
             node,
             started,
-            phase: Phase::Bootstrapping,
+            lookup_started: (start == Start::AtOnce).then_some(Duration::ZERO),
+            phase,
         });
     }
     drive(&mut sim, &mut clients);
@@ -290,8 +336,7 @@ fn run_seed(seed: u64, nodes_count: usize, clients_count: usize, dead_percent: u
     tally
 }
 
-#[test]
-fn read_only_clients_find_three_relays() {
+fn clients_find_three_relays(start: Start) {
     let nodes_count: usize = env_or("SIM_NODES", 2_000);
     let clients: usize = env_or("SIM_CLIENTS", 210);
     let dead_percent: usize = env_or("SIM_DEAD_PERCENT", 10);
@@ -299,8 +344,9 @@ fn read_only_clients_find_three_relays() {
     let wall = Instant::now();
     let mut all = Tally::default();
     for seed in first_seed..first_seed + SEEDS {
-        eprintln!("discovery: SEED={seed}");
+        eprintln!("discovery ({}): SEED={seed}", start.name());
         let tally = run_seed(
+            start,
             seed,
             nodes_count,
             clients.div_ceil(SEEDS as usize),
@@ -319,5 +365,20 @@ fn read_only_clients_find_three_relays() {
         "discovery: {:.1} s of wall time",
         wall.elapsed().as_secs_f64()
     );
-    all.report(nodes_count, dead_percent, first_seed..first_seed + SEEDS);
+    all.report(
+        start,
+        nodes_count,
+        dead_percent,
+        first_seed..first_seed + SEEDS,
+    );
+}
+
+#[test]
+fn read_only_clients_find_three_relays_after_their_bootstrap() {
+    clients_find_three_relays(Start::AfterBootstrap);
+}
+
+#[test]
+fn read_only_clients_find_three_relays_looking_up_at_once() {
+    clients_find_three_relays(Start::AtOnce);
 }

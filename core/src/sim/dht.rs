@@ -98,6 +98,18 @@ impl Sim<Node> {
         self.with(node, |n, now| n.get_peers(now, info_hash))
     }
 
+    /// Starts a get_peers lookup on `node` that also asks `via` from the start, as a one-shot
+    /// lookup does with its bootstrap nodes ([`Node::get_peers_via`]).
+    pub fn get_peers_via(
+        &mut self,
+        node: NodeHandle,
+        info_hash: Id,
+        via: &[NodeHandle],
+    ) -> Option<QueryId> {
+        let addrs: Vec<SocketAddr> = via.iter().map(|&c| self.addr(c)).collect();
+        self.with(node, |n, now| n.get_peers_via(now, info_hash, &addrs))
+    }
+
     /// Starts a find_node lookup on `node`.
     pub fn find_node(&mut self, node: NodeHandle, target: Id) -> Option<QueryId> {
         self.with(node, |n, now| n.find_node(now, target))
