@@ -3,6 +3,8 @@
 use crate::DiscoveryError;
 use crate::bootstrap::{self, Batch, Sources};
 use crate::progress::{Progress, Step};
+use futures_util::StreamExt as _;
+use futures_util::stream::FuturesUnordered;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokengo_core::Config;
@@ -48,9 +50,11 @@ pub struct JoinReport {
     pub tried: Vec<SocketAddr>,
 }
 
-/// Bootstraps `dht` from the batches of `sources` as they arrive: the first batch that reaches
-/// somebody ends the wait, and later batches are fed to the node in the background so a slow
-/// source never sits on the critical path. Gives up waiting after `timeout` (the node keeps
+/// Joins `dht` to the network from the batches of `sources` as they arrive. Each batch starts
+/// a bootstrap in the background and is pinged at once: the wait ends when one of its nodes
+/// answered (and the others had as long again, [`answer_grace`]), since a relay lookup needs
+/// only one node that answers, and its answers fill the routing table while the bootstrap (our
+/// own id, then the far buckets) goes on. Gives up waiting after `timeout` (the node keeps
 /// retrying by itself).
 pub async fn join(
     dht: &Dht,
@@ -70,12 +74,13 @@ pub async fn join(
             }
             tracing::debug!(source = %batch.source, peers = batch.addrs.len(), "bootstrapping");
             report.tried.extend(&batch.addrs);
-            match dht.bootstrap_addrs(batch.addrs).await {
-                Ok(size) if size > 0 => {
-                    report.table_size = size;
+            bootstrap_in_background(dht, batch.addrs.clone());
+            match answering(dht, &batch.addrs).await {
+                Ok(0) => tracing::warn!(source = %batch.source, "no bootstrap peer answered"),
+                Ok(answered) => {
+                    report.table_size = answered;
                     return true;
                 }
-                Ok(_) => tracing::warn!(source = %batch.source, "no bootstrap peer answered"),
                 Err(e) => {
                     tracing::warn!("DHT node stopped: {e}");
                     return false;
@@ -101,6 +106,48 @@ pub async fn join(
         nodes: report.table_size,
     });
     report
+}
+
+fn bootstrap_in_background(dht: &Dht, addrs: Vec<SocketAddr>) {
+    let dht = dht.clone();
+    tokio::spawn(async move {
+        match dht.bootstrap_addrs(addrs).await {
+            Ok(table_size) => tracing::debug!(table_size, "bootstrap finished"),
+            Err(e) => tracing::debug!("bootstrap ended: {e}"),
+        }
+    });
+}
+
+/// How long the other bootstrap nodes may take after the first answered in `first`: as long
+/// again, at least 20 ms.
+#[must_use]
+pub fn answer_grace(first: Duration) -> Duration {
+    first.max(Duration::from_millis(20))
+}
+
+/// Pings every address at once; how many answered by the time the first answer's grace
+/// ([`answer_grace`]) passed, or 0 when none answered before its ping timed out. Each answer
+/// puts its node in the routing table.
+async fn answering(dht: &Dht, addrs: &[SocketAddr]) -> Result<usize, tokengo_tokio::Error> {
+    let start = tokio::time::Instant::now();
+    let mut pings: FuturesUnordered<_> = addrs.iter().map(|&a| dht.ping(a)).collect();
+    let mut answered = 0;
+    let mut end = None;
+    loop {
+        let next = match end {
+            Some(end) => match tokio::time::timeout_at(end, pings.next()).await {
+                Ok(next) => next,
+                Err(_) => break,
+            },
+            None => pings.next().await,
+        };
+        let Some(pong) = next else { break };
+        if pong?.is_some() {
+            answered += 1;
+            end.get_or_insert_with(|| start + answer_grace(start.elapsed()));
+        }
+    }
+    Ok(answered)
 }
 
 /// Looks the relay key up and returns the relays found (their QUIC addresses), in the order
