@@ -308,6 +308,15 @@ impl Lookup {
         let answered = |i: usize| self.candidates[i].state == State::Answered;
         let early = self.kind == LookupKind::GetPeers && !self.peers.is_empty();
         [false, true].into_iter().all(|v6| {
+            if self.window(v6).next().is_none() {
+                // Nobody live is left, but a request past its short timeout may still answer:
+                // a lookup that started with a few nodes (one-shot, just joined) would
+                // otherwise end with nothing because its first round trips ran long.
+                return !self
+                    .candidates
+                    .iter()
+                    .any(|c| c.addr.is_ipv6() == v6 && c.state == State::InFlight { slow: true });
+            }
             if early {
                 self.window(v6).take(EARLY_QUORUM).all(answered)
             } else {

@@ -199,3 +199,37 @@ fn find_node_waits_for_the_whole_window() {
         "{events:?}"
     );
 }
+
+#[test]
+fn a_lookup_whose_every_request_runs_late_waits_for_a_late_answer() {
+    let mut h = Harness::new(config(8));
+    let contact = (id(0x80, 0), v4(10, 0, 0, 1, 6881));
+    // It answered the ping at once, so its short timeout sits at the floor.
+    h.verified(&contact.0, contact.1);
+    h.events();
+    h.node.get_peers(h.now, Id::ZERO);
+    let ask = find(&h.sent(), contact.1);
+    let start = h.now;
+    while h.now < start + Duration::from_millis(300) {
+        h.tick(Duration::from_millis(10));
+    }
+    let events = h.events();
+    assert!(
+        !events.iter().any(|e| matches!(e, Event::LookupDone { .. })),
+        "the lookup ended with nothing while its one request could still answer: {events:?}"
+    );
+    let stored = v4(10, 0, 9, 9, 7000);
+    h.answer(
+        &ask,
+        &contact.0,
+        vec![("token", B::s("tk")), ("values", B::L(vec![peer(stored)]))],
+    );
+    let events = h.events();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::PeerFound { peer, .. }
+            if *peer == std::net::SocketAddr::V4(stored))),
+        "the late answer's peer: {events:?}"
+    );
+}

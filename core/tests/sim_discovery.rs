@@ -2,10 +2,12 @@
 //! nodes are relays announcing their QUIC port under the relay key, over the WAN of the lying
 //! network (20-200 ms RTT, up to 30 ms jitter, 5 % loss, 2 % of datagrams 1-3 s late, 10 % dead
 //! nodes). Read-only clients join, each bootstrapping from 3 relays, and look the relay key up
-//! in one of two ways, each run over the same seeds: `after_bootstrap`, as `tokengo client`
-//! does today (its bootstrap first, then get_peers), and `at_once`, a one-shot lookup that asks
-//! the 3 relays from the start while the bootstrap runs beside it (`Node::get_peers_via`, as
-//! `tokengo dht get-peers` does). Measured from the client's start: the virtual time to its
+//! in one of three ways, each run over the same seeds: `after_bootstrap`, as `tokengo client`
+//! did before (its whole bootstrap first, then get_peers); `after_first_answer`, as it does now
+//! (`discovery::join`: the bootstrap runs in the background, the 3 relays are pinged, and once
+//! one answered and the others had as long again, get_peers starts from the table); and
+//! `at_once`, a one-shot lookup that asks the 3 relays from the start while the bootstrap runs
+//! beside it (`Node::get_peers_via`, as `tokengo dht get-peers` does). Measured from the client's start: the virtual time to its
 //! first relay and to 3 distinct relays.
 //!
 //! Asserts only that 99.5 % of the clients found 3 relays; prints `SIM_DISCOVERY {json}` with
@@ -62,6 +64,8 @@ fn wan() -> NetConfig {
 enum Start {
     /// Once a bootstrap filled its table.
     AfterBootstrap,
+    /// Once a pinged bootstrap node answered and the others had as long again (at least 20 ms).
+    AfterFirstAnswer,
     /// At once, from its bootstrap nodes, beside the bootstrap.
     AtOnce,
 }
@@ -70,26 +74,38 @@ impl Start {
     fn name(self) -> &'static str {
         match self {
             Start::AfterBootstrap => "after_bootstrap",
+            Start::AfterFirstAnswer => "after_first_answer",
             Start::AtOnce => "at_once",
         }
     }
 }
 
+/// A client whose lookup found no relay looks again this much later (`tokengo client` waits
+/// 1 s, doubling, before it asks its relay source again).
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// Lookups a client makes at most.
+const ATTEMPTS: usize = 3;
+
 /// Where a client is in its start.
 #[derive(Debug, Clone, Copy)]
 enum Phase {
-    /// Waiting for a bootstrap (its own, or a re-bootstrap the node started) to fill its table.
-    Bootstrapping,
+    /// Waiting until it may look relays up ([`ready_to_look_up`]).
+    Joining,
     LookingUp(QueryId),
+    /// Its lookup found no relay; it looks again at this time.
+    Retrying(Duration),
 }
 
 #[derive(Debug)]
 struct Client {
     node: NodeHandle,
+    start: Start,
     started: Duration,
     /// From the client's start to its lookup's, when that was not a bootstrap's end.
     lookup_started: Option<Duration>,
     phase: Phase,
+    /// Every relay lookup it started.
+    lookups: Vec<QueryId>,
 }
 
 /// The figures of every client over all seeds.
@@ -113,10 +129,6 @@ impl Tally {
         self.clients += 1;
         let mut seen: HashSet<SocketAddr> = HashSet::new();
         let mut arrivals: Vec<Duration> = Vec::new();
-        let lookup = match client.phase {
-            Phase::LookingUp(q) => Some(q),
-            Phase::Bootstrapping => None,
-        };
         let mut bootstrapped: Option<Duration> = None;
         for (at, event) in sim.events(client.node) {
             match event {
@@ -127,7 +139,9 @@ impl Tally {
                     self.bootstrap.push(*at - client.started);
                 }
                 Event::PeerFound { query, peer, .. }
-                    if Some(*query) == lookup && relays.contains(peer) && seen.insert(*peer) =>
+                    if client.lookups.contains(query)
+                        && relays.contains(peer)
+                        && seen.insert(*peer) =>
                 {
                     arrivals.push(*at - client.started);
                 }
@@ -218,26 +232,43 @@ fn pick_distinct(sim: &mut Sim<Node>, nodes: &[NodeHandle], count: usize) -> Vec
 }
 
 /// Runs the clients until each has looked the relay key up (or the limit passed): a client's
-/// get_peers starts as soon as a bootstrap filled its table, as `tokengo client` waits for its
-/// bootstrap before it looks relays up.
-fn drive(sim: &mut Sim<Node>, clients: &mut [Client]) {
+/// get_peers starts as soon as it is [`ready_to_look_up`], and a lookup that found no relay is
+/// made again [`RETRY_AFTER`] later, up to [`ATTEMPTS`] lookups, as `tokengo client` keeps
+/// looking.
+fn drive(sim: &mut Sim<Node>, clients: &mut [Client], relays: &HashSet<SocketAddr>) {
     let deadline = sim.elapsed() + LOOKUP_LIMIT;
     loop {
         for client in clients.iter_mut() {
-            if matches!(client.phase, Phase::Bootstrapping) && bootstrapped(sim, client.node) {
+            let look = match client.phase {
+                Phase::Joining => ready_to_look_up(sim, client),
+                Phase::LookingUp(q) => {
+                    if wants_retry(sim, client, q, relays) {
+                        client.phase = Phase::Retrying(sim.elapsed() + RETRY_AFTER);
+                    }
+                    false
+                }
+                Phase::Retrying(at) => sim.elapsed() >= at,
+            };
+            if look {
                 let lookup = sim.get_peers(client.node, relay_key()).expect("running");
                 client.phase = Phase::LookingUp(lookup);
+                client.lookups.push(lookup);
+                if client.start == Start::AfterFirstAnswer && client.lookup_started.is_none() {
+                    client.lookup_started = Some(sim.elapsed() - client.started);
+                }
             }
         }
         let left = deadline.saturating_sub(sim.elapsed());
-        if left.is_zero() || all_done(sim, clients) {
+        if left.is_zero() || all_done(sim, clients, relays) {
             return;
         }
         let progressed = sim.run_until(left, |sim| {
-            all_done(sim, clients)
-                || clients
-                    .iter()
-                    .any(|c| matches!(c.phase, Phase::Bootstrapping) && bootstrapped(sim, c.node))
+            all_done(sim, clients, relays)
+                || clients.iter().any(|c| match c.phase {
+                    Phase::Joining => ready_to_look_up(sim, c),
+                    Phase::LookingUp(q) => wants_retry(sim, c, q, relays),
+                    Phase::Retrying(at) => sim.elapsed() >= at,
+                })
         });
         if !progressed {
             return;
@@ -245,14 +276,49 @@ fn drive(sim: &mut Sim<Node>, clients: &mut [Client]) {
     }
 }
 
-fn all_done(sim: &Sim<Node>, clients: &[Client]) -> bool {
-    clients.iter().all(|c| lookup_done(sim, c))
+/// Whether lookup `q` of `client` ended without a relay and another may be made.
+fn wants_retry(sim: &Sim<Node>, client: &Client, q: QueryId, relays: &HashSet<SocketAddr>) -> bool {
+    sim.is_finished(client.node, q)
+        && client.lookups.len() < ATTEMPTS
+        && !found_relay(sim, client, relays)
 }
 
-fn lookup_done(sim: &Sim<Node>, client: &Client) -> bool {
+fn found_relay(sim: &Sim<Node>, client: &Client, relays: &HashSet<SocketAddr>) -> bool {
+    sim.events(client.node).any(|(_, e)| {
+        matches!(e, Event::PeerFound { query, peer, .. }
+            if client.lookups.contains(query) && relays.contains(peer))
+    })
+}
+
+fn all_done(sim: &Sim<Node>, clients: &[Client], relays: &HashSet<SocketAddr>) -> bool {
+    clients.iter().all(|c| lookup_done(sim, c, relays))
+}
+
+fn lookup_done(sim: &Sim<Node>, client: &Client, relays: &HashSet<SocketAddr>) -> bool {
     match client.phase {
-        Phase::LookingUp(q) => sim.is_finished(client.node, q),
-        Phase::Bootstrapping => false,
+        Phase::LookingUp(q) => {
+            sim.is_finished(client.node, q)
+                && (client.lookups.len() >= ATTEMPTS || found_relay(sim, client, relays))
+        }
+        Phase::Joining | Phase::Retrying(_) => false,
+    }
+}
+
+/// Whether `client` may start its relay lookup now.
+fn ready_to_look_up(sim: &Sim<Node>, client: &Client) -> bool {
+    match client.start {
+        Start::AfterBootstrap => bootstrapped(sim, client.node),
+        Start::AfterFirstAnswer => {
+            let answers: Vec<Duration> = sim
+                .events(client.node)
+                .filter_map(|(at, e)| matches!(e, Event::Pong { id: Some(_), .. }).then_some(*at))
+                .collect();
+            answers.first().is_some_and(|&first| {
+                let grace = (first - client.started).max(Duration::from_millis(20));
+                answers.len() >= BOOTSTRAP_RELAYS || sim.elapsed() >= first + grace
+            })
+        }
+        Start::AtOnce => true,
     }
 }
 
@@ -313,23 +379,34 @@ fn run_seed(
         let started = sim.elapsed();
         sim.bootstrap(node, &contacts).expect("running");
         let phase = match start {
-            Start::AfterBootstrap => Phase::Bootstrapping,
+            Start::AfterBootstrap => Phase::Joining,
+            Start::AfterFirstAnswer => {
+                for &contact in &contacts {
+                    sim.ping(node, contact).expect("running");
+                }
+                Phase::Joining
+            }
             Start::AtOnce => {
                 Phase::LookingUp(sim.get_peers_via(node, key, &contacts).expect("running"))
             }
         };
         clients.push(Client {
             node,
+            start,
             started,
             lookup_started: (start == Start::AtOnce).then_some(Duration::ZERO),
             phase,
+            lookups: match phase {
+                Phase::LookingUp(q) => vec![q],
+                Phase::Joining | Phase::Retrying(_) => Vec::new(),
+            },
         });
     }
-    drive(&mut sim, &mut clients);
+    drive(&mut sim, &mut clients, &relay_addrs);
 
     let mut tally = Tally::default();
     for client in &clients {
-        tally.unfinished += usize::from(!lookup_done(&sim, client));
+        tally.unfinished += usize::from(!lookup_done(&sim, client, &relay_addrs));
         tally.add(&sim, client, &relay_addrs);
     }
     check_health(&sim, true);
@@ -376,6 +453,11 @@ fn clients_find_three_relays(start: Start) {
 #[test]
 fn read_only_clients_find_three_relays_after_their_bootstrap() {
     clients_find_three_relays(Start::AfterBootstrap);
+}
+
+#[test]
+fn read_only_clients_find_three_relays_after_the_first_bootstrap_answer() {
+    clients_find_three_relays(Start::AfterFirstAnswer);
 }
 
 #[test]

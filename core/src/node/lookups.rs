@@ -81,6 +81,7 @@ impl Node {
                     .map(|n| (n, hint(table, &n)))
             })
             .collect();
+        let routers = self.routers_for(kind, seeds.len(), routers);
         let mut lookup = Lookup::new(
             query,
             kind,
@@ -88,7 +89,7 @@ impl Node {
             self.id,
             self.lookup_config(),
             &seeds,
-            routers,
+            &routers,
             now,
         );
         if matches!(kind, LookupKind::GetPeers | LookupKind::Announce) {
@@ -103,6 +104,24 @@ impl Node {
         }
         self.lookups.insert(query, lookup);
         self.advance(now, query);
+    }
+
+    /// The addresses a lookup asks besides its seeds from the table: `given`, and, while the
+    /// table offers fewer than k seeds, the bootstrap addresses too, so that a lookup started
+    /// right after joining (with one or two nodes known) does not hang on them alone. Not for
+    /// the bootstrap's own lookups (they have the routers already) nor refreshes, which would
+    /// ask the routers again for every far bucket.
+    fn routers_for(&self, kind: LookupKind, seeds: usize, given: &[SocketAddr]) -> Vec<SocketAddr> {
+        let mut routers = given.to_vec();
+        let joining = !matches!(kind, LookupKind::Bootstrap | LookupKind::Refresh);
+        if joining && seeds < self.config.k {
+            for &router in &self.routers {
+                if !routers.contains(&router) {
+                    routers.push(router);
+                }
+            }
+        }
+        routers
     }
 
     fn lookup_config(&self) -> LookupConfig {
