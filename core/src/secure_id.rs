@@ -3,7 +3,30 @@
 //! where in the keyspace it sits.
 
 use crate::id::Id;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+/// What the routing table does with nodes whose id is not secure for their address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SecureIdPolicy {
+    /// Ids are not looked at.
+    Off,
+    /// Secure nodes are preferred (libtorrent's default): in a full bucket a verified secure
+    /// node takes the place of a non-secure one, a non-secure node never takes the place of
+    /// a secure one that is not bad, and replacement caches keep secure nodes first.
+    #[default]
+    Prefer,
+    /// Only secure nodes enter the table (libtorrent's `enforce_node_id`).
+    Enforce,
+}
+
+/// Whether the node `id` at `addr` passes BEP 42. IPv6 nodes are not checked (our check
+/// covers IPv4 only) and pass, as exempt addresses do.
+pub fn is_secure_node(id: &Id, addr: &SocketAddr) -> bool {
+    match addr.ip() {
+        IpAddr::V4(ip) => is_secure(id, ip),
+        IpAddr::V6(_) => true,
+    }
+}
 
 /// CRC-32C (Castagnoli), bit by bit: it only ever hashes 4 bytes here.
 fn crc32c(data: &[u8]) -> u32 {

@@ -71,6 +71,9 @@ pub struct Stats {
     /// Routing-table nodes whose id is BEP 42-secure for their address (local addresses,
     /// which BEP 42 exempts, count as secure).
     pub nodes_secure: usize,
+    /// Times a node was kept out of the routing tables because its id is not BEP 42-secure
+    /// for its address (only with `SecureIdPolicy::Enforce`, on Mainline).
+    pub nodes_refused_insecure: u64,
     /// Times the node took a new (BEP 42 secure) id after a vote on its external address.
     pub id_changes: u64,
     /// Nodes waiting in replacement caches.
