@@ -106,11 +106,18 @@ pub struct Config {
     /// Stored BEP 44 items expire this long after their last put.
     pub item_ttl: Duration,
     /// BEP 42, on Mainline only: once several responders agree on our external address, take
-    /// a secure id derived from it if ours is not one. No effect on a private network.
+    /// a secure id derived from it if ours is not one. No effect on a private network. This is
+    /// about our own id; which nodes the routing tables keep is `secure_id_policy`.
     pub secure_ids: bool,
     /// BEP 42, on Mainline only: what the routing tables do with nodes whose id is not secure
-    /// for their address (local addresses, which BEP 42 exempts, and IPv6 nodes count as
-    /// secure). `Prefer` by default; a private network always behaves as `Off` (see
+    /// for the address they were heard from. `Prefer` (the default, as libtorrent): in a full
+    /// bucket a secure node that answered us takes the place of a non-secure one (a
+    /// questionable one first, then the longest silent), a non-secure node takes a secure
+    /// node's place only once that one is bad, and replacement caches keep and promote secure
+    /// nodes first. `Enforce`: non-secure nodes never enter (counted in
+    /// [`Stats::nodes_refused_insecure`](crate::Stats::nodes_refused_insecure)). `Off`: ids are
+    /// not looked at. Local addresses, which BEP 42 exempts, and IPv6 nodes (not checked) count
+    /// as secure. A private network always behaves as `Off` (see
     /// [`Config::secure_id_policy_in_force`]).
     pub secure_id_policy: SecureIdPolicy,
     /// BEP 51: the `interval` our `sample_infohashes` answers ask for between queries.
