@@ -7,7 +7,7 @@ use proptest::prelude::*;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant};
 use tokengo_core::routing::{Insert, RoutingTable, TableConfig};
-use tokengo_core::secure_id::{is_secure, secure_id};
+use tokengo_core::secure_id::{is_secure, secure_id, secure_id_v6};
 use tokengo_core::{Config, Id, Network, Node, NodeInfo, SecureIdPolicy};
 
 /// Our id: first bit 0, so that every node below (first bit 1) sits in bucket 0, which stops
@@ -34,14 +34,15 @@ fn ip(n: u8, secure: bool) -> Ipv4Addr {
 fn node(n: u8, secure: bool) -> NodeInfo {
     let ip = ip(n, secure);
     let id = if secure {
-        (0..=255u8)
+        // BEP 42's 3 random bits (the last byte's low bits) give 8 prefixes per address.
+        (0..8u8)
             .map(|r| {
                 let mut random = [n; 20];
                 random[19] = r;
                 secure_id(ip, random)
             })
             .find(|id| id.0[0] & 0x80 != 0)
-            .expect("some of 256 random bits give a far id")
+            .expect("one of the 8 prefixes is far from OWN")
     } else {
         let mut id = Id([0x80 | n; 20]);
         id.0[10] = 0x55;
@@ -214,6 +215,26 @@ fn enforcing_keeps_non_secure_nodes_out_and_counts_them() {
     assert_eq!(table.on_response(local, t0), Insert::Added);
     assert_eq!(table.len(), 2);
     assert_eq!(table.refused_insecure(), 2);
+}
+
+#[test]
+fn enforcing_checks_ipv6_nodes_too() {
+    let t0 = Instant::now();
+    let mut table = RoutingTable::new(OWN, config(SecureIdPolicy::Enforce, 4), t0);
+    let ip: std::net::Ipv6Addr = "2001:db8:1:2::9".parse().unwrap();
+    let addr = SocketAddr::new(ip.into(), 6881);
+    let secure = secure_id_v6(ip, [7; 20]);
+    let mut insecure = secure;
+    insecure.0[1] ^= 0x40;
+    let info = |id| NodeInfo { id, addr };
+    assert_eq!(table.on_response(info(insecure), t0), Insert::Rejected);
+    assert_eq!(table.refused_insecure(), 1);
+    assert_eq!(table.on_response(info(secure), t0), Insert::Added);
+    let local = NodeInfo {
+        id: Id([0xaa; 20]),
+        addr: "[fd00::20]:6881".parse().unwrap(),
+    };
+    assert_eq!(table.on_response(local, t0), Insert::Added);
 }
 
 /// A node with `policy` on `network` that is told of one non-secure public contact.

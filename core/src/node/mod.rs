@@ -382,7 +382,12 @@ impl Node {
             store: self.store.counts(),
             stored_items: self.items.len(),
             stored_item_bytes: self.items.bytes(),
-            nodes_secure: self.table.entries().filter(|e| e.secure).count(),
+            nodes_secure: self
+                .table
+                .entries()
+                .chain(self.table6.entries())
+                .filter(|e| e.secure)
+                .count(),
             nodes_refused_insecure: self.stats.nodes_refused_insecure
                 + self.table.refused_insecure()
                 + self.table6.refused_insecure(),
