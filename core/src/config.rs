@@ -116,8 +116,8 @@ pub struct Config {
     /// node's place only once that one is bad, and replacement caches keep and promote secure
     /// nodes first. `Enforce`: non-secure nodes never enter (counted in
     /// [`Stats::nodes_refused_insecure`](crate::Stats::nodes_refused_insecure)). `Off`: ids are
-    /// not looked at. Local addresses, which BEP 42 exempts, count as secure. A private network always behaves as `Off` (see
-    /// [`Config::secure_id_policy_in_force`]).
+    /// not looked at. Local addresses, which BEP 42 exempts, count as secure. A private
+    /// network always behaves as `Off` (see [`Config::secure_id_policy_in_force`]).
     pub secure_id_policy: SecureIdPolicy,
     /// BEP 51: the `interval` our `sample_infohashes` answers ask for between queries.
     pub sample_interval: Duration,

@@ -386,6 +386,7 @@ impl RoutingTable {
             break;
         }
         let (stale_after, max_failures) = (self.config.stale_after, self.config.max_failures);
+        let (prefer_secure, cache) = (self.prefers_secure(), self.config.replacement_cache);
         let bucket = &mut self.buckets[index];
         if let Some(bad) = bucket.nodes.iter().position(|e| e.failures >= max_failures) {
             bucket.nodes[bad] = entry;
@@ -396,8 +397,6 @@ impl RoutingTable {
             // Unverified query senders never displace anyone.
             return Insert::Rejected;
         }
-        let prefer_secure = self.config.secure_ids != SecureIdPolicy::Off;
-        let cache = self.config.replacement_cache;
         if prefer_secure
             && entry.secure
             && let Some(victim) = least_wanted_insecure(bucket, now, stale_after, max_failures)
