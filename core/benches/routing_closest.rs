@@ -11,7 +11,7 @@ use std::hint::black_box;
 use std::net::SocketAddrV4;
 use std::time::{Duration, Instant};
 use tokengo_core::routing::{Entry, RoutingTable, TableConfig};
-use tokengo_core::{Id, NodeInfo};
+use tokengo_core::{Id, NodeInfo, SecureIdPolicy};
 
 /// Deterministic filler bytes (xorshift64).
 struct Fill(u64);
@@ -39,6 +39,7 @@ fn table(depth: u32, fill: &mut Fill) -> RoutingTable {
         max_nodes_per_ip: 2,
         stale_after: Duration::from_secs(900),
         max_failures: 2,
+        secure_ids: SecureIdPolicy::Off,
     };
     let mut table = RoutingTable::new(own, config, now);
     let mut n = 0u32;

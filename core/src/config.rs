@@ -1,6 +1,7 @@
 //! Node configuration: every tunable and every bound, with BEP 5's defaults.
 
 use crate::id::Id;
+use crate::secure_id::SecureIdPolicy;
 use std::net::{SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
@@ -105,8 +106,19 @@ pub struct Config {
     /// Stored BEP 44 items expire this long after their last put.
     pub item_ttl: Duration,
     /// BEP 42, on Mainline only: once several responders agree on our external address, take
-    /// a secure id derived from it if ours is not one. No effect on a private network.
+    /// a secure id derived from it if ours is not one. No effect on a private network. This is
+    /// about our own id; which nodes the routing tables keep is `secure_id_policy`.
     pub secure_ids: bool,
+    /// BEP 42, on Mainline only: what the routing tables do with nodes whose id is not secure
+    /// for the address they were heard from. `Prefer` (the default, as libtorrent): in a full
+    /// bucket a secure node that answered us takes the place of a non-secure one (a
+    /// questionable one first, then the longest silent), a non-secure node takes a secure
+    /// node's place only once that one is bad, and replacement caches keep and promote secure
+    /// nodes first. `Enforce`: non-secure nodes never enter (counted in
+    /// [`Stats::nodes_refused_insecure`](crate::Stats::nodes_refused_insecure)). `Off`: ids are
+    /// not looked at. Local addresses, which BEP 42 exempts, count as secure. A private
+    /// network always behaves as `Off` (see [`Config::secure_id_policy_in_force`]).
+    pub secure_id_policy: SecureIdPolicy,
     /// BEP 51: the `interval` our `sample_infohashes` answers ask for between queries.
     pub sample_interval: Duration,
     /// Bound: routing-table nodes sharing one IP address.
@@ -180,6 +192,7 @@ impl Default for Config {
             max_stored_items_per_ip: 50,
             item_ttl: Duration::from_secs(2 * 60 * 60),
             secure_ids: true,
+            secure_id_policy: SecureIdPolicy::Prefer,
             sample_interval: Duration::from_secs(6 * 60 * 60),
             max_nodes_per_ip: 2,
             max_transactions: 1024,
@@ -207,6 +220,15 @@ impl Config {
         self.max_lookup_candidates_per_ip
             .unwrap_or(by_network)
             .max(1)
+    }
+
+    /// The routing tables' secure id policy in force: [`Config::secure_id_policy`] on
+    /// Mainline, `Off` on a private network.
+    pub fn secure_id_policy_in_force(&self) -> SecureIdPolicy {
+        match self.network {
+            Network::Mainline => self.secure_id_policy,
+            Network::Tagged(_) => SecureIdPolicy::Off,
+        }
     }
 
     /// A public Mainline DHT node with the default settings.

@@ -90,4 +90,5 @@ pub use event::{Event, LookupKind, LookupStats, QueryId, Sample};
 pub use id::{Id, InfoHash, NodeId};
 pub use krpc::NodeInfo;
 pub use node::{Node, Transmit};
+pub use secure_id::SecureIdPolicy;
 pub use stats::Stats;

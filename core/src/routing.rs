@@ -1,12 +1,16 @@
 //! The Kademlia routing table: K-buckets over the 160-bit XOR metric that split only around our
 //! own id, with a replacement cache per bucket and BEP 5's good / questionable / bad states.
 //!
+//! With a BEP 42 policy other than `Off` (Mainline), nodes whose id is secure for their address
+//! are preferred, or required: see [`SecureIdPolicy`].
+//!
 //! Bounds: at most 160 buckets of `k` nodes plus `replacement_cache` replacements each, and at
 //! most `max_nodes_per_ip` nodes per IP address (loopback addresses excepted).
 
 use crate::id::Id;
 use crate::krpc::NodeInfo;
 use crate::rtt::RttEstimate;
+use crate::secure_id::{SecureIdPolicy, is_secure_node};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -54,6 +58,8 @@ pub struct Entry {
     pub pinging: bool,
     /// Round-trip times of its answers to our queries.
     pub rtt: Option<RttEstimate>,
+    /// Its id is BEP 42-secure for its address (see [`is_secure_node`]).
+    pub secure: bool,
 }
 
 impl Entry {
@@ -66,6 +72,7 @@ impl Entry {
             failures: 0,
             pinging: false,
             rtt: None,
+            secure: is_secure_node(&info.id, &info.addr),
         }
     }
 
@@ -123,6 +130,8 @@ pub struct TableConfig {
     pub stale_after: Duration,
     /// Failed queries in a row after which a node is bad.
     pub max_failures: u8,
+    /// What BEP 42 secure ids count for.
+    pub secure_ids: SecureIdPolicy,
 }
 
 /// What inserting a node led to.
@@ -137,7 +146,7 @@ pub enum Insert {
         ping: Option<NodeInfo>,
     },
     /// Not kept (full bucket of good nodes, per-IP cap, our own id, an address clash, an
-    /// address that is not routable).
+    /// address that is not routable, an id not secure under [`SecureIdPolicy::Enforce`]).
     Rejected,
 }
 
@@ -147,6 +156,7 @@ pub struct RoutingTable {
     own: Id,
     config: TableConfig,
     buckets: Vec<Bucket>,
+    refused_insecure: u64,
 }
 
 impl RoutingTable {
@@ -156,6 +166,7 @@ impl RoutingTable {
             own,
             config,
             buckets: vec![Bucket::new(now)],
+            refused_insecure: 0,
         }
     }
 
@@ -181,6 +192,16 @@ impl RoutingTable {
     /// Number of parked replacements.
     pub fn replacement_count(&self) -> usize {
         self.buckets.iter().map(|b| b.replacements.len()).sum()
+    }
+
+    /// Times a node was kept out because its id is not secure for its address (only under
+    /// [`SecureIdPolicy::Enforce`]); a node heard from twice counts twice.
+    pub fn refused_insecure(&self) -> u64 {
+        self.refused_insecure
+    }
+
+    fn prefers_secure(&self) -> bool {
+        self.config.secure_ids != SecureIdPolicy::Off
     }
 
     /// Number of buckets.
@@ -228,6 +249,12 @@ impl RoutingTable {
 
     fn heard(&mut self, info: NodeInfo, now: Instant, responded: bool) -> Insert {
         if info.id == self.own || !is_routable(&info.addr) {
+            return Insert::Rejected;
+        }
+        if self.config.secure_ids == SecureIdPolicy::Enforce
+            && !is_secure_node(&info.id, &info.addr)
+        {
+            self.refused_insecure = self.refused_insecure.saturating_add(1);
             return Insert::Rejected;
         }
         let index = self.bucket_index(&info.id);
@@ -296,7 +323,7 @@ impl RoutingTable {
             }
         }
         for i in emptied {
-            if let Some(r) = self.replacement_for(i, None) {
+            if let Some(r) = self.replacement_for(i, None, false) {
                 let bucket = &mut self.buckets[i];
                 let replacement = bucket.replacements.remove(r);
                 bucket.nodes.push(replacement);
@@ -306,25 +333,38 @@ impl RoutingTable {
 
     /// The freshest replacement in bucket `index` that may become a node without passing the
     /// per-IP cap or sharing a node's address, once the node at `leaving` (if any) has left.
-    fn replacement_for(&self, index: usize, leaving: Option<&SocketAddr>) -> Option<usize> {
-        let bucket = &self.buckets[index];
-        bucket
-            .replacements
-            .iter()
-            .enumerate()
-            .rev()
-            .find(|(_, r)| {
-                // A node already at that address (another id there) would be a duplicate.
-                let taken = self
-                    .entries()
-                    .any(|e| e.addr == r.addr && Some(&e.addr) != leaving);
-                let freed = leaving.is_some_and(|l| l.ip() == r.addr.ip());
-                !taken
-                    && (r.addr.ip().is_loopback()
-                        || self.ip_count(&r.addr) - usize::from(freed)
-                            < self.config.max_nodes_per_ip)
-            })
-            .map(|(i, _)| i)
+    /// Preferring secure ids, the freshest secure one comes first; with `only_secure`, only a
+    /// secure one will do.
+    fn replacement_for(
+        &self,
+        index: usize,
+        leaving: Option<&SocketAddr>,
+        only_secure: bool,
+    ) -> Option<usize> {
+        let eligible = |r: &Entry| {
+            // A node already at that address (another id there) would be a duplicate.
+            let taken = self
+                .entries()
+                .any(|e| e.addr == r.addr && Some(&e.addr) != leaving);
+            let freed = leaving.is_some_and(|l| l.ip() == r.addr.ip());
+            !taken
+                && (r.addr.ip().is_loopback()
+                    || self.ip_count(&r.addr) - usize::from(freed) < self.config.max_nodes_per_ip)
+        };
+        let freshest = |secure_only: bool| {
+            self.buckets[index]
+                .replacements
+                .iter()
+                .enumerate()
+                .rev()
+                .find(|(_, r)| (!secure_only || r.secure) && eligible(r))
+                .map(|(i, _)| i)
+        };
+        if only_secure || self.prefers_secure() {
+            freshest(true).or_else(|| if only_secure { None } else { freshest(false) })
+        } else {
+            freshest(false)
+        }
     }
 
     fn insert_entry(&mut self, mut index: usize, entry: Entry, now: Instant) -> Insert {
@@ -346,6 +386,7 @@ impl RoutingTable {
             break;
         }
         let (stale_after, max_failures) = (self.config.stale_after, self.config.max_failures);
+        let (prefer_secure, cache) = (self.prefers_secure(), self.config.replacement_cache);
         let bucket = &mut self.buckets[index];
         if let Some(bad) = bucket.nodes.iter().position(|e| e.failures >= max_failures) {
             bucket.nodes[bad] = entry;
@@ -356,15 +397,28 @@ impl RoutingTable {
             // Unverified query senders never displace anyone.
             return Insert::Rejected;
         }
+        if prefer_secure
+            && entry.secure
+            && let Some(victim) = least_wanted_insecure(bucket, now, stale_after, max_failures)
+        {
+            bucket.replacements.retain(|r| r.id != entry.id);
+            let mut displaced = std::mem::replace(&mut bucket.nodes[victim], entry);
+            displaced.pinging = false;
+            bucket.last_changed = now;
+            park(bucket, displaced, cache, prefer_secure);
+            return Insert::Added;
+        }
+        // A non-secure newcomer cannot take a secure node's slot (see `on_failure`), so
+        // preferring secure ids, it asks after a non-secure node first.
         let ping = bucket
             .nodes
             .iter()
             .filter(|e| {
                 !e.pinging && e.state(now, stale_after, max_failures) == NodeState::Questionable
             })
-            .min_by_key(|e| e.last_seen)
+            .min_by_key(|e| (prefer_secure && e.secure, e.last_seen))
             .map(Entry::info);
-        park(bucket, entry, self.config.replacement_cache);
+        park(bucket, entry, cache, prefer_secure);
         if let Some(info) = ping
             && let Some(e) = bucket.nodes.iter_mut().find(|e| e.id == info.id)
         {
@@ -415,9 +469,12 @@ impl RoutingTable {
         let entry = &mut bucket.nodes[pos];
         entry.failures = entry.failures.saturating_add(1);
         entry.pinging = false;
-        let (failures, verified) = (entry.failures, entry.verified);
+        let (failures, verified, secure) = (entry.failures, entry.verified, entry.secure);
+        // Preferring secure ids, a secure node that is not bad yet makes way for a secure
+        // replacement only.
+        let only_secure = self.prefers_secure() && secure && failures < max_failures;
         // Only a replacement that keeps the per-IP cap may take the slot.
-        let pick = self.replacement_for(index, Some(addr));
+        let pick = self.replacement_for(index, Some(addr), only_secure);
         if failures < max_failures && pick.is_none() {
             // One lost datagram is not death; with nobody waiting, give it another chance.
             return;
@@ -653,14 +710,50 @@ fn take_band<'a>(
     out.extend(found.into_iter().map(|(_, e)| e.info()));
 }
 
-fn park(bucket: &mut Bucket, entry: Entry, cap: usize) {
+/// The non-secure node of a full bucket that a secure newcomer replaces: a questionable one
+/// before a good one, the longest silent first. `None` when every node is secure.
+fn least_wanted_insecure(
+    bucket: &Bucket,
+    now: Instant,
+    stale_after: Duration,
+    max_failures: u8,
+) -> Option<usize> {
+    bucket
+        .nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| !e.secure)
+        .min_by_key(|(_, e)| {
+            let good = e.state(now, stale_after, max_failures) == NodeState::Good;
+            (good, e.last_seen)
+        })
+        .map(|(i, _)| i)
+}
+
+/// Adds `entry` to the bucket's replacement cache as its freshest, dropping the oldest when the
+/// cache is full. Preferring secure ids, the oldest non-secure one goes instead, and a
+/// non-secure newcomer is not kept when every cached one is secure.
+fn park(bucket: &mut Bucket, entry: Entry, cap: usize, prefer_secure: bool) {
     if cap == 0 {
         return;
     }
     if let Some(pos) = bucket.replacements.iter().position(|r| r.id == entry.id) {
         bucket.replacements.remove(pos);
     } else if bucket.replacements.len() >= cap {
-        bucket.replacements.remove(0);
+        let evict = if prefer_secure {
+            bucket.replacements.iter().position(|r| !r.secure)
+        } else {
+            Some(0)
+        };
+        match evict {
+            Some(pos) => {
+                bucket.replacements.remove(pos);
+            }
+            None if entry.secure => {
+                bucket.replacements.remove(0);
+            }
+            None => return,
+        }
     }
     bucket.replacements.push(entry);
 }
@@ -678,6 +771,7 @@ mod tests {
             max_nodes_per_ip: 2,
             stale_after: Duration::from_secs(900),
             max_failures: 2,
+            secure_ids: SecureIdPolicy::Off,
         }
     }
 

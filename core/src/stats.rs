@@ -68,9 +68,12 @@ pub struct Stats {
     pub nodes_good: usize,
     /// Routing-table nodes currently questionable (bad ones not yet replaced included).
     pub nodes_questionable: usize,
-    /// Routing-table nodes whose id is BEP 42-secure for their address (local addresses,
-    /// which BEP 42 exempts, count as secure).
+    /// Routing-table nodes, of both families, whose id is BEP 42-secure for their address
+    /// (local addresses, which BEP 42 exempts, count as secure).
     pub nodes_secure: usize,
+    /// Times a node was kept out of the routing tables because its id is not BEP 42-secure
+    /// for its address (only with `SecureIdPolicy::Enforce`, on Mainline).
+    pub nodes_refused_insecure: u64,
     /// Times the node took a new (BEP 42 secure) id after a vote on its external address.
     pub id_changes: u64,
     /// Nodes waiting in replacement caches.

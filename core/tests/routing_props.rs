@@ -4,7 +4,7 @@ use proptest::prelude::*;
 use std::net::SocketAddrV4;
 use std::time::{Duration, Instant};
 use tokengo_core::routing::{Insert, NodeState, RoutingTable, TableConfig};
-use tokengo_core::{Id, NodeInfo};
+use tokengo_core::{Id, NodeInfo, SecureIdPolicy};
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -51,6 +51,7 @@ proptest! {
             max_nodes_per_ip: 2,
             stale_after: Duration::from_secs(900),
             max_failures: 2,
+            secure_ids: SecureIdPolicy::Off,
         };
         let mut now = Instant::now();
         let mut table = RoutingTable::new(own, config, now);
@@ -103,6 +104,7 @@ fn full_bucket_parks_newcomer_and_pings_questionable() {
         max_nodes_per_ip: 8,
         stale_after: Duration::from_secs(900),
         max_failures: 2,
+        secure_ids: SecureIdPolicy::Off,
     };
     let t0 = Instant::now();
     let mut table = RoutingTable::new(own, config, t0);
@@ -140,6 +142,7 @@ fn a_failure_with_nobody_waiting_gets_a_second_chance() {
         max_nodes_per_ip: 8,
         stale_after: Duration::from_secs(900),
         max_failures: 2,
+        secure_ids: SecureIdPolicy::Off,
     };
     let t0 = Instant::now();
     let mut table = RoutingTable::new(own, config, t0);
@@ -164,6 +167,7 @@ fn answers_build_a_round_trip_estimate() {
         max_nodes_per_ip: 8,
         stale_after: Duration::from_secs(900),
         max_failures: 2,
+        secure_ids: SecureIdPolicy::Off,
     };
     let t0 = Instant::now();
     let mut table = RoutingTable::new(own, config, t0);
@@ -192,6 +196,7 @@ fn answered_ping_lets_the_node_be_pinged_and_replaced_again() {
         max_nodes_per_ip: 8,
         stale_after: Duration::from_secs(900),
         max_failures: 2,
+        secure_ids: SecureIdPolicy::Off,
     };
     let t0 = Instant::now();
     let mut table = RoutingTable::new(own, config, t0);
@@ -226,6 +231,7 @@ fn answered_ping_lets_a_full_bucket_offer_the_node_for_replacement() {
         max_nodes_per_ip: 8,
         stale_after: Duration::from_secs(900),
         max_failures: 2,
+        secure_ids: SecureIdPolicy::Off,
     };
     let t0 = Instant::now();
     let mut table = RoutingTable::new(own, config, t0);
@@ -259,6 +265,7 @@ fn node_that_changes_its_id_leaves_no_zombie() {
         max_nodes_per_ip: 8,
         stale_after: Duration::from_secs(900),
         max_failures: 2,
+        secure_ids: SecureIdPolicy::Off,
     };
     let t0 = Instant::now();
     let mut table = RoutingTable::new(own, config, t0);

@@ -28,6 +28,7 @@ impl Node {
     fn restart_with_id(&mut self, now: Instant, id: crate::id::Id) {
         let contacts = self.table.closest(&self.id, usize::MAX);
         self.id = id;
+        self.stats.nodes_refused_insecure += self.table.refused_insecure();
         self.table = RoutingTable::new(id, super::table_config(&self.config), now);
         for contact in contacts {
             if contact.id != id {

@@ -385,11 +385,12 @@ impl Node {
             nodes_secure: self
                 .table
                 .entries()
-                .filter(|e| match e.addr.ip() {
-                    std::net::IpAddr::V4(ip) => crate::secure_id::is_secure(&e.id, ip),
-                    std::net::IpAddr::V6(_) => false,
-                })
+                .chain(self.table6.entries())
+                .filter(|e| e.secure)
                 .count(),
+            nodes_refused_insecure: self.stats.nodes_refused_insecure
+                + self.table.refused_insecure()
+                + self.table6.refused_insecure(),
             active_lookups: self.lookups.len(),
             transactions_in_flight: self.transactions.len(),
             ..self.stats
@@ -405,6 +406,7 @@ pub(crate) fn table_config(config: &Config) -> TableConfig {
         max_nodes_per_ip: config.max_nodes_per_ip.max(1),
         stale_after: config.node_questionable_after,
         max_failures: config.node_max_failures.max(1),
+        secure_ids: config.secure_id_policy_in_force(),
     }
 }
 
