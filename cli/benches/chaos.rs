@@ -242,6 +242,36 @@ async fn fail(
     Outcome { ends, answers }
 }
 
+/// The client under test and how hard each failure is driven.
+struct Client<'a> {
+    http: &'a reqwest::Client,
+    api: &'a str,
+    streams: usize,
+    after: Duration,
+}
+
+impl Client<'_> {
+    /// Kills the member named by the status page's field at `pointer` (a JSON pointer: the
+    /// relay's address, the exit's id) while streams are open, and follows what happens.
+    async fn kill_what_it_uses(&self, pointer: &str, members: &mut [(String, Member)]) -> Outcome {
+        let status = status(self.http, self.api).await;
+        let used = status
+            .pointer(pointer)
+            .and_then(|v| v.as_str())
+            .unwrap_or_else(|| panic!("no {pointer} in {status}"))
+            .to_owned();
+        fail(self.http, self.api, self.streams, self.after, || {
+            members
+                .iter_mut()
+                .find(|(name, _)| *name == used)
+                .unwrap_or_else(|| panic!("{used} is none of ours"))
+                .1
+                .kill();
+        })
+        .await
+    }
+}
+
 fn row(what: &str, o: &Outcome) {
     let mut times: Vec<Duration> = o
         .ends
@@ -382,32 +412,15 @@ fn main() {
     );
     println!("|---|---|---|---|---|---|");
 
-    let used_relay = rt.block_on(status(&http, &api))["relay"]["addr"]
-        .as_str()
-        .expect("the client's relay")
-        .to_owned();
-    let outcome = rt.block_on(fail(&http, &api, streams, after, || {
-        relays
-            .iter_mut()
-            .find(|(quic, _)| *quic == used_relay)
-            .expect("the client's relay is one of ours")
-            .1
-            .kill();
-    }));
+    let client_in = Client {
+        http: &http,
+        api: &api,
+        streams,
+        after,
+    };
+    let outcome = rt.block_on(client_in.kill_what_it_uses("/relay/addr", &mut relays));
     row("the client's relay (SIGKILL)", &outcome);
-
-    let used_exit = rt.block_on(status(&http, &api))["exit"]["id"]
-        .as_str()
-        .expect("the client's exit")
-        .to_owned();
-    let outcome = rt.block_on(fail(&http, &api, streams, after, || {
-        exits
-            .iter_mut()
-            .find(|(id, _)| *id == used_exit)
-            .expect("the client's exit is one of ours")
-            .1
-            .kill();
-    }));
+    let outcome = rt.block_on(client_in.kill_what_it_uses("/exit/id", &mut exits));
     row("then the client's exit (SIGKILL)", &outcome);
 
     let members = relays
