@@ -69,6 +69,12 @@ fn a_mainline_node_takes_a_secure_id_once_three_responders_agree() {
     assert!(is_secure(&node.id(), ip));
     assert_eq!(node.stats().id_changes, 1);
     assert!(node.contacts().len() >= contacts, "the contacts are kept");
+    assert_eq!(node.routing_table().own_id(), node.id());
+    assert_eq!(
+        node.routing_table6().own_id(),
+        node.id(),
+        "the IPv6 table is rebuilt around the new id too"
+    );
 
     // Secure already: more votes change nothing.
     let secure = node.id();

@@ -23,18 +23,21 @@ impl Node {
         self.restart_with_id(now, id);
     }
 
-    /// Takes `id` as our node id: the routing table is rebuilt around it, with the old
-    /// contacts as questionable ones (they must answer again to count as good).
+    /// Takes `id` as our node id: both routing tables (IPv4 and IPv6) are rebuilt around it,
+    /// with the old contacts as questionable ones (they must answer again to count as good).
     fn restart_with_id(&mut self, now: Instant, id: crate::id::Id) {
-        let contacts = self.table.closest(&self.id, usize::MAX);
-        self.id = id;
-        self.stats.nodes_refused_insecure += self.table.refused_insecure();
-        self.table = RoutingTable::new(id, super::table_config(&self.config), now);
-        for contact in contacts {
-            if contact.id != id {
-                self.table.on_query(contact, now);
+        let config = super::table_config(&self.config);
+        for table in [&mut self.table, &mut self.table6] {
+            let contacts = table.closest(&self.id, usize::MAX);
+            self.stats.nodes_refused_insecure += table.refused_insecure();
+            *table = RoutingTable::new(id, config, now);
+            for contact in contacts {
+                if contact.id != id {
+                    table.on_query(contact, now);
+                }
             }
         }
+        self.id = id;
         self.stats.id_changes += 1;
     }
 }
