@@ -4,7 +4,9 @@
 //! It runs with the other tests (the core is optimised even in dev builds, see the workspace
 //! profile); to see the figures: `cargo test -p tokengo-core --test sim_scale -- --nocapture`.
 //! `SIM_NODES=<n>`, `SIM_LOSS_PERCENT=<p>` and `SIM_DEAD_PERCENT=<p>` change the network's
-//! size, loss and share of dead nodes (to see how the cost grows); an ignored test runs
+//! size, loss and share of dead nodes (to see how the cost grows); `SIM_JITTER_MS=<ms>` adds
+//! per-datagram jitter and `SIM_LATE_PERCENT=<p>` a tail of datagrams 1-3 s late (both 0 by
+//! default, so the figures stay comparable with earlier runs); an ignored test runs
 //! 100,000 nodes. The last line, `SIM_RESULT {json}`, holds the figures for collection.
 
 mod sim_support;
@@ -52,9 +54,18 @@ fn scale_run(nodes_count: usize, config: Config) {
     let loss_percent: u32 = env_or("SIM_LOSS_PERCENT", 5);
     let dead_percent: usize = env_or("SIM_DEAD_PERCENT", 10);
     let wall = Instant::now();
-    let net = NetConfig::default()
+    let jitter_ms: u64 = env_or("SIM_JITTER_MS", 0);
+    let late_percent: u32 = env_or("SIM_LATE_PERCENT", 0);
+    let mut net = NetConfig::default()
         .with_rtt(Duration::from_millis(20), Duration::from_millis(200))
-        .with_loss(f64::from(loss_percent) / 100.0);
+        .with_loss(f64::from(loss_percent) / 100.0)
+        .with_jitter(Duration::from_millis(jitter_ms));
+    if late_percent > 0 {
+        net = net.with_late_tail(
+            f64::from(late_percent) / 100.0,
+            Duration::from_secs(1)..=Duration::from_secs(3),
+        );
+    }
     let mut sim = sim(10_000, net);
     let nodes = build(&mut sim, nodes_count, |_| config.clone());
     let built = wall.elapsed();
@@ -155,6 +166,7 @@ fn scale_run(nodes_count: usize, config: Config) {
         "loss_percent": loss_percent,
         "dead_percent": dead_percent,
         "jitter_ms": sim.net().jitter.as_millis(),
+        "late_percent": sim.net().late * 100.0,
         "lookups": LOOKUPS,
         "found": round.found,
         "unfinished": round.unfinished,
