@@ -1,5 +1,7 @@
 //! `tokengo dht` as a user runs it: real processes on loopback.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Output, Stdio};
@@ -65,12 +67,7 @@ impl NodeProcess {
 
     /// Sends SIGINT and waits; returns whether it exited with 0.
     fn stop(mut self) -> bool {
-        let pid = self.child.id().to_string();
-        let killed = Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .expect("run kill");
-        assert!(killed.success());
+        common::procs::interrupt(&self.child);
         self.child.wait().expect("wait for the node").success()
     }
 }
@@ -264,14 +261,7 @@ fn announce_then_get_peers_through_processes() {
     }
     let out = dht(&["get-peers", &kept, "--bootstrap", &seed_addr]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "127.0.0.1:4400\n");
-    let pid = keeper.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .expect("kill")
-            .success()
-    );
+    common::procs::interrupt(&keeper.0);
     assert!(keeper.0.wait().expect("wait").success());
 
     let out = dht(&["get-peers", &"00".repeat(20), "--bootstrap", &seed_addr]);

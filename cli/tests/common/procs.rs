@@ -8,6 +8,12 @@ use std::time::Duration;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_tokengo");
 
+/// Sends `child` SIGINT, what Ctrl-C sends (with no `kill` binary: a minimal system has none).
+pub fn interrupt(child: &Child) {
+    use rustix::process::{Pid, Signal, kill_process};
+    kill_process(Pid::from_child(child), Signal::INT).expect("SIGINT");
+}
+
 /// Kills the process when dropped, so a failing test leaves nothing running.
 pub struct Proc(pub Child);
 

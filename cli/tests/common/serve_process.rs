@@ -48,8 +48,7 @@ impl ServeProcess {
 
     /// Stops it with Ctrl-C and returns how it exited.
     pub fn interrupt(mut self) -> ExitStatus {
-        let pid = self.child.id().to_string();
-        run(Command::new("kill").args(["-INT", &pid]));
+        super::procs::interrupt(&self.child);
         self.child.wait().expect("wait")
     }
 }
