@@ -3,8 +3,6 @@
 use crate::DiscoveryError;
 use crate::bootstrap::{self, Batch, Sources};
 use crate::progress::{Progress, Step};
-use futures_util::StreamExt as _;
-use futures_util::stream::FuturesUnordered;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokengo_core::Config;
@@ -75,7 +73,7 @@ pub async fn join(
             tracing::debug!(source = %batch.source, peers = batch.addrs.len(), "bootstrapping");
             report.tried.extend(&batch.addrs);
             bootstrap_in_background(dht, batch.addrs.clone());
-            match answering(dht, &batch.addrs).await {
+            match answering(dht, &batch.addrs, timeout).await {
                 Ok(0) => tracing::warn!(source = %batch.source, "no bootstrap peer answered"),
                 Ok(answered) => {
                     report.table_size = answered;
@@ -126,28 +124,39 @@ pub fn answer_grace(first: Duration) -> Duration {
 }
 
 /// Pings every address at once; how many answered by the time the first answer's grace
-/// ([`answer_grace`]) passed, or 0 when none answered before its ping timed out. Each answer
-/// puts its node in the routing table.
-async fn answering(dht: &Dht, addrs: &[SocketAddr]) -> Result<usize, tokengo_tokio::Error> {
-    let start = tokio::time::Instant::now();
-    let mut pings: FuturesUnordered<_> = addrs.iter().map(|&a| dht.ping(a)).collect();
-    let mut answered = 0;
-    let mut end = None;
-    loop {
-        let next = match end {
-            Some(end) => match tokio::time::timeout_at(end, pings.next()).await {
-                Ok(next) => next,
-                Err(_) => break,
-            },
-            None => pings.next().await,
-        };
-        let Some(pong) = next else { break };
-        if pong?.is_some() {
-            answered += 1;
-            end.get_or_insert_with(|| start + answer_grace(start.elapsed()));
+/// ([`answer_grace`]) passed (at most `timeout`), or 0 when none answered. Each answer puts its
+/// node in the routing table. An error only when the node itself has stopped.
+async fn answering(
+    dht: &Dht,
+    addrs: &[SocketAddr],
+    timeout: Duration,
+) -> Result<usize, tokengo_tokio::Error> {
+    let round = |first: Option<Duration>| {
+        first.map_or(timeout, |first| (first + answer_grace(first)).min(timeout))
+    };
+    let pongs = crate::probe_round(addrs, round, |addr| async move {
+        match dht.ping(addr).await {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => Err(Unanswered::Silent),
+            Err(e) => Err(Unanswered::Stopped(e)),
         }
+    })
+    .await;
+    let answered = pongs.iter().filter(|p| p.latency.is_some()).count();
+    if answered == 0 {
+        // Tell a silent network from a node that has stopped.
+        dht.stats().await?;
     }
     Ok(answered)
+}
+
+/// Why a pinged bootstrap node counts as not answering.
+#[derive(Debug, thiserror::Error)]
+enum Unanswered {
+    #[error("no answer")]
+    Silent,
+    #[error(transparent)]
+    Stopped(tokengo_tokio::Error),
 }
 
 /// Looks the relay key up and returns the relays found (their QUIC addresses), in the order

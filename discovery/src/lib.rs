@@ -52,7 +52,7 @@ pub mod relay_source;
 pub mod state;
 
 pub use join::{JoinReport, find_relays, join, join_read_only};
-pub use probe::{ProbeResult, probe_all};
+pub use probe::{ProbeResult, probe_all, probe_round};
 pub use relay_node::{RelayDht, RelayDhtConfig};
 pub use relay_source::DhtRelays;
 

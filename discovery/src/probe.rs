@@ -43,6 +43,22 @@ where
     Fut: Future<Output = Result<T, E>>,
     E: std::fmt::Display,
 {
+    probe_round(addrs, |first| round_length(timeout, first), probe).await
+}
+
+/// [`probe_all`] with its own rule for when the round ends: `round(first)` is the round's
+/// length from its start, `first` the time of its first success (`None` before one).
+pub async fn probe_round<R, F, Fut, T, E>(
+    addrs: &[SocketAddr],
+    round: R,
+    probe: F,
+) -> Vec<ProbeResult<T>>
+where
+    R: Fn(Option<Duration>) -> Duration,
+    F: Fn(SocketAddr) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    E: std::fmt::Display,
+{
     let start = tokio::time::Instant::now();
     let mut runs: FuturesUnordered<_> = addrs
         .iter()
@@ -65,7 +81,7 @@ where
         .collect();
     let mut first = None;
     loop {
-        let end = start + round_length(timeout, first);
+        let end = start + round(first);
         let Ok(Some((i, latency, result))) = tokio::time::timeout_at(end, runs.next()).await else {
             break;
         };
