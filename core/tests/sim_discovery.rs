@@ -101,7 +101,7 @@ struct Client {
     node: NodeHandle,
     start: Start,
     started: Duration,
-    /// From the client's start to its lookup's, when that was not a bootstrap's end.
+    /// From the client's start to its first lookup's.
     lookup_started: Option<Duration>,
     phase: Phase,
     /// Every relay lookup it started.
@@ -118,7 +118,7 @@ struct Tally {
     bootstrap: Vec<Duration>,
     first_relay: Vec<Duration>,
     wanted_relays: Vec<Duration>,
-    /// From the end of the bootstrap (when the get_peers starts) to the first relay.
+    /// From the start of the client's first relay lookup to its first relay.
     lookup_first_relay: Vec<Duration>,
 }
 
@@ -129,13 +129,11 @@ impl Tally {
         self.clients += 1;
         let mut seen: HashSet<SocketAddr> = HashSet::new();
         let mut arrivals: Vec<Duration> = Vec::new();
-        let mut bootstrapped: Option<Duration> = None;
+        let mut bootstrapped = false;
         for (at, event) in sim.events(client.node) {
             match event {
-                Event::Bootstrapped { table_size, .. }
-                    if *table_size > 0 && bootstrapped.is_none() =>
-                {
-                    bootstrapped = Some(*at);
+                Event::Bootstrapped { table_size, .. } if *table_size > 0 && !bootstrapped => {
+                    bootstrapped = true;
                     self.bootstrap.push(*at - client.started);
                 }
                 Event::PeerFound { query, peer, .. }
@@ -151,12 +149,8 @@ impl Tally {
         if let Some(&first) = arrivals.first() {
             self.found_first += 1;
             self.first_relay.push(first);
-            match (client.lookup_started, bootstrapped) {
-                (Some(started), _) => self.lookup_first_relay.push(first.saturating_sub(started)),
-                (None, Some(at)) => self
-                    .lookup_first_relay
-                    .push(first.saturating_sub(at - client.started)),
-                (None, None) => {}
+            if let Some(started) = client.lookup_started {
+                self.lookup_first_relay.push(first.saturating_sub(started));
             }
         }
         if let Some(&wanted) = arrivals.get(WANTED - 1) {
@@ -253,9 +247,9 @@ fn drive(sim: &mut Sim<Node>, clients: &mut [Client], relays: &HashSet<SocketAdd
                 let lookup = sim.get_peers(client.node, relay_key()).expect("running");
                 client.phase = Phase::LookingUp(lookup);
                 client.lookups.push(lookup);
-                if client.start == Start::AfterFirstAnswer && client.lookup_started.is_none() {
-                    client.lookup_started = Some(sim.elapsed() - client.started);
-                }
+                client
+                    .lookup_started
+                    .get_or_insert(sim.elapsed() - client.started);
             }
         }
         let left = deadline.saturating_sub(sim.elapsed());
