@@ -9,17 +9,17 @@ pub(crate) async fn run(args: AnnounceArgs) -> Result<ExitCode, Failure> {
     // Read-only (BEP 43) like every one-shot command: nodes still accept our announce_peer,
     // but do not put a process that is about to exit into their routing tables.
     let mut signals = report::StopSignals::install()?;
-    let client =
+    let dht =
         report::start_client(&args.client, true, Instant::now() + args.client.timeout).await?;
-    let accepted = round(&client.dht, &args).await?;
+    let accepted = round(&dht, &args).await?;
     if args.keep {
         eprintln!(
             "re-announcing every {} s until SIGINT or SIGTERM",
             args.every.as_secs()
         );
-        keep_announcing(&client.dht, &args, &mut signals).await?;
+        keep_announcing(&dht, &args, &mut signals).await?;
     }
-    let _ = client.dht.shutdown().await;
+    let _ = dht.shutdown().await;
     Ok(if accepted > 0 {
         ExitCode::SUCCESS
     } else {

@@ -23,11 +23,11 @@ struct FindNodeJson {
 
 pub(crate) async fn run(args: FindNodeArgs) -> Result<ExitCode, Failure> {
     let deadline = Instant::now() + args.client.timeout;
-    let client = report::start_client(&args.client, true, deadline).await?;
+    let dht = report::start_client(&args.client, true, deadline).await?;
     // Without a target, look for a random id: the client's own id is random.
-    let target: Id = args.target.unwrap_or_else(|| client.dht.id());
-    let found = tokio::time::timeout_at(deadline, client.dht.find_node(target)).await;
-    let _ = client.dht.shutdown().await;
+    let target: Id = args.target.unwrap_or_else(|| dht.id());
+    let found = tokio::time::timeout_at(deadline, dht.find_node(target)).await;
+    let _ = dht.shutdown().await;
     let report = match found {
         Ok(report) => report.map_err(anyhow::Error::from)?,
         Err(_) => {

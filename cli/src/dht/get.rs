@@ -48,12 +48,12 @@ pub(crate) async fn run(args: GetArgs) -> Result<ExitCode, Failure> {
         return Err(Failure::Input(anyhow!("--salt is longer than 64 bytes")));
     }
     let deadline = Instant::now() + args.client.timeout;
-    let client = report::start_client(&args.client, true, deadline).await?;
-    let report = tokio::time::timeout_at(deadline, client.dht.get(request))
+    let dht = report::start_client(&args.client, true, deadline).await?;
+    let report = tokio::time::timeout_at(deadline, dht.get(request))
         .await
         .map_err(|_| Failure::Runtime(anyhow!("the get timed out")))?
         .map_err(anyhow::Error::from)?;
-    let _ = client.dht.shutdown().await;
+    let _ = dht.shutdown().await;
     let item = report.item;
     if args.json {
         let json = GetJson {

@@ -41,8 +41,7 @@ pub(crate) async fn run(args: PutArgs) -> Result<ExitCode, Failure> {
         _ => None,
     };
     let deadline = Instant::now() + args.client.timeout;
-    let client = report::start_client(&args.client, true, deadline).await?;
-    let dht = &client.dht;
+    let dht = report::start_client(&args.client, true, deadline).await?;
     let within = |what: &'static str| move |_| Failure::Runtime(anyhow!("{what} timed out"));
     let (report, mutable) = match key {
         None => {

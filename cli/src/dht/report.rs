@@ -57,11 +57,6 @@ pub(crate) fn client_listen(listen: &[SocketAddr], remote: &[SocketAddr]) -> Vec
     out
 }
 
-/// A client node bootstrapped before `deadline`, ready for one command.
-pub(crate) struct Client {
-    pub(crate) dht: Dht,
-}
-
 /// Starts a node for a one-shot command, not yet bootstrapped; returns it with the resolved
 /// bootstrap addresses.
 pub(crate) async fn bind_client(
@@ -81,7 +76,7 @@ pub(crate) async fn start_client(
     client: &ClientArgs,
     read_only: bool,
     deadline: Instant,
-) -> Result<Client, Failure> {
+) -> Result<Dht, Failure> {
     let (dht, addrs) = bind_client(client, read_only).await?;
     let table_size = match tokio::time::timeout_at(deadline, dht.bootstrap_addrs(addrs)).await {
         Ok(result) => result.map_err(|e| Failure::Runtime(e.into()))?,
@@ -90,7 +85,7 @@ pub(crate) async fn start_client(
     if table_size == 0 {
         tracing::warn!("no bootstrap node answered");
     }
-    Ok(Client { dht })
+    Ok(dht)
 }
 
 /// Datagrams a node has sent (queries, responses and errors).

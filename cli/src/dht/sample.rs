@@ -35,8 +35,7 @@ struct SampleJson {
 pub(crate) async fn run(args: SampleArgs) -> Result<ExitCode, Failure> {
     let deadline = Instant::now() + args.client.timeout;
     let bootstrap = report::bootstrap_addrs(&args.client).await?;
-    let client = report::start_client(&args.client, true, deadline).await?;
-    let dht = client.dht.clone();
+    let dht = report::start_client(&args.client, true, deadline).await?;
     let target: Id = args.target.unwrap_or_else(|| dht.id());
     let closest = match tokio::time::timeout_at(deadline, dht.find_node(target)).await {
         Ok(report) => report.map_err(anyhow::Error::from)?.closest,
