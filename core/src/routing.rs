@@ -491,15 +491,23 @@ impl RoutingTable {
         }
     }
 
-    /// Folds the round-trip time of an answer from `id` at `addr` into its estimate.
-    pub fn record_rtt(&mut self, id: &Id, addr: &SocketAddr, sample: Duration) {
+    /// Folds the round-trip time of an answer from `id` at `addr` into its estimate, as a short
+    /// timeout within `min..=max` should see it ([`RttEstimate::fold_bounded`]).
+    pub fn record_rtt(
+        &mut self,
+        id: &Id,
+        addr: &SocketAddr,
+        sample: Duration,
+        min: Duration,
+        max: Duration,
+    ) {
         let index = self.bucket_index(id);
         if let Some(e) = self.buckets[index]
             .nodes
             .iter_mut()
             .find(|e| e.id == *id && e.addr == *addr)
         {
-            RttEstimate::fold(&mut e.rtt, sample);
+            RttEstimate::fold_bounded(&mut e.rtt, sample, min, max);
         }
     }
 

@@ -1,5 +1,13 @@
 //! Round-trip time estimates in the manner of RFC 6298: a smoothed RTT and its mean deviation,
 //! from which a lookup's short timeout is derived.
+//!
+//! Unlike TCP's, these samples come from many hosts and a heavy tail of them is very late (a
+//! few percent of datagrams on a real network arrive seconds after the rest). Folded in as
+//! they are, each late sample would push the timeout to its upper bound for the next several
+//! requests. So [`RttEstimate::fold_bounded`] leaves out samples beyond that bound (they could
+//! only drive the timeout to it) and counts a sample beyond twice the current timeout as twice
+//! the timeout: one outlier moves the estimate a little, while a network that really slows down
+//! still doubles the timeout's reach with every few samples.
 
 use std::time::Duration;
 
@@ -36,6 +44,21 @@ impl RttEstimate {
         }
     }
 
+    /// Folds a sample into `estimate` as the short timeout within `min..=max` should see it
+    /// (see the module docs): left out beyond `max`, capped at twice the current timeout.
+    pub fn fold_bounded(
+        estimate: &mut Option<Self>,
+        sample: Duration,
+        min: Duration,
+        max: Duration,
+    ) {
+        if sample > max {
+            return;
+        }
+        let sample = estimate.map_or(sample, |e| sample.min(e.timeout(min, max) * 2));
+        Self::fold(estimate, sample);
+    }
+
     /// When a reply is late enough to stop waiting for it: SRTT + 4 RTTVAR, within `min..=max`.
     pub fn timeout(&self, min: Duration, max: Duration) -> Duration {
         (self.srtt + self.rttvar * 4).clamp(min, max.max(min))
@@ -60,6 +83,50 @@ mod tests {
         assert!(e.srtt.abs_diff(ms(40)) < ms(1), "{e:?}");
         assert!(e.rttvar < ms(1), "{e:?}");
         assert_eq!(e.timeout(ms(50), ms(1000)), ms(50));
+    }
+
+    #[test]
+    fn a_tail_of_late_samples_does_not_hold_the_timeout_at_its_bound() {
+        let (min, max) = (ms(50), ms(1000));
+        let mut bounded = None;
+        let mut plain = None;
+        let mut worst_bounded = Duration::ZERO;
+        let mut worst_plain = Duration::ZERO;
+        for i in 0..200u64 {
+            // 80-140 ms, and one answer in 25 two seconds late.
+            let sample = if i % 25 == 24 {
+                ms(2000)
+            } else {
+                ms(80 + (i * 37) % 61)
+            };
+            RttEstimate::fold_bounded(&mut bounded, sample, min, max);
+            RttEstimate::fold(&mut plain, sample);
+            if i >= 50 {
+                worst_bounded = worst_bounded.max(bounded.unwrap().timeout(min, max));
+                worst_plain = worst_plain.max(plain.unwrap().timeout(min, max));
+            }
+        }
+        assert!(worst_bounded < ms(300), "{worst_bounded:?}");
+        assert_eq!(
+            worst_plain, max,
+            "folded as they are, late samples reach the bound"
+        );
+    }
+
+    #[test]
+    fn a_network_that_slows_down_is_followed() {
+        let (min, max) = (ms(50), ms(1000));
+        let mut e = None;
+        for _ in 0..32 {
+            RttEstimate::fold_bounded(&mut e, ms(20), min, max);
+        }
+        assert_eq!(e.unwrap().timeout(min, max), min);
+        let mut samples = 0;
+        while e.unwrap().timeout(min, max) < ms(800) {
+            RttEstimate::fold_bounded(&mut e, ms(800), min, max);
+            samples += 1;
+            assert!(samples < 40, "still {:?}", e.unwrap().timeout(min, max));
+        }
     }
 
     #[test]

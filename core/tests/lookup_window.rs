@@ -233,3 +233,40 @@ fn a_lookup_whose_every_request_runs_late_waits_for_a_late_answer() {
         "the late answer's peer: {events:?}"
     );
 }
+
+#[test]
+fn one_very_late_answer_does_not_stretch_later_short_timeouts() {
+    let mut h = Harness::new(config(8));
+    let contact = (id(0x80, 0), v4(10, 0, 0, 1, 6881));
+    // It answered the ping at once: every estimate sits at the floor.
+    h.verified(&contact.0, contact.1);
+    // Then it answers a lookup 1.5 s late, past the short timeout's one-second bound.
+    h.node.find_node(h.now, Id([0xff; 20]));
+    let late = find(&h.sent(), contact.1);
+    let asked_at = h.now;
+    while h.now < asked_at + Duration::from_millis(1500) {
+        h.tick(Duration::from_millis(10));
+    }
+    h.answer(&late, &contact.0, vec![("nodes", B::s(""))]);
+    h.events();
+    // A lookup towards nodes nobody has measured uses everyone's estimate: the late answer
+    // must not have pushed it to the bound.
+    let silent: Vec<_> = (1..=4).map(near).collect();
+    h.node.find_node(h.now, Id::ZERO);
+    let start = h.now;
+    let first = find(&h.sent(), contact.1);
+    h.answer(&first, &contact.0, vec![("nodes", nodes_field(&silent))]);
+    assert_eq!(asked(&h.sent(), &silent[..3]), 3, "alpha requests");
+    let mut fourth_at = None;
+    while h.now < start + Duration::from_secs(3) && fourth_at.is_none() {
+        h.tick(Duration::from_millis(10));
+        if asked(&h.sent(), &silent[3..]) > 0 {
+            fourth_at = Some(h.now - start);
+        }
+    }
+    let waited = fourth_at.expect("the fourth node was asked");
+    assert!(
+        waited < Duration::from_millis(500),
+        "after one late answer the fourth request waited {waited:?} of virtual time"
+    );
+}

@@ -6,6 +6,10 @@ use std::time::{Duration, Instant};
 use tokengo_core::routing::{Insert, NodeState, RoutingTable, TableConfig};
 use tokengo_core::{Id, NodeInfo, SecureIdPolicy};
 
+/// RTT bounds wide enough that every sample here is folded in.
+const FLOOR: Duration = Duration::from_millis(10);
+const BOUND: Duration = Duration::from_secs(10);
+
 #[derive(Debug, Clone)]
 enum Op {
     Response(u8, u16),
@@ -178,11 +182,23 @@ fn answers_build_a_round_trip_estimate() {
     table.on_response(node, t0);
     assert_eq!(table.get(&node.id).and_then(|e| e.rtt), None);
     for _ in 0..40 {
-        table.record_rtt(&node.id, &node.addr, Duration::from_millis(30));
+        table.record_rtt(
+            &node.id,
+            &node.addr,
+            Duration::from_millis(30),
+            FLOOR,
+            BOUND,
+        );
     }
     // Another address claiming the id teaches nothing.
     let elsewhere = SocketAddrV4::new([10, 0, 0, 2].into(), 6881);
-    table.record_rtt(&node.id, &elsewhere.into(), Duration::from_secs(5));
+    table.record_rtt(
+        &node.id,
+        &elsewhere.into(),
+        Duration::from_secs(5),
+        FLOOR,
+        BOUND,
+    );
     let rtt = table.get(&node.id).and_then(|e| e.rtt).expect("estimated");
     assert!(rtt.srtt.abs_diff(Duration::from_millis(30)) < Duration::from_millis(1));
 }

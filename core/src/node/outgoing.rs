@@ -68,13 +68,18 @@ impl Node {
     /// How long a lookup request to `to` holds its slot: from the node's measured round-trip
     /// times if the table has them, else from everyone's, else the configured value.
     fn short_timeout(&self, node_id: Option<Id>, to: SocketAddr) -> Duration {
-        let max = self.config.short_timeout.min(self.config.full_timeout);
+        let max = self.short_timeout_max();
         let measured = node_id
             .and_then(|id| self.table_of(&to).get(&id))
             .filter(|e| e.addr == to)
             .and_then(|e| e.rtt)
             .or(self.rtt);
         measured.map_or(max, |e| e.timeout(self.config.short_timeout_min, max))
+    }
+
+    /// The short timeout's upper bound (never past the full timeout).
+    pub(super) fn short_timeout_max(&self) -> Duration {
+        self.config.short_timeout.min(self.config.full_timeout)
     }
 }
 

@@ -89,8 +89,10 @@ impl Node {
         };
         self.stats.responses_in += 1;
         let sample = now.saturating_duration_since(pending.sent_at);
-        RttEstimate::fold(&mut self.rtt, sample);
-        self.table_of_mut(&from).record_rtt(&r.id, &from, sample);
+        let (min, max) = (self.config.short_timeout_min, self.short_timeout_max());
+        RttEstimate::fold_bounded(&mut self.rtt, sample, min, max);
+        self.table_of_mut(&from)
+            .record_rtt(&r.id, &from, sample, min, max);
         if let Some(SocketAddr::V4(ip)) = msg.requester_ip
             && let SocketAddr::V4(voter) = from
             && let Some(elected) = self.learn_external(voter, ip)
