@@ -4,7 +4,7 @@
 //!
 //! - [`bootstrap`]: where a node finds its first peers (built-in, `bootstrap.json`, config),
 //!   merged, streamed as each source answers, de-duplicated;
-//! - [`join`]: joining from those sources, and the one way clients, exits and devnet start a
+//! - [`join`](mod@join): joining from those sources, and the one way clients, exits and devnet start a
 //!   read-only node ([`join_read_only`]);
 //! - [`relay_node`]: a relay's DHT node and its announcements;
 //! - [`relay_source`]: relays looked up and probed concurrently, offered fastest first as a

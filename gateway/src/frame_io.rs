@@ -112,7 +112,7 @@ pub enum CopyError {
     Destination(std::io::Error),
 }
 
-/// Copies `len` payload bytes from `r` to `w` through a buffer of at most [`READ_STEP`] bytes,
+/// Copies `len` payload bytes from `r` to `w` through a buffer of at most `READ_STEP` (64 KiB) bytes,
 /// so a relay never holds a whole payload.
 pub async fn copy_payload<R, W>(r: &mut R, w: &mut W, len: usize) -> Result<(), CopyError>
 where

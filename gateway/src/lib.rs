@@ -11,7 +11,7 @@
 //!   clients, exits and relay probes dial through;
 //! - [`frame_io`]: frames on async streams;
 //! - [`relay`], [`exit`] and [`client`]: the three roles; the client and the exit take their
-//!   relays from a [`RelaySource`](relay_source::RelaySource) and never import each other;
+//!   relays from a [`RelaySource`] and never import each other;
 //! - with the `proxy` feature: the local HTTP proxy (`client::proxy`), the in-process stack of
 //!   `tokengo serve` (`stack`) and an echo backend (`echo_backend`).
 //!

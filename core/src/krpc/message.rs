@@ -494,7 +494,7 @@ pub(crate) fn list_strings(body: &[u8]) -> ListStrings<'_> {
     ListStrings(body)
 }
 
-/// Iterator over the strings of a list body (see [`list_strings`]).
+/// Iterator over the strings of a decoded list's body, in order; other items are skipped.
 #[derive(Debug, Clone)]
 pub struct ListStrings<'a>(&'a [u8]);
 
