@@ -32,6 +32,26 @@ fn find(sent: &[Sent], addr: SocketAddrV4) -> Sent {
         .unwrap_or_else(|| panic!("{addr} was not asked"))
 }
 
+/// With a lookup just started, `contact` names four `silent` nodes that never answer; returns
+/// how long after its answer the fourth was asked (three are asked at once, alpha).
+fn fourth_silent_asked_after(
+    h: &mut Harness,
+    contact: (Id, SocketAddrV4),
+    silent: &[(Id, SocketAddrV4)],
+) -> Duration {
+    let start = h.now;
+    let first = find(&h.sent(), contact.1);
+    h.answer(&first, &contact.0, vec![("nodes", nodes_field(silent))]);
+    assert_eq!(asked(&h.sent(), &silent[..3]), 3, "alpha requests");
+    while h.now < start + Duration::from_secs(3) {
+        h.tick(Duration::from_millis(10));
+        if asked(&h.sent(), &silent[3..]) > 0 {
+            return h.now - start;
+        }
+    }
+    panic!("the fourth node was not asked within 3 s");
+}
+
 #[test]
 fn a_silent_node_frees_its_slot_after_a_few_measured_round_trips() {
     let mut h = Harness::new(config(8));
@@ -39,20 +59,9 @@ fn a_silent_node_frees_its_slot_after_a_few_measured_round_trips() {
     h.verified(&contact.0, contact.1);
     let silent: Vec<_> = (1..=4).map(near).collect();
     h.node.find_node(h.now, Id::ZERO);
-    let start = h.now;
-    let first = find(&h.sent(), contact.1);
-    h.answer(&first, &contact.0, vec![("nodes", nodes_field(&silent))]);
-    assert_eq!(asked(&h.sent(), &silent[..3]), 3, "alpha requests");
     // Answers came back at once: a silent node stops holding its slot long before the
     // configured one second, and the fourth is asked.
-    let mut fourth_at = None;
-    while h.now < start + Duration::from_secs(3) && fourth_at.is_none() {
-        h.tick(Duration::from_millis(10));
-        if asked(&h.sent(), &silent[3..]) > 0 {
-            fourth_at = Some(h.now - start);
-        }
-    }
-    let waited = fourth_at.expect("the fourth node was asked");
+    let waited = fourth_silent_asked_after(&mut h, contact, &silent);
     assert!(
         waited < Duration::from_millis(500),
         "the fourth request waited {waited:?} of virtual time"
@@ -253,18 +262,7 @@ fn one_very_late_answer_does_not_stretch_later_short_timeouts() {
     // must not have pushed it to the bound.
     let silent: Vec<_> = (1..=4).map(near).collect();
     h.node.find_node(h.now, Id::ZERO);
-    let start = h.now;
-    let first = find(&h.sent(), contact.1);
-    h.answer(&first, &contact.0, vec![("nodes", nodes_field(&silent))]);
-    assert_eq!(asked(&h.sent(), &silent[..3]), 3, "alpha requests");
-    let mut fourth_at = None;
-    while h.now < start + Duration::from_secs(3) && fourth_at.is_none() {
-        h.tick(Duration::from_millis(10));
-        if asked(&h.sent(), &silent[3..]) > 0 {
-            fourth_at = Some(h.now - start);
-        }
-    }
-    let waited = fourth_at.expect("the fourth node was asked");
+    let waited = fourth_silent_asked_after(&mut h, contact, &silent);
     assert!(
         waited < Duration::from_millis(500),
         "after one late answer the fourth request waited {waited:?} of virtual time"
