@@ -62,9 +62,9 @@ pub struct Config {
     /// Requests in flight per lookup.
     pub alpha: usize,
     /// After the short timeout a lookup request no longer holds a slot (a late reply is still
-    /// taken). It follows measured round-trip times, RFC 6298 style: SRTT + 4 RTTVAR of the
-    /// node asked if the routing table has measured it, else of every answer so far. This is
-    /// its value before anything was measured, and its upper bound.
+    /// taken). It follows measured round-trip times: SRTT + 4 RTTVAR (RFC 6298) of the node
+    /// asked if the routing table has measured it, else the time by which 98 % of every answer
+    /// so far had come. This is its value before anything was measured, and its upper bound.
     pub short_timeout: Duration,
     /// The short timeout's lower bound.
     pub short_timeout_min: Duration,

@@ -8,10 +8,11 @@
 //! distance goes first, then nodes known to answer, then the lowest measured RTT.
 //!
 //! A lookup ends when the whole window has answered, except that a get_peers lookup ends once
-//! it holds peers and the [`EARLY_QUORUM`] closest of the window have answered: the nodes
-//! storing a key are its closest, so by then the remaining answers rarely add a peer and only
-//! add the wait for the slowest of them. Announces, bootstraps and refreshes keep the strict
-//! rule (an announce needs the tokens of the whole window).
+//! it holds peers and [`EARLY_QUORUM`] of the window's [`EARLY_CLOSEST`] closest have
+//! answered: the nodes storing a key are its closest, so by then the remaining answers rarely
+//! add a peer and only add the wait for the slowest of them, and one lost datagram among the
+//! closest does not hold the lookup for a short timeout. Announces, bootstraps and refreshes
+//! keep the strict rule (an announce needs the tokens of the whole window).
 //!
 //! Candidates of both address families (BEP 32) share one lookup, but each family has its own
 //! window: the k closest IPv4 nodes and the k closest IPv6 nodes are asked, announced to and
@@ -33,8 +34,11 @@ use std::time::{Duration, Instant};
 pub const MAX_PEERS_PER_LOOKUP: usize = 4096;
 /// Longest write token we keep from a responder.
 pub const MAX_TOKEN_LEN: usize = 64;
-/// Closest window members whose answers end a get_peers lookup that holds peers.
+/// Answers among the window's [`EARLY_CLOSEST`] closest that end a get_peers lookup that
+/// holds peers.
 pub const EARLY_QUORUM: usize = 3;
+/// How many of the window's closest the [`EARLY_QUORUM`] is counted among.
+pub const EARLY_CLOSEST: usize = EARLY_QUORUM + 1;
 
 /// What our routing table knows of a node, best first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
@@ -318,7 +322,12 @@ impl Lookup {
                     .any(|c| c.addr.is_ipv6() == v6 && c.state == State::InFlight { slow: true });
             }
             if early {
-                self.window(v6).take(EARLY_QUORUM).all(answered)
+                let (mut closest, mut answers) = (0, 0);
+                for i in self.window(v6).take(EARLY_CLOSEST) {
+                    closest += 1;
+                    answers += usize::from(answered(i));
+                }
+                answers >= EARLY_QUORUM.min(closest)
             } else {
                 self.window(v6).all(answered)
             }

@@ -8,6 +8,12 @@
 //! only drive the timeout to it) and counts a sample beyond twice the current timeout as twice
 //! the timeout: one outlier moves the estimate a little, while a network that really slows down
 //! still doubles the timeout's reach with every few samples.
+//!
+//! A node never measured gets the timeout of everyone's answers, and there SRTT + 4 RTTVAR is
+//! the wrong statistic: the samples mix hosts 20 ms and 200 ms away, so the deviation measures
+//! the spread between hosts, and the sum lands well past the slowest of them. [`RttQuantile`]
+//! follows a high quantile of the samples instead: the time by which nearly every answer has
+//! come.
 
 use std::time::Duration;
 
@@ -62,6 +68,50 @@ impl RttEstimate {
     /// When a reply is late enough to stop waiting for it: SRTT + 4 RTTVAR, within `min..=max`.
     pub fn timeout(&self, min: Duration, max: Duration) -> Duration {
         (self.srtt + self.rttvar * 4).clamp(min, max.max(min))
+    }
+}
+
+/// A running estimate of the [`RttQuantile::QUANTILE`] quantile of round-trip times, by
+/// stochastic approximation: each sample above the estimate raises it by a fixed fraction,
+/// each one below lowers it by a fraction so much smaller that the two balance where that
+/// share of the samples lies below. An outlier of any size moves it by the same small step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RttQuantile {
+    /// The estimate.
+    pub value: Duration,
+}
+
+impl RttQuantile {
+    /// The quantile followed: 98 % of answers come by then.
+    pub const QUANTILE: f64 = 0.98;
+    /// Step of a sample above the estimate: value * UP / SCALE (gain 1/16 times the quantile).
+    const UP: u128 = 49;
+    /// Step of a sample below it: value * DOWN / SCALE (gain 1/16 times one minus the quantile).
+    const DOWN: u128 = 1;
+    const SCALE: u128 = 800;
+
+    /// Folds in a sample; samples beyond `max` are left out (as in
+    /// [`RttEstimate::fold_bounded`]). The first sample starts the estimate at twice its value.
+    pub fn fold(estimate: &mut Option<Self>, sample: Duration, max: Duration) {
+        if sample > max {
+            return;
+        }
+        let Some(e) = estimate else {
+            *estimate = Some(RttQuantile { value: sample * 2 });
+            return;
+        };
+        let nanos = e.value.as_nanos();
+        let nanos = if sample > e.value {
+            nanos + (nanos * Self::UP / Self::SCALE).max(1)
+        } else {
+            nanos - nanos * Self::DOWN / Self::SCALE
+        };
+        e.value = Duration::from_nanos(nanos.min(u64::MAX as u128) as u64);
+    }
+
+    /// The estimate within `min..=max`.
+    pub fn timeout(&self, min: Duration, max: Duration) -> Duration {
+        self.value.clamp(min, max.max(min))
     }
 }
 
@@ -126,6 +176,54 @@ mod tests {
             RttEstimate::fold_bounded(&mut e, ms(800), min, max);
             samples += 1;
             assert!(samples < 40, "still {:?}", e.unwrap().timeout(min, max));
+        }
+    }
+
+    #[test]
+    fn the_quantile_settles_where_its_share_of_samples_lies_below() {
+        let max = ms(1000);
+        let mut q = None;
+        // Uniform over 20..=200 ms (a spread of hosts), with one sample in 25 late past `max`.
+        let mut x = 1u64;
+        let mut draw = || {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            x >> 33
+        };
+        for i in 0..20_000u64 {
+            let sample = if i % 25 == 24 {
+                ms(2000)
+            } else {
+                ms(20 + draw() % 181)
+            };
+            RttQuantile::fold(&mut q, sample, max);
+        }
+        let value = q.unwrap().value;
+        // The 98th percentile of 20..=200 ms is 196 ms; SRTT + 4 RTTVAR of the same samples is
+        // about 290 ms.
+        assert!(value > ms(180) && value < ms(210), "{value:?}");
+        let mut plain = None;
+        for i in 0..20_000u64 {
+            let sample = ms(20 + (i * 7919) % 181);
+            RttEstimate::fold(&mut plain, sample);
+        }
+        assert!(plain.unwrap().timeout(ms(0), max) > ms(250), "{plain:?}");
+    }
+
+    #[test]
+    fn the_quantile_follows_a_network_that_slows_down() {
+        let max = ms(1000);
+        let mut q = None;
+        for _ in 0..200 {
+            RttQuantile::fold(&mut q, ms(50), max);
+        }
+        assert!(q.unwrap().value <= ms(100), "{q:?}");
+        let mut samples = 0;
+        while q.unwrap().value < ms(400) {
+            RttQuantile::fold(&mut q, ms(400), max);
+            samples += 1;
+            assert!(samples < 100, "{q:?}");
         }
     }
 

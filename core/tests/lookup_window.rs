@@ -189,6 +189,38 @@ fn get_peers_ends_once_it_has_peers_and_the_closest_have_answered() {
 }
 
 #[test]
+fn one_silent_node_among_the_closest_does_not_hold_a_get_peers_lookup_with_peers() {
+    let mut h = Harness::new(config(8));
+    let contact = (id(0x80, 0), v4(10, 0, 0, 1, 6881));
+    h.verified(&contact.0, contact.1);
+    h.events();
+    h.node.get_peers(h.now, Id::ZERO);
+    let named: Vec<_> = (1..=8).map(near).collect();
+    let ask = find(&h.sent(), contact.1);
+    h.answer(&ask, &contact.0, vec![("nodes", nodes_field(&named))]);
+    let first = h.sent();
+    let stored = v4(10, 0, 9, 9, 7000);
+    let with_peer = || vec![("token", B::s("tk")), ("values", B::L(vec![peer(stored)]))];
+    // The closest never answers (its datagram was lost); the next three do, at once.
+    for n in &named[1..3] {
+        h.answer(&find(&first, n.1), &n.0, with_peer());
+    }
+    let next = h.sent();
+    h.answer(&find(&next, named[3].1), &named[3].0, with_peer());
+    let events = h.events();
+    let done = events.iter().find_map(|e| match e {
+        Event::LookupDone { stats, .. } => Some(*stats),
+        _ => None,
+    });
+    let stats = done.expect("three of the four closest answered with peers: the lookup is over");
+    assert_eq!(
+        stats.short_timeouts, 0,
+        "nobody waited for the silent one: {stats:?}"
+    );
+    assert_eq!(stats.peers, 1, "{stats:?}");
+}
+
+#[test]
 fn find_node_waits_for_the_whole_window() {
     let mut h = Harness::new(config(8));
     let contact = (id(0x80, 0), v4(10, 0, 0, 1, 6881));

@@ -26,7 +26,7 @@ use crate::peer_store::{PeerStore, StoreLimits};
 use crate::rate_limit::{Budget, RateLimiter};
 use crate::rng::{KeyedStream, Rng, expand_seed};
 use crate::routing::{RoutingTable, TableConfig};
-use crate::rtt::RttEstimate;
+use crate::rtt::RttQuantile;
 use crate::stats::Stats;
 use crate::storage::{ItemStore, StorageLimits};
 use crate::token::Tokens;
@@ -85,8 +85,9 @@ pub struct Node {
     /// Our address as others see it: from the config, or learned from BEP 42 `ip` fields.
     pub(crate) external: Option<SocketAddrV4>,
     pub(crate) routers: Vec<SocketAddr>,
-    /// Round-trip times of every answer to our queries: the estimate for nodes not measured.
-    pub(crate) rtt: Option<RttEstimate>,
+    /// A high quantile of the round-trip times of every answer to our queries: the short
+    /// timeout of nodes not measured.
+    pub(crate) rtt: Option<RttQuantile>,
     /// Recent BEP 42 reports of our address, from which `external` is voted.
     pub(crate) address_votes: AddressVotes,
     bootstrap_running: Option<QueryId>,

@@ -69,12 +69,16 @@ impl Node {
     /// times if the table has them, else from everyone's, else the configured value.
     fn short_timeout(&self, node_id: Option<Id>, to: SocketAddr) -> Duration {
         let max = self.short_timeout_max();
+        let min = self.config.short_timeout_min;
         let measured = node_id
             .and_then(|id| self.table_of(&to).get(&id))
             .filter(|e| e.addr == to)
-            .and_then(|e| e.rtt)
-            .or(self.rtt);
-        measured.map_or(max, |e| e.timeout(self.config.short_timeout_min, max))
+            .and_then(|e| e.rtt);
+        match (measured, self.rtt) {
+            (Some(node), _) => node.timeout(min, max),
+            (None, Some(everyone)) => everyone.timeout(min, max),
+            (None, None) => max,
+        }
     }
 
     /// The short timeout's upper bound (never past the full timeout).

@@ -7,7 +7,7 @@ use super::lookups::hint;
 use crate::event::{Event, QueryId, Sample};
 use crate::krpc::{ErrorBody, Message, NodeInfo, Query, Response};
 use crate::routing::Insert;
-use crate::rtt::RttEstimate;
+use crate::rtt::RttQuantile;
 use crate::transaction::{Pending, Purpose};
 use std::net::{SocketAddr, SocketAddrV4};
 
@@ -90,7 +90,7 @@ impl Node {
         self.stats.responses_in += 1;
         let sample = now.saturating_duration_since(pending.sent_at);
         let (min, max) = (self.config.short_timeout_min, self.short_timeout_max());
-        RttEstimate::fold_bounded(&mut self.rtt, sample, min, max);
+        RttQuantile::fold(&mut self.rtt, sample, max);
         self.table_of_mut(&from)
             .record_rtt(&r.id, &from, sample, min, max);
         if let Some(SocketAddr::V4(ip)) = msg.requester_ip
