@@ -4,7 +4,8 @@
 //! info hashes.
 //!
 //! ```sh
-//! cargo build --release -p tokengo -p tokengo-interop --example dht_bench
+//! cargo build --release -p tokengo   # the binary (`--example` below builds only the example)
+//! cargo build --release -p tokengo-interop --example dht_bench
 //! target/release/examples/dht_bench target/release/tokengo 32 64 128
 //! target/release/examples/dht_bench target/release/tokengo --networks libtorrent,mixed 32
 //! ```
@@ -384,6 +385,12 @@ fn run_tokengo(binary: &str, info_hash: Id, seed: SocketAddr) -> Sample {
         return Sample::failed("tokengo printed no JSON report");
     };
     let ms = |v: &serde_json::Value| v.as_f64().map(|ms| Duration::from_secs_f64(ms / 1e3));
+    if json["peers"].as_array().is_none_or(Vec::is_empty) {
+        eprintln!(
+            "dht_bench: tokengo found no peer for {info_hash}: {}",
+            json["stats"]
+        );
+    }
     Sample {
         first_peer: ms(&json["first_peer_ms"]),
         completion: ms(&json["elapsed_ms"]).unwrap_or(LOOKUP_TIMEOUT),
