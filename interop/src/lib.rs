@@ -20,10 +20,19 @@
 //!   item's key and salt as latin-1 `str`; `dht_put_mutable_item` wants libtorrent's 64-byte
 //!   expanded secret key (SHA-512 of the seed, clamped), and puts one more than the seq it
 //!   finds.
+//! - For the loopback benchmark (`examples/dht_bench.rs`): [`LibtorrentSwarm`] runs many
+//!   libtorrent sessions in one Python process (`scripts/libtorrent_swarm.py`) and
+//!   [`libtorrent_lookup`] one read-only get_peers in a fresh session
+//!   (`scripts/libtorrent_lookup.py`). libtorrent posts no alert when a `dht_get_peers`
+//!   lookup ends; its traversal log (`dht_log_alert`) has the end. Debian's binding now and then
+//!   crashes (SIGSEGV in `wait_for_alert`) in such a short-lived session.
 
 mod libtorrent;
 
-pub use libtorrent::{LibtorrentEvent, LibtorrentNode, hex, libtorrent_python, unhex};
+pub use libtorrent::{
+    LibtorrentEvent, LibtorrentLookup, LibtorrentNode, LibtorrentSwarm, hex, libtorrent_lookup,
+    libtorrent_python, unhex,
+};
 
 use std::time::{Duration, Instant};
 

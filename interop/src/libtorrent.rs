@@ -236,3 +236,200 @@ fn parse_event(line: &str) -> LibtorrentEvent {
         _ => LibtorrentEvent::Other(line.to_string()),
     }
 }
+
+/// Many libtorrent DHT nodes in one Python process: `scripts/libtorrent_swarm.py`, for the
+/// loopback benchmark. Stopped when dropped.
+#[derive(Debug)]
+pub struct LibtorrentSwarm {
+    child: Child,
+    stdin: ChildStdin,
+    lines: mpsc::Receiver<serde_json::Value>,
+    /// The sessions' ports on 127.0.0.1, in the script's order (without a bootstrap node,
+    /// the first is the seed the others joined through).
+    pub ports: Vec<u16>,
+    /// How many sessions posted their bootstrap alert within the script's 30 s.
+    pub bootstrapped: u64,
+}
+
+/// How long a swarm command may take before the swarm counts as broken.
+const SWARM_REPLY: Duration = Duration::from_secs(60);
+
+impl LibtorrentSwarm {
+    /// Starts `count` libtorrent sessions on IPv4 loopback, all bootstrapping from `bootstrap`
+    /// or, without one, from the first session; returns once they have bootstrapped.
+    pub fn start(count: usize, bootstrap: Option<SocketAddr>) -> Result<LibtorrentSwarm, String> {
+        let mut command = Command::new(libtorrent_python());
+        command
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/libtorrent_swarm.py"))
+            .arg("--count")
+            .arg(count.to_string());
+        if let Some(bootstrap) = bootstrap {
+            command.arg("--bootstrap").arg(bootstrap.to_string());
+        }
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("cannot run {}: {e}", libtorrent_python().display()))?;
+        let stdin = child.stdin.take().ok_or("no stdin")?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let lines = json_lines(stdout);
+        let mut swarm = LibtorrentSwarm {
+            child,
+            stdin,
+            lines,
+            ports: Vec::new(),
+            bootstrapped: 0,
+        };
+        let listening = swarm.wait_for("listening").ok_or(
+            "libtorrent did not start (is python3-libtorrent installed? run scripts/setup)",
+        )?;
+        swarm.ports = listening["ports"]
+            .as_array()
+            .map(|ports| {
+                ports
+                    .iter()
+                    .filter_map(|p| u16::try_from(p.as_u64()?).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let bootstrapped = swarm
+            .wait_for("bootstrapped")
+            .ok_or("libtorrent sessions did not bootstrap")?;
+        swarm.bootstrapped = bootstrapped["count"].as_u64().unwrap_or(0);
+        Ok(swarm)
+    }
+
+    /// The address of session `index`.
+    pub fn addr(&self, index: usize) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.ports[index]))
+    }
+
+    /// A second bootstrap: every session looks up its own id; returns how many sessions were
+    /// still busy when the script stopped waiting for them.
+    pub fn rejoin(&mut self) -> Result<u64, String> {
+        self.command("rejoin")?;
+        let reply = self.wait_for("rejoined").ok_or("no reply to rejoin")?;
+        Ok(reply["busy"].as_u64().unwrap_or(0))
+    }
+
+    /// Session `index` announces its own listen port under `info_hash` (hex); returns the port
+    /// and how many announce_peer queries it sent.
+    pub fn announce(&mut self, index: usize, info_hash: &str) -> Result<(u16, u64), String> {
+        self.command(&format!("announce {index} {info_hash}"))?;
+        let reply = self.wait_for("announced").ok_or("no reply to announce")?;
+        let port = reply["port"]
+            .as_u64()
+            .and_then(|p| u16::try_from(p).ok())
+            .unwrap_or(0);
+        Ok((port, reply["sent"].as_u64().unwrap_or(0)))
+    }
+
+    /// The DHT queries all sessions have received so far.
+    pub fn queries_in(&mut self) -> Result<u64, String> {
+        self.command("stats")?;
+        let reply = self.wait_for("stats").ok_or("no reply to stats")?;
+        reply["queries_in"]
+            .as_u64()
+            .ok_or_else(|| format!("bad stats reply {reply}"))
+    }
+
+    fn command(&mut self, line: &str) -> Result<(), String> {
+        writeln!(self.stdin, "{line}")
+            .and_then(|()| self.stdin.flush())
+            .map_err(|e| e.to_string())
+    }
+
+    /// The next line whose event is `event` (others are dropped), within [`SWARM_REPLY`].
+    fn wait_for(&mut self, event: &str) -> Option<serde_json::Value> {
+        let deadline = Instant::now() + SWARM_REPLY;
+        loop {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            let line = self.lines.recv_timeout(left).ok()?;
+            if line["event"].as_str() == Some(event) {
+                return Some(line);
+            }
+        }
+    }
+}
+
+impl Drop for LibtorrentSwarm {
+    fn drop(&mut self) {
+        let _ = self.command("quit");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What a one-shot libtorrent get_peers lookup reported (`scripts/libtorrent_lookup.py`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LibtorrentLookup {
+    pub peers: Vec<SocketAddr>,
+    /// `false` when the timeout stopped it.
+    pub complete: bool,
+    /// From the session's creation to the first peer.
+    pub first_peer: Option<Duration>,
+    /// From the session's creation to the end of the lookup.
+    pub elapsed: Duration,
+    /// From the `dht_get_peers` call (once the DHT runs) to the end of the lookup.
+    pub lookup: Duration,
+    /// The DHT queries the session sent (its `dht_*_out` counters).
+    pub queries_sent: u64,
+    /// The DHT datagrams the session sent, answers to the network's queries included.
+    pub datagrams_sent: u64,
+}
+
+/// Runs one libtorrent get_peers lookup of `info_hash` (hex) in a fresh session with `router`
+/// as its only bootstrap node. The script stops itself after `timeout`; the process is killed
+/// if it has not answered `timeout + 10 s` after it started.
+pub fn libtorrent_lookup(
+    router: SocketAddr,
+    info_hash: &str,
+    timeout: Duration,
+) -> Result<LibtorrentLookup, String> {
+    let mut child = Command::new(libtorrent_python())
+        .args(["-X", "faulthandler"])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/libtorrent_lookup.py"))
+        .args(["--bootstrap", &router.to_string(), "--info-hash", info_hash])
+        .args(["--timeout", &timeout.as_secs_f64().to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", libtorrent_python().display()))?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let lines = json_lines(stdout);
+    let reply = lines.recv_timeout(timeout + Duration::from_secs(10));
+    let _ = child.kill();
+    let status = child.wait();
+    let json = reply.map_err(|_| format!("the libtorrent lookup did not answer ({status:?})"))?;
+    let ms = |v: &serde_json::Value| v.as_f64().map(|ms| Duration::from_secs_f64(ms / 1e3));
+    Ok(LibtorrentLookup {
+        peers: addrs(&json["peers"]),
+        complete: json["complete"].as_bool().unwrap_or(false),
+        first_peer: ms(&json["first_peer_ms"]),
+        elapsed: ms(&json["elapsed_ms"]).ok_or("no elapsed_ms")?,
+        lookup: ms(&json["lookup_ms"]).ok_or("no lookup_ms")?,
+        queries_sent: json["queries_sent"].as_u64().unwrap_or(0),
+        datagrams_sent: json["datagrams_sent"].as_u64().unwrap_or(0),
+    })
+}
+
+/// The JSON lines `stdout` prints, read on a thread (lines that are not JSON go to stderr).
+fn json_lines(stdout: std::process::ChildStdout) -> mpsc::Receiver<serde_json::Value> {
+    let (sender, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let Ok(json) = serde_json::from_str(&line) else {
+                eprintln!("libtorrent script: {line}");
+                continue;
+            };
+            if sender.send(json).is_err() {
+                break;
+            }
+        }
+    });
+    lines
+}
