@@ -137,6 +137,10 @@ pub struct Lookup {
     own: Id,
     config: LookupConfig,
     candidates: Vec<Candidate>,
+    /// Candidates of each family, IPv4 then IPv6: a family with none is skipped unread.
+    per_family: [usize; 2],
+    /// Reused for the window's positions, so that choosing requests allocates nothing.
+    scratch: Vec<usize>,
     peers: BTreeSet<SocketAddr>,
 }
 
@@ -172,6 +176,8 @@ impl Lookup {
             own,
             config,
             candidates,
+            per_family: [0; 2],
+            scratch: Vec::new(),
             peers: BTreeSet::new(),
         };
         for addr in routers {
@@ -221,13 +227,15 @@ impl Lookup {
             None => self.candidates.partition_point(|c| c.rank <= key),
         };
         self.candidates.insert(pos, new);
+        self.per_family[usize::from(addr.is_ipv6())] += 1;
         if self.candidates.len() > self.config.max_candidates {
             let victim = self
                 .candidates
                 .iter()
                 .rposition(|c| !matches!(c.state, State::InFlight { .. }))
                 .unwrap_or(pos);
-            self.candidates.remove(victim);
+            let gone = self.candidates.remove(victim);
+            self.per_family[usize::from(gone.addr.is_ipv6())] -= 1;
         }
     }
 
@@ -244,7 +252,12 @@ impl Lookup {
 
     /// The positions of a family's window: its k closest live candidates.
     fn window(&self, v6: bool) -> impl Iterator<Item = usize> + '_ {
-        (0..self.candidates.len())
+        let end = if self.per_family[usize::from(v6)] == 0 {
+            0
+        } else {
+            self.candidates.len()
+        };
+        (0..end)
             .filter(move |&i| {
                 let c = &self.candidates[i];
                 c.addr.is_ipv6() == v6 && self.is_live(c)
@@ -264,13 +277,16 @@ impl Lookup {
     /// Requests to send now (see the module docs). The returned candidates are marked in
     /// flight.
     pub fn next_requests(&mut self) -> Vec<Request> {
-        let mut out = self.next_requests_of(false);
-        out.extend(self.next_requests_of(true));
+        let mut out = Vec::new();
+        self.next_requests_of(false, &mut out);
+        self.next_requests_of(true, &mut out);
         out
     }
 
-    fn next_requests_of(&mut self, v6: bool) -> Vec<Request> {
-        let window: Vec<usize> = self.window(v6).collect();
+    fn next_requests_of(&mut self, v6: bool, out: &mut Vec<Request>) {
+        let mut window = std::mem::take(&mut self.scratch);
+        window.clear();
+        window.extend(self.window(v6));
         let busy = window
             .iter()
             .filter(|&&i| self.candidates[i].state == State::InFlight { slow: false })
@@ -285,16 +301,13 @@ impl Lookup {
         } else {
             self.config.alpha.saturating_sub(busy)
         };
-        let mut fresh: Vec<usize> = window
-            .into_iter()
-            .filter(|&i| self.candidates[i].state == State::Fresh)
-            .collect();
-        if fresh.len() > room {
-            fresh.sort_unstable_by_key(|&i| self.turn(i));
-            fresh.truncate(room);
+        // What is left of the window: its candidates not asked yet.
+        window.retain(|&i| self.candidates[i].state == State::Fresh);
+        if window.len() > room {
+            window.sort_unstable_by_key(|&i| self.turn(i));
+            window.truncate(room);
         }
-        let mut out = Vec::with_capacity(fresh.len());
-        for i in fresh {
+        for &i in &window {
             let c = &mut self.candidates[i];
             c.state = State::InFlight { slow: false };
             c.sends += 1;
@@ -304,7 +317,7 @@ impl Lookup {
                 id: c.id,
             });
         }
-        out
+        self.scratch = window;
     }
 
     /// Whether the lookup is over (see the module docs for the rule).
@@ -312,6 +325,9 @@ impl Lookup {
         let answered = |i: usize| self.candidates[i].state == State::Answered;
         let early = self.kind == LookupKind::GetPeers && !self.peers.is_empty();
         [false, true].into_iter().all(|v6| {
+            if self.per_family[usize::from(v6)] == 0 {
+                return true;
+            }
             if self.window(v6).next().is_none() {
                 // Nobody live is left, but a request past its short timeout may still answer:
                 // a lookup that started with a few nodes (one-shot, just joined) would

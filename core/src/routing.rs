@@ -579,18 +579,24 @@ impl RoutingTable {
     /// least recently seen first.
     pub fn due_for_ping(&mut self, now: Instant, limit: usize) -> Vec<NodeInfo> {
         let (stale_after, max_failures) = (self.config.stale_after, self.config.max_failures);
-        let mut due: Vec<&mut Entry> = self
-            .buckets
-            .iter_mut()
-            .flat_map(|b| b.nodes.iter_mut())
-            .filter(|e| {
-                !e.pinging && e.state(now, stale_after, max_failures) == NodeState::Questionable
-            })
-            .collect();
-        due.sort_by_key(|e| e.last_seen);
+        // The `limit` least recently seen, kept sorted as the table is read (equal times in
+        // table order), by bucket and place: no list of every due node.
+        let mut due: Vec<(Instant, usize, usize)> = Vec::new();
+        for (b, bucket) in self.buckets.iter().enumerate() {
+            for (n, e) in bucket.nodes.iter().enumerate() {
+                if e.pinging || e.state(now, stale_after, max_failures) != NodeState::Questionable {
+                    continue;
+                }
+                let at = due.partition_point(|d| d.0 <= e.last_seen);
+                if at < limit {
+                    due.insert(at, (e.last_seen, b, n));
+                    due.truncate(limit);
+                }
+            }
+        }
         due.into_iter()
-            .take(limit)
-            .map(|e| {
+            .map(|(_, b, n)| {
+                let e = &mut self.buckets[b].nodes[n];
                 e.pinging = true;
                 e.info()
             })
@@ -706,16 +712,16 @@ fn take_band<'a>(
     if need == 0 {
         return;
     }
-    let mut found: Vec<(Id, &Entry)> = band
-        .filter(|e| keep(e))
-        .map(|e| (e.id.distance(target), e))
-        .collect();
+    // The band goes to the end of `out` itself (no buffer of its own), is cut to the nearest
+    // `need`, then sorted.
+    let start = out.len();
+    out.extend(band.filter(|e| keep(e)).map(Entry::info));
+    let found = &mut out[start..];
     if found.len() > need {
-        found.select_nth_unstable_by_key(need - 1, |(d, _)| *d);
-        found.truncate(need);
+        found.select_nth_unstable_by_key(need - 1, |n| n.id.distance(target));
+        out.truncate(start + need);
     }
-    found.sort_unstable_by_key(|(d, _)| *d);
-    out.extend(found.into_iter().map(|(_, e)| e.info()));
+    out[start..].sort_unstable_by_key(|n| n.id.distance(target));
 }
 
 /// The non-secure node of a full bucket that a secure newcomer replaces: a questionable one
