@@ -41,6 +41,22 @@ impl Id {
         &self.0
     }
 
+    /// The XOR distance to `other` as two big-endian words, ordered as [`Id::distance`] is
+    /// but compared in two integer comparisons instead of a byte-wise one.
+    pub fn distance_key(&self, other: &Id) -> (u128, u32) {
+        let (high, low) = self.words();
+        let (other_high, other_low) = other.words();
+        (high ^ other_high, low ^ other_low)
+    }
+
+    fn words(&self) -> (u128, u32) {
+        let mut high = [0u8; 16];
+        let mut low = [0u8; 4];
+        high.copy_from_slice(&self.0[..16]);
+        low.copy_from_slice(&self.0[16..]);
+        (u128::from_be_bytes(high), u32::from_be_bytes(low))
+    }
+
     /// XOR distance to `other`, itself an id-sized number (compare with `Ord`).
     pub fn distance(&self, other: &Id) -> Id {
         let mut out = [0u8; 20];
@@ -118,6 +134,37 @@ impl From<[u8; 20]> for Id {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn distance_key_orders_as_the_distance() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut random_id = || {
+            let mut id = [0u8; 20];
+            for b in &mut id {
+                *b = next() as u8;
+            }
+            Id(id)
+        };
+        let target = random_id();
+        for _ in 0..2_000 {
+            let (a, mut b) = (random_id(), random_id());
+            // Share a prefix now and then, so that the low word decides.
+            if a.0[0] & 1 == 0 {
+                b.0[..16].copy_from_slice(&a.0[..16]);
+            }
+            assert_eq!(
+                a.distance(&target).cmp(&b.distance(&target)),
+                a.distance_key(&target).cmp(&b.distance_key(&target)),
+                "{a} {b}"
+            );
+        }
+    }
 
     #[test]
     fn hex_round_trip_and_rejects() {

@@ -94,13 +94,8 @@ fn rank(id: Option<Id>, target: &Id) -> Rank {
     let Some(id) = id else {
         return (false, 0, 0);
     };
-    let distance = id.distance(target);
-    let bytes = distance.as_bytes();
-    let mut high = [0u8; 16];
-    let mut low = [0u8; 4];
-    high.copy_from_slice(&bytes[..16]);
-    low.copy_from_slice(&bytes[16..]);
-    (true, u128::from_be_bytes(high), u32::from_be_bytes(low))
+    let (high, low) = id.distance_key(target);
+    (true, high, low)
 }
 
 /// Lookup tunables (from the node's config).

@@ -535,7 +535,7 @@ impl RoutingTable {
         if out.len() < count {
             let rest = count - out.len();
             out.extend(self.closest_where(target, rest, |e| !e.verified && e.failures == 0));
-            out.sort_by_key(|n| n.id.distance(target));
+            out.sort_by_key(|n| n.id.distance_key(target));
         }
         out
     }
@@ -718,10 +718,10 @@ fn take_band<'a>(
     out.extend(band.filter(|e| keep(e)).map(Entry::info));
     let found = &mut out[start..];
     if found.len() > need {
-        found.select_nth_unstable_by_key(need - 1, |n| n.id.distance(target));
+        found.select_nth_unstable_by_key(need - 1, |n| n.id.distance_key(target));
         out.truncate(start + need);
     }
-    out[start..].sort_unstable_by_key(|n| n.id.distance(target));
+    out[start..].sort_unstable_by_key(|n| n.id.distance_key(target));
 }
 
 /// The non-secure node of a full bucket that a secure newcomer replaces: a questionable one
