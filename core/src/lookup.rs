@@ -98,6 +98,35 @@ fn rank(id: Option<Id>, target: &Id) -> Rank {
     (true, high, low)
 }
 
+/// How many candidates share `addr`'s IP address, or `None` if one has `addr` itself. Matches
+/// the family once, so the loop compares plain addresses.
+fn same_ip_unless_known(candidates: &[Candidate], addr: SocketAddr) -> Option<usize> {
+    let mut same_ip = 0;
+    match addr {
+        SocketAddr::V4(addr) => {
+            for c in candidates {
+                if let SocketAddr::V4(other) = c.addr {
+                    if other == addr {
+                        return None;
+                    }
+                    same_ip += usize::from(other.ip() == addr.ip());
+                }
+            }
+        }
+        SocketAddr::V6(addr) => {
+            for c in candidates {
+                if let SocketAddr::V6(other) = c.addr {
+                    if other == addr {
+                        return None;
+                    }
+                    same_ip += usize::from(other.ip() == addr.ip());
+                }
+            }
+        }
+    }
+    Some(same_ip)
+}
+
 /// Lookup tunables (from the node's config).
 #[derive(Debug, Clone, Copy)]
 pub struct LookupConfig {
@@ -195,13 +224,9 @@ impl Lookup {
         if id.is_some() && self.candidates.get(first).is_some_and(|c| c.id == id) {
             return;
         }
-        let mut same_ip = 0;
-        for c in &self.candidates {
-            if c.addr == addr {
-                return;
-            }
-            same_ip += usize::from(c.addr.ip() == addr.ip());
-        }
+        let Some(same_ip) = same_ip_unless_known(&self.candidates, addr) else {
+            return;
+        };
         if !addr.ip().is_loopback() && same_ip >= self.config.max_per_ip {
             // One host with many ports (or many ids) gets one voice in a lookup.
             return;
