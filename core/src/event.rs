@@ -45,6 +45,8 @@ pub struct LookupStats {
     pub errors: u32,
     /// Distinct peers found (get_peers).
     pub peers: u32,
+    /// A get_peers lookup whose k closest held no peer asked on to the 2k closest.
+    pub widened: bool,
     /// From the start to the first peer, if any was found.
     pub time_to_first_peer: Option<Duration>,
     /// From the start to completion.

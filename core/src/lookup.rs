@@ -12,7 +12,11 @@
 //! answered: the nodes storing a key are its closest, so by then the remaining answers rarely
 //! add a peer and only add the wait for the slowest of them, and one lost datagram among the
 //! closest does not hold the lookup for a short timeout. Announces, bootstraps and refreshes
-//! keep the strict rule (an announce needs the tokens of the whole window).
+//! keep the strict rule (an announce needs the tokens of the whole window). A get_peers lookup
+//! whose whole window answered without a peer widens once, to the 2k closest, before it ends:
+//! on a network whose tables are still forming (a fresh libtorrent swarm on loopback), the
+//! nodes storing a key can lie just past the k closest a lookup finds; the cost, k more
+//! requests, falls only on lookups that would otherwise have found nothing.
 //!
 //! Candidates of both address families (BEP 32) share one lookup, but each family has its own
 //! window: the k closest IPv4 nodes and the k closest IPv6 nodes are asked, announced to and
@@ -165,6 +169,8 @@ pub struct Lookup {
     per_family: [usize; 2],
     /// Reused for the window's positions, so that choosing requests allocates nothing.
     scratch: Vec<usize>,
+    /// The window's size: k, or 2k once a get_peers lookup has widened (see the module docs).
+    window_size: usize,
     peers: BTreeSet<SocketAddr>,
 }
 
@@ -202,6 +208,7 @@ impl Lookup {
             candidates,
             per_family: [0; 2],
             scratch: Vec::new(),
+            window_size: config.k,
             peers: BTreeSet::new(),
         };
         for addr in routers {
@@ -282,7 +289,7 @@ impl Lookup {
                 let c = &self.candidates[i];
                 c.addr.is_ipv6() == v6 && self.is_live(c)
             })
-            .take(self.config.k)
+            .take(self.window_size)
     }
 
     /// Which waiting candidate to ask first (smallest first).
@@ -297,6 +304,16 @@ impl Lookup {
     /// Requests to send now (see the module docs). The returned candidates are marked in
     /// flight.
     pub fn next_requests(&mut self) -> Vec<Request> {
+        if self.window_size == self.config.k
+            && self.kind == LookupKind::GetPeers
+            && self.peers.is_empty()
+            && self.is_done()
+        {
+            // The k closest answered and none holds the key: on a network whose tables are
+            // still forming, the nodes storing it may lie just past them.
+            self.window_size = self.config.k * 2;
+            self.stats.widened = true;
+        }
         let mut out = Vec::new();
         self.next_requests_of(false, &mut out);
         self.next_requests_of(true, &mut out);

@@ -300,3 +300,70 @@ fn one_very_late_answer_does_not_stretch_later_short_timeouts() {
         "after one late answer the fourth request waited {waited:?} of virtual time"
     );
 }
+
+#[test]
+fn get_peers_that_found_nothing_in_the_k_closest_asks_the_next_k_once() {
+    let mut h = Harness::new(config(8));
+    let contact = (id(0x80, 0), v4(10, 0, 0, 1, 6881));
+    h.verified(&contact.0, contact.1);
+    h.events();
+    h.node.get_peers(h.now, Id::ZERO);
+    // The contact names 16 nodes; the 8 closest answer with neither peers nor closer nodes.
+    let named: Vec<_> = (1..=16).map(near).collect();
+    let ask = find(&h.sent(), contact.1);
+    h.answer(&ask, &contact.0, vec![("nodes", nodes_field(&named))]);
+    let mut answered = vec![contact.1];
+    let stored = v4(10, 0, 9, 9, 7000);
+    let mut found = false;
+    for _ in 0..40 {
+        let sent = h.sent();
+        if sent.is_empty() {
+            break;
+        }
+        for q in sent {
+            let n = named.iter().find(|n| n.1 == q.to).expect("a named node");
+            answered.push(n.1);
+            // The storer is the 12th closest: past the first window.
+            let values = if n.0 == named[11].0 {
+                vec![("token", B::s("tk")), ("values", B::L(vec![peer(stored)]))]
+            } else {
+                vec![("token", B::s("tk"))]
+            };
+            h.answer(&q, &n.0, values);
+        }
+        if h.events()
+            .iter()
+            .any(|e| matches!(e, Event::PeerFound { .. }))
+        {
+            found = true;
+        }
+    }
+    assert!(
+        found,
+        "the storer past the k closest was asked: {answered:?}"
+    );
+}
+
+#[test]
+fn find_node_does_not_widen() {
+    let mut h = Harness::new(config(8));
+    let contact = (id(0x80, 0), v4(10, 0, 0, 1, 6881));
+    h.verified(&contact.0, contact.1);
+    h.node.find_node(h.now, Id::ZERO);
+    let named: Vec<_> = (1..=16).map(near).collect();
+    let ask = find(&h.sent(), contact.1);
+    h.answer(&ask, &contact.0, vec![("nodes", nodes_field(&named))]);
+    let mut asked_named = 0;
+    for _ in 0..40 {
+        let sent = h.sent();
+        if sent.is_empty() {
+            break;
+        }
+        for q in sent {
+            let n = named.iter().find(|n| n.1 == q.to).expect("a named node");
+            asked_named += 1;
+            h.answer(&q, &n.0, vec![("nodes", B::s(""))]);
+        }
+    }
+    assert_eq!(asked_named, 8, "a find_node asks the k closest only");
+}
