@@ -301,6 +301,32 @@ fn one_very_late_answer_does_not_stretch_later_short_timeouts() {
     );
 }
 
+/// Answers every request to one of `named`, with `reply` for that node, until the lookup asks
+/// nothing more; returns the nodes asked, in order, and whether a peer was reported.
+fn answer_until_quiet(
+    h: &mut Harness,
+    named: &[(Id, SocketAddrV4)],
+    mut reply: impl FnMut(&Id) -> Vec<(&'static str, B)>,
+) -> (Vec<SocketAddrV4>, bool) {
+    let (mut asked, mut found) = (Vec::new(), false);
+    for _ in 0..40 {
+        let sent = h.sent();
+        if sent.is_empty() {
+            break;
+        }
+        for q in sent {
+            let n = named.iter().find(|n| n.1 == q.to).expect("a named node");
+            asked.push(n.1);
+            h.answer(&q, &n.0, reply(&n.0));
+        }
+        found |= h
+            .events()
+            .iter()
+            .any(|e| matches!(e, Event::PeerFound { .. }));
+    }
+    (asked, found)
+}
+
 #[test]
 fn get_peers_that_found_nothing_in_the_k_closest_asks_the_next_k_once() {
     let mut h = Harness::new(config(8));
@@ -312,36 +338,18 @@ fn get_peers_that_found_nothing_in_the_k_closest_asks_the_next_k_once() {
     let named: Vec<_> = (1..=16).map(near).collect();
     let ask = find(&h.sent(), contact.1);
     h.answer(&ask, &contact.0, vec![("nodes", nodes_field(&named))]);
-    let mut answered = vec![contact.1];
     let stored = v4(10, 0, 9, 9, 7000);
-    let mut found = false;
-    for _ in 0..40 {
-        let sent = h.sent();
-        if sent.is_empty() {
-            break;
+    // The storer is the 12th closest: past the first window.
+    let storer = named[11].0;
+    let (asked, found) = answer_until_quiet(&mut h, &named, |id| {
+        if *id == storer {
+            vec![("token", B::s("tk")), ("values", B::L(vec![peer(stored)]))]
+        } else {
+            vec![("token", B::s("tk"))]
         }
-        for q in sent {
-            let n = named.iter().find(|n| n.1 == q.to).expect("a named node");
-            answered.push(n.1);
-            // The storer is the 12th closest: past the first window.
-            let values = if n.0 == named[11].0 {
-                vec![("token", B::s("tk")), ("values", B::L(vec![peer(stored)]))]
-            } else {
-                vec![("token", B::s("tk"))]
-            };
-            h.answer(&q, &n.0, values);
-        }
-        if h.events()
-            .iter()
-            .any(|e| matches!(e, Event::PeerFound { .. }))
-        {
-            found = true;
-        }
-    }
-    assert!(
-        found,
-        "the storer past the k closest was asked: {answered:?}"
-    );
+    });
+    assert!(found, "the storer past the k closest was asked: {asked:?}");
+    assert!(asked.len() <= 16, "it widened once: {asked:?}");
 }
 
 #[test]
@@ -353,17 +361,6 @@ fn find_node_does_not_widen() {
     let named: Vec<_> = (1..=16).map(near).collect();
     let ask = find(&h.sent(), contact.1);
     h.answer(&ask, &contact.0, vec![("nodes", nodes_field(&named))]);
-    let mut asked_named = 0;
-    for _ in 0..40 {
-        let sent = h.sent();
-        if sent.is_empty() {
-            break;
-        }
-        for q in sent {
-            let n = named.iter().find(|n| n.1 == q.to).expect("a named node");
-            asked_named += 1;
-            h.answer(&q, &n.0, vec![("nodes", B::s(""))]);
-        }
-    }
-    assert_eq!(asked_named, 8, "a find_node asks the k closest only");
+    let (asked, _) = answer_until_quiet(&mut h, &named, |_| vec![("nodes", B::s(""))]);
+    assert_eq!(asked.len(), 8, "a find_node asks the k closest only");
 }

@@ -24,6 +24,7 @@ import re
 import time
 
 import libtorrent as lt
+from loopback_session import loopback_settings
 
 QUERIES_OUT = [
     "dht.dht_ping_out",
@@ -50,28 +51,18 @@ def main():
     started = time.monotonic()
     deadline = started + args.timeout
     category = lt.alert.category_t
-    session = lt.session({
-        "listen_interfaces": "127.0.0.1:0",
-        "enable_dht": True,
-        "enable_lsd": False,
-        "enable_upnp": False,
-        "enable_natpmp": False,
-        "dht_bootstrap_nodes": args.bootstrap,
-        # Loopback quirks: every node shares 127.0.0.1.
-        "dht_block_ratelimit": 100000,
-        "dht_restrict_routing_ips": False,
-        "dht_restrict_search_ips": False,
-        "dht_prefer_verified_node_ids": False,
-        "dht_enforce_node_id": False,
-        "dht_upload_rate_limit": 100_000_000,
-        # A one-shot client, read-only like the other two: it says so in its queries and
-        # answers none, so the network keeps no entry for it after it is gone.
-        "dht_read_only": True,
-        "alert_mask": category.dht_notification
+    session = lt.session(loopback_settings(
+        "127.0.0.1:0",
+        args.bootstrap,
+        category.dht_notification
         | category.dht_operation_notification
         | category.dht_log_notification
         | category.status_notification,
-    })
+        dht_upload_rate_limit=100_000_000,
+        # A one-shot client, read-only like the other two: it says so in its queries and
+        # answers none, so the network keeps no entry for it after it is gone.
+        dht_read_only=True,
+    ))
     # dht_get_peers is dropped until the DHT runs.
     while not session.is_dht_running() and time.monotonic() < deadline:
         time.sleep(0.0005)

@@ -32,19 +32,13 @@ It stops on "quit", when stdin closes, or after --lifetime seconds.
 
 import argparse
 import hashlib
-import json
 import select
 import sys
 import tempfile
 import time
-import warnings
 
 import libtorrent as lt
-
-
-def emit(**event):
-    sys.stdout.write(json.dumps(event) + "\n")
-    sys.stdout.flush()
+from loopback_session import emit, loopback_settings, node_id
 
 
 def main():
@@ -55,26 +49,14 @@ def main():
     args = parser.parse_args()
     host, port = split_endpoint(args.bootstrap)
 
-    settings = {
-        "listen_interfaces": args.listen,
-        "enable_dht": True,
-        "enable_lsd": False,
-        "enable_upnp": False,
-        "enable_natpmp": False,
-        # Our node is the only bootstrap node; libtorrent's routers never enter its table.
-        "dht_bootstrap_nodes": "",
-        # Loopback quirks: every node shares 127.0.0.1.
-        "dht_block_ratelimit": 100000,
-        "dht_restrict_routing_ips": False,
-        "dht_restrict_search_ips": False,
-        "dht_prefer_verified_node_ids": False,
-        "dht_enforce_node_id": False,
-        "alert_mask": lt.alert.category_t.dht_notification
+    # Our node is added as a DHT node, not as a router: routers never enter the table.
+    session = lt.session(loopback_settings(
+        args.listen, "",
+        lt.alert.category_t.dht_notification
         | lt.alert.category_t.dht_operation_notification
         | lt.alert.category_t.status_notification
         | lt.alert.category_t.error_notification,
-    }
-    session = lt.session(settings)
+    ))
     session.add_dht_node((host, int(port)))
     emit(event="listening", port=session.listen_port())
 
@@ -153,7 +135,7 @@ def main():
         elif words[0] == "stats":
             session.post_dht_stats()
         elif words[0] == "table":
-            session.dht_live_nodes(lt.sha1_hash(node_id_bytes(session)))
+            session.dht_live_nodes(lt.sha1_hash(node_id(session)))
         else:
             emit(event="error", message="unknown command: " + line.strip())
     del session
@@ -195,14 +177,6 @@ def expanded_secret(seed):
     h[31] &= 63
     h[31] |= 64
     return bytes(h)
-
-
-def node_id_bytes(session):
-    """Our DHT node id: the first 20 bytes of the saved state's node-id entry (id, then IP)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        ids = session.dht_state().get(b"node-id", [])
-    return ids[0][:20] if ids else bytes(20)
 
 
 if __name__ == "__main__":

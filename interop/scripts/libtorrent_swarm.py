@@ -5,8 +5,9 @@ Run with Debian's /usr/bin/python3 (python3-libtorrent). It starts --count sessi
 loopback, each a DHT node. With --bootstrap, every session bootstraps from that node; without
 it, session 0 is the seed and the others bootstrap from it. The bootstrap node is each
 session's only router (libtorrent's default routers are replaced), so it never enters their
-routing tables; a libtorrent seed learns each joining session by querying it. The settings are the loopback ones of libtorrent_node.py plus an upload limit
-raised out of the way (the default 8000 B/s would make a busy node drop queries).
+routing tables; a libtorrent seed learns each joining session by querying it. The settings
+are the loopback ones (loopback_session.py) plus an upload limit raised out of the way (the
+default 8000 B/s would make a busy node drop queries).
 
 It reports on stdout, one JSON object per line:
 
@@ -31,14 +32,13 @@ It stops on "quit", when stdin closes, or after --lifetime seconds.
 """
 
 import argparse
-import json
 import select
 import sys
 import tempfile
 import time
-import warnings
 
 import libtorrent as lt
+from loopback_session import emit, loopback_settings, node_id
 
 # libtorrent's counters of DHT queries received, one per query type.
 QUERIES_IN = [
@@ -52,35 +52,20 @@ QUERIES_IN = [
 ]
 
 
-def emit(**event):
-    sys.stdout.write(json.dumps(event) + "\n")
-    sys.stdout.flush()
-
-
 def settings(bootstrap):
-    return {
-        "listen_interfaces": "127.0.0.1:0",
-        "enable_dht": True,
-        "enable_lsd": False,
-        "enable_upnp": False,
-        "enable_natpmp": False,
-        # The bootstrap node as libtorrent's router (its only one): a session bootstraps
-        # through it at once, as a client does through router.bittorrent.com.
-        "dht_bootstrap_nodes": "" if bootstrap is None else "%s:%d" % bootstrap,
-        # Loopback quirks: every node shares 127.0.0.1.
-        "dht_block_ratelimit": 100000,
-        "dht_restrict_routing_ips": False,
-        "dht_restrict_search_ips": False,
-        "dht_prefer_verified_node_ids": False,
-        "dht_enforce_node_id": False,
-        "dht_upload_rate_limit": 100_000_000,
-        # One process holds them all: keep each session's thread count down.
-        "aio_threads": 1,
-        "hashing_threads": 1,
-        "alert_mask": lt.alert.category_t.dht_notification
+    # The bootstrap node as libtorrent's router (its only one): a session bootstraps through
+    # it at once, as a client does through router.bittorrent.com.
+    return loopback_settings(
+        "127.0.0.1:0",
+        "" if bootstrap is None else "%s:%d" % bootstrap,
+        lt.alert.category_t.dht_notification
         | lt.alert.category_t.status_notification
         | lt.alert.category_t.error_notification,
-    }
+        dht_upload_rate_limit=100_000_000,
+        # One process holds them all: keep each session's thread count down.
+        aio_threads=1,
+        hashing_threads=1,
+    )
 
 
 class Node:
@@ -210,14 +195,6 @@ def main():
             emit(event="stats", queries_in=total)
         else:
             emit(event="error", message="unknown command: " + line.strip())
-
-
-def node_id(session):
-    """The session's DHT node id: the first 20 bytes of its saved state's node-id entry."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        ids = session.dht_state().get(b"node-id", [])
-    return ids[0][:20] if ids else bytes(20)
 
 
 if __name__ == "__main__":

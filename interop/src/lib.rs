@@ -28,6 +28,7 @@
 //!   crashes (SIGSEGV in `wait_for_alert`) in such a short-lived session.
 
 mod libtorrent;
+mod script_child;
 
 pub use libtorrent::{
     LibtorrentEvent, LibtorrentLookup, LibtorrentNode, LibtorrentSwarm, hex, libtorrent_lookup,

@@ -1,11 +1,10 @@
 //! A libtorrent 2.0 DHT node: `scripts/libtorrent_node.py` run by Debian's Python.
 
-use std::io::{BufRead, BufReader, Write};
+use crate::script_child::ScriptChild;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 /// Debian's `python3-libtorrent` is built for the system interpreter, not for whatever
 /// `python3` comes first on PATH (often a pyenv CPython that cannot import it).
@@ -61,9 +60,7 @@ pub enum LibtorrentEvent {
 /// A running libtorrent node; stopped when dropped.
 #[derive(Debug)]
 pub struct LibtorrentNode {
-    child: Child,
-    stdin: ChildStdin,
-    events: mpsc::Receiver<LibtorrentEvent>,
+    script: ScriptChild<LibtorrentEvent>,
     /// The UDP (and TCP) port libtorrent listens on; its DHT uses it too.
     pub port: u16,
     /// The IP it listens on.
@@ -79,32 +76,17 @@ impl LibtorrentNode {
     /// Starts libtorrent listening on `ip` (IPv6 loopback for BEP 32's IPv6 DHT) with
     /// `bootstrap` as its only bootstrap node.
     pub fn start_on(ip: IpAddr, bootstrap: SocketAddr) -> Result<LibtorrentNode, String> {
-        let mut child = Command::new(libtorrent_python())
-            .arg(script())
-            .arg("--bootstrap")
-            .arg(bootstrap.to_string())
-            .arg("--listen")
-            .arg(SocketAddr::new(ip, 0).to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| format!("cannot run {}: {e}", libtorrent_python().display()))?;
-        let stdin = child.stdin.take().ok_or("no stdin")?;
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        let (sender, events) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if sender.send(parse_event(&line)).is_err() {
-                    break;
-                }
-            }
-        });
+        let script = ScriptChild::spawn(
+            Command::new(libtorrent_python())
+                .arg(script())
+                .arg("--bootstrap")
+                .arg(bootstrap.to_string())
+                .arg("--listen")
+                .arg(SocketAddr::new(ip, 0).to_string()),
+            |line| Some(parse_event(&line)),
+        )?;
         let mut node = LibtorrentNode {
-            child,
-            stdin,
-            events,
+            script,
             port: 0,
             ip,
         };
@@ -126,33 +108,16 @@ impl LibtorrentNode {
     /// Sends one command line (`get_peers HEX`, `announce HEX`, `table`, `stats`, the BEP 44
     /// `put_immutable`, `get_immutable`, `put_mutable`, `get_mutable`, `quit`; see the script).
     pub fn command(&mut self, line: &str) -> Result<(), String> {
-        writeln!(self.stdin, "{line}")
-            .and_then(|()| self.stdin.flush())
-            .map_err(|e| e.to_string())
+        self.script.command(line)
     }
 
     /// Waits up to `limit` for an event `pick` accepts; other events are dropped.
     pub fn wait_for<T>(
         &mut self,
         limit: Duration,
-        mut pick: impl FnMut(&LibtorrentEvent) -> Option<T>,
+        pick: impl FnMut(&LibtorrentEvent) -> Option<T>,
     ) -> Option<T> {
-        let deadline = Instant::now() + limit;
-        loop {
-            let left = deadline.checked_duration_since(Instant::now())?;
-            let event = self.events.recv_timeout(left).ok()?;
-            if let Some(found) = pick(&event) {
-                return Some(found);
-            }
-        }
-    }
-}
-
-impl Drop for LibtorrentNode {
-    fn drop(&mut self) {
-        let _ = self.command("quit");
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.script.wait_for(limit, pick)
     }
 }
 
@@ -241,9 +206,7 @@ fn parse_event(line: &str) -> LibtorrentEvent {
 /// loopback benchmark. Stopped when dropped.
 #[derive(Debug)]
 pub struct LibtorrentSwarm {
-    child: Child,
-    stdin: ChildStdin,
-    lines: mpsc::Receiver<serde_json::Value>,
+    script: ScriptChild<serde_json::Value>,
     /// The sessions' ports on 127.0.0.1, in the script's order (without a bootstrap node,
     /// the first is the seed the others joined through).
     pub ports: Vec<u16>,
@@ -266,19 +229,8 @@ impl LibtorrentSwarm {
         if let Some(bootstrap) = bootstrap {
             command.arg("--bootstrap").arg(bootstrap.to_string());
         }
-        let mut child = command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| format!("cannot run {}: {e}", libtorrent_python().display()))?;
-        let stdin = child.stdin.take().ok_or("no stdin")?;
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        let lines = json_lines(stdout);
         let mut swarm = LibtorrentSwarm {
-            child,
-            stdin,
-            lines,
+            script: ScriptChild::spawn(&mut command, json_line)?,
             ports: Vec::new(),
             bootstrapped: 0,
         };
@@ -309,7 +261,7 @@ impl LibtorrentSwarm {
     /// A second bootstrap: every session looks up its own id; returns how many sessions were
     /// still busy when the script stopped waiting for them.
     pub fn rejoin(&mut self) -> Result<u64, String> {
-        self.command("rejoin")?;
+        self.script.command("rejoin")?;
         let reply = self.wait_for("rejoined").ok_or("no reply to rejoin")?;
         Ok(reply["busy"].as_u64().unwrap_or(0))
     }
@@ -317,7 +269,8 @@ impl LibtorrentSwarm {
     /// Session `index` announces its own listen port under `info_hash` (hex); returns the port
     /// and how many announce_peer queries it sent.
     pub fn announce(&mut self, index: usize, info_hash: &str) -> Result<(u16, u64), String> {
-        self.command(&format!("announce {index} {info_hash}"))?;
+        self.script
+            .command(&format!("announce {index} {info_hash}"))?;
         let reply = self.wait_for("announced").ok_or("no reply to announce")?;
         let port = reply["port"]
             .as_u64()
@@ -328,37 +281,18 @@ impl LibtorrentSwarm {
 
     /// The DHT queries all sessions have received so far.
     pub fn queries_in(&mut self) -> Result<u64, String> {
-        self.command("stats")?;
+        self.script.command("stats")?;
         let reply = self.wait_for("stats").ok_or("no reply to stats")?;
         reply["queries_in"]
             .as_u64()
             .ok_or_else(|| format!("bad stats reply {reply}"))
     }
 
-    fn command(&mut self, line: &str) -> Result<(), String> {
-        writeln!(self.stdin, "{line}")
-            .and_then(|()| self.stdin.flush())
-            .map_err(|e| e.to_string())
-    }
-
     /// The next line whose event is `event` (others are dropped), within [`SWARM_REPLY`].
     fn wait_for(&mut self, event: &str) -> Option<serde_json::Value> {
-        let deadline = Instant::now() + SWARM_REPLY;
-        loop {
-            let left = deadline.checked_duration_since(Instant::now())?;
-            let line = self.lines.recv_timeout(left).ok()?;
-            if line["event"].as_str() == Some(event) {
-                return Some(line);
-            }
-        }
-    }
-}
-
-impl Drop for LibtorrentSwarm {
-    fn drop(&mut self) {
-        let _ = self.command("quit");
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.script.wait_for(SWARM_REPLY, |line| {
+            (line["event"].as_str() == Some(event)).then(|| line.clone())
+        })
     }
 }
 
@@ -388,22 +322,22 @@ pub fn libtorrent_lookup(
     info_hash: &str,
     timeout: Duration,
 ) -> Result<LibtorrentLookup, String> {
-    let mut child = Command::new(libtorrent_python())
-        .args(["-X", "faulthandler"])
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/libtorrent_lookup.py"))
-        .args(["--bootstrap", &router.to_string(), "--info-hash", info_hash])
-        .args(["--timeout", &timeout.as_secs_f64().to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", libtorrent_python().display()))?;
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    let lines = json_lines(stdout);
-    let reply = lines.recv_timeout(timeout + Duration::from_secs(10));
-    let _ = child.kill();
-    let status = child.wait();
-    let json = reply.map_err(|_| format!("the libtorrent lookup did not answer ({status:?})"))?;
+    let mut script = ScriptChild::spawn(
+        Command::new(libtorrent_python())
+            .args(["-X", "faulthandler"])
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/libtorrent_lookup.py"))
+            .args(["--bootstrap", &router.to_string(), "--info-hash", info_hash])
+            .args(["--timeout", &timeout.as_secs_f64().to_string()]),
+        json_line,
+    )?;
+    let json = script
+        .wait_for(timeout + Duration::from_secs(10), |line| Some(line.clone()))
+        .ok_or_else(|| {
+            format!(
+                "the libtorrent lookup did not answer (exit status {:?})",
+                script.exit_status()
+            )
+        })?;
     let ms = |v: &serde_json::Value| v.as_f64().map(|ms| Duration::from_secs_f64(ms / 1e3));
     Ok(LibtorrentLookup {
         peers: addrs(&json["peers"]),
@@ -416,20 +350,11 @@ pub fn libtorrent_lookup(
     })
 }
 
-/// The JSON lines `stdout` prints, read on a thread (lines that are not JSON go to stderr).
-fn json_lines(stdout: std::process::ChildStdout) -> mpsc::Receiver<serde_json::Value> {
-    let (sender, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            let Ok(json) = serde_json::from_str(&line) else {
-                eprintln!("libtorrent script: {line}");
-                continue;
-            };
-            if sender.send(json).is_err() {
-                break;
-            }
-        }
-    });
-    lines
+/// A line of a script's output as JSON; a line that is not JSON goes to stderr.
+fn json_line(line: String) -> Option<serde_json::Value> {
+    let json = serde_json::from_str(&line);
+    if json.is_err() {
+        eprintln!("libtorrent script: {line}");
+    }
+    json.ok()
 }
