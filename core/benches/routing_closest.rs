@@ -40,6 +40,7 @@ fn table(depth: u32, fill: &mut Fill) -> RoutingTable {
         stale_after: Duration::from_secs(900),
         max_failures: 2,
         secure_ids: SecureIdPolicy::Off,
+        wide_far_buckets: false,
     };
     let mut table = RoutingTable::new(own, config, now);
     let mut n = 0u32;

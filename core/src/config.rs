@@ -59,6 +59,10 @@ pub struct Config {
     pub version: Option<[u8; 4]>,
     /// Bucket size K.
     pub k: usize,
+    /// The four farthest buckets hold 16, 8, 4 and 2 times K
+    /// ([`crate::routing::FAR_BUCKET_FACTORS`]), as libtorrent's extended routing table does:
+    /// a lookup's first request lands about four bits nearer its target.
+    pub wide_far_buckets: bool,
     /// Requests in flight per lookup.
     pub alpha: usize,
     /// After the short timeout a lookup request no longer holds a slot (a late reply is still
@@ -170,6 +174,7 @@ impl Default for Config {
             external_addr: None,
             version: None,
             k: 8,
+            wide_far_buckets: true,
             alpha: 3,
             short_timeout: Duration::from_secs(1),
             short_timeout_min: Duration::from_millis(50),

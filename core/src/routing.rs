@@ -60,6 +60,9 @@ pub struct Entry {
     pub rtt: Option<RttEstimate>,
     /// Its id is BEP 42-secure for its address (see [`is_secure_node`]).
     pub secure: bool,
+    /// Known only because an answer named it ([`RoutingTable::on_named`]): never heard from,
+    /// so pinged for liveness after the nodes that were.
+    pub named: bool,
 }
 
 impl Entry {
@@ -73,6 +76,7 @@ impl Entry {
             pinging: false,
             rtt: None,
             secure: is_secure_node(&info.id, &info.addr),
+            named: false,
         }
     }
 
@@ -132,6 +136,24 @@ pub struct TableConfig {
     pub max_failures: u8,
     /// What BEP 42 secure ids count for.
     pub secure_ids: SecureIdPolicy,
+    /// Whether the four farthest buckets hold more than `k` (see [`FAR_BUCKET_FACTORS`]).
+    pub wide_far_buckets: bool,
+}
+
+/// With [`TableConfig::wide_far_buckets`], buckets 0 to 3 hold 16, 8, 4 and 2 times `k`: half
+/// of all lookups start in bucket 0, and 128 nodes there instead of 8 put the first request
+/// about four bits nearer its target, one round trip fewer.
+pub const FAR_BUCKET_FACTORS: [usize; 4] = [16, 8, 4, 2];
+
+/// How we came to know of a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Heard {
+    /// It answered one of our queries.
+    Answer,
+    /// It sent us a query.
+    Query,
+    /// An answer named it.
+    Named,
 }
 
 /// What inserting a node led to.
@@ -173,6 +195,17 @@ impl RoutingTable {
     /// Our own id.
     pub fn own_id(&self) -> Id {
         self.own
+    }
+
+    /// How many nodes bucket `index` holds. The last bucket (the one around our own id) holds
+    /// k until it splits, whatever its index: a table of one wide bucket would never split.
+    fn capacity(&self, index: usize) -> usize {
+        match FAR_BUCKET_FACTORS.get(index) {
+            Some(factor) if self.config.wide_far_buckets && index + 1 < self.buckets.len() => {
+                self.config.k * factor
+            }
+            _ => self.config.k,
+        }
     }
 
     fn bucket_index(&self, id: &Id) -> usize {
@@ -239,15 +272,32 @@ impl RoutingTable {
 
     /// Records that `info` answered one of our queries (it becomes good).
     pub fn on_response(&mut self, info: NodeInfo, now: Instant) -> Insert {
-        self.heard(info, now, true)
+        self.heard(info, now, Heard::Answer)
     }
 
     /// Records that `info` sent us a query. Unverified senders only take free slots.
     pub fn on_query(&mut self, info: NodeInfo, now: Instant) -> Insert {
-        self.heard(info, now, false)
+        self.heard(info, now, Heard::Query)
     }
 
-    fn heard(&mut self, info: NodeInfo, now: Instant, responded: bool) -> Insert {
+    /// Records that an answer to one of our queries named `info`. Only a free slot of a wide
+    /// far bucket takes it, unverified and marked [`Entry::named`]: those buckets are too
+    /// large to fill from the nodes that talk to us. Such a node is handed out only when too
+    /// few verified ones are known, is pinged only once no node heard from waits for a ping,
+    /// and yields its slot to any node that answers us.
+    pub fn on_named(&mut self, info: NodeInfo, now: Instant) -> Insert {
+        let index = self.bucket_index(&info.id);
+        let wide = self.config.wide_far_buckets
+            && index < FAR_BUCKET_FACTORS.len()
+            && index + 1 < self.buckets.len();
+        if !wide || self.get(&info.id).is_some() {
+            return Insert::Rejected;
+        }
+        self.heard(info, now, Heard::Named)
+    }
+
+    fn heard(&mut self, info: NodeInfo, now: Instant, how: Heard) -> Insert {
+        let responded = how == Heard::Answer;
         if info.id == self.own || !is_routable(&info.addr) {
             return Insert::Rejected;
         }
@@ -264,6 +314,7 @@ impl RoutingTable {
                 // Someone else claims a known id: keep the node we know.
                 return Insert::Rejected;
             }
+            entry.named = false;
             if responded {
                 // Any answer settles a liveness ping in flight: it may be pinged again later.
                 entry.pinging = false;
@@ -276,7 +327,7 @@ impl RoutingTable {
             }
             return Insert::Added;
         }
-        if !responded && self.has_no_room_for_unverified(index) {
+        if !responded && self.has_no_room_for_unverified(index, how) {
             // Decided by one bucket, without the table-wide address and per-IP scans below.
             return Insert::Rejected;
         }
@@ -292,16 +343,27 @@ impl RoutingTable {
         if self.ip_capped(&info.addr) {
             return Insert::Rejected;
         }
-        let entry = Entry::new(info, now, responded);
+        let mut entry = Entry::new(info, now, responded);
+        entry.named = how == Heard::Named;
         self.insert_entry(index, entry, now)
+    }
+
+    /// How many nodes bucket `index` takes from `how`: a query's sender only fills the first
+    /// k slots, as in a table without wide buckets, so that the liveness pings that verify
+    /// senders are not spread over the wide buckets' extra slots; named nodes fill those.
+    fn room_for(&self, index: usize, how: Heard) -> usize {
+        match how {
+            Heard::Query => self.config.k,
+            Heard::Answer | Heard::Named => self.capacity(index),
+        }
     }
 
     /// Whether bucket `index` would turn away an unverified newcomer: full, unable to split,
     /// and holding no bad node to replace.
-    fn has_no_room_for_unverified(&self, index: usize) -> bool {
+    fn has_no_room_for_unverified(&self, index: usize, how: Heard) -> bool {
         let last = self.buckets.len() - 1;
         let bucket = &self.buckets[index];
-        bucket.nodes.len() >= self.config.k
+        bucket.nodes.len() >= self.room_for(index, how)
             && !(index == last && last < 159)
             && bucket
                 .nodes
@@ -368,10 +430,14 @@ impl RoutingTable {
     }
 
     fn insert_entry(&mut self, mut index: usize, entry: Entry, now: Instant) -> Insert {
+        let how = match (entry.verified, entry.named) {
+            (true, _) => Heard::Answer,
+            (false, true) => Heard::Named,
+            (false, false) => Heard::Query,
+        };
         loop {
-            let k = self.config.k;
             let last = self.buckets.len() - 1;
-            if self.buckets[index].nodes.len() < k {
+            if self.buckets[index].nodes.len() < self.room_for(index, how) {
                 let bucket = &mut self.buckets[index];
                 bucket.replacements.retain(|r| r.id != entry.id);
                 bucket.nodes.push(entry);
@@ -396,6 +462,12 @@ impl RoutingTable {
         if !entry.verified {
             // Unverified query senders never displace anyone.
             return Insert::Rejected;
+        }
+        if let Some(named) = bucket.nodes.iter().position(|e| e.named) {
+            // A node that answered us beats one we only heard named.
+            bucket.nodes[named] = entry;
+            bucket.last_changed = now;
+            return Insert::Added;
         }
         if prefer_secure
             && entry.secure
@@ -575,21 +647,23 @@ impl RoutingTable {
         out
     }
 
-    /// Nodes whose liveness should be checked now: questionable, not already being pinged,
-    /// least recently seen first.
+    /// Nodes whose liveness should be checked now: questionable, not already being pinged;
+    /// nodes heard from before nodes only named in answers (verifying a query's sender is what
+    /// lets others learn of it), then least recently seen first.
     pub fn due_for_ping(&mut self, now: Instant, limit: usize) -> Vec<NodeInfo> {
         let (stale_after, max_failures) = (self.config.stale_after, self.config.max_failures);
-        // The `limit` least recently seen, kept sorted as the table is read (equal times in
+        // The `limit` first in that order, kept sorted as the table is read (equal keys in
         // table order), by bucket and place: no list of every due node.
-        let mut due: Vec<(Instant, usize, usize)> = Vec::new();
+        let mut due: Vec<((bool, Instant), usize, usize)> = Vec::new();
         for (b, bucket) in self.buckets.iter().enumerate() {
             for (n, e) in bucket.nodes.iter().enumerate() {
                 if e.pinging || e.state(now, stale_after, max_failures) != NodeState::Questionable {
                     continue;
                 }
-                let at = due.partition_point(|d| d.0 <= e.last_seen);
+                let key = (e.named, e.last_seen);
+                let at = due.partition_point(|d| d.0 <= key);
                 if at < limit {
-                    due.insert(at, (e.last_seen, b, n));
+                    due.insert(at, (key, b, n));
                     due.truncate(limit);
                 }
             }
@@ -620,8 +694,8 @@ impl RoutingTable {
     /// self-lookup only fills the buckets near us; these lookups fill the far ones, so that
     /// every part of the keyspace can be reached from this table.
     pub fn unfilled_buckets(&self, random: &mut dyn FnMut() -> [u8; 20]) -> Vec<Id> {
-        let (last, k) = (self.buckets.len() - 1, self.config.k);
-        self.bucket_targets(|i, b| i < last && b.nodes.len() < k, random)
+        let last = self.buckets.len() - 1;
+        self.bucket_targets(|i, b| i < last && b.nodes.len() < self.capacity(i), random)
     }
 
     fn bucket_targets(
@@ -671,8 +745,11 @@ impl RoutingTable {
         let mut seen = std::collections::BTreeSet::new();
         let mut addrs = std::collections::BTreeSet::new();
         for (i, bucket) in self.buckets.iter().enumerate() {
-            if bucket.nodes.len() > self.config.k {
-                return Err(format!("bucket {i} holds {} > k nodes", bucket.nodes.len()));
+            if bucket.nodes.len() > self.capacity(i) {
+                return Err(format!(
+                    "bucket {i} holds {} nodes, over its capacity",
+                    bucket.nodes.len()
+                ));
             }
             if bucket.replacements.len() > self.config.replacement_cache {
                 return Err(format!("bucket {i} holds too many replacements"));
@@ -786,6 +863,7 @@ mod tests {
             stale_after: Duration::from_secs(900),
             max_failures: 2,
             secure_ids: SecureIdPolicy::Off,
+            wide_far_buckets: false,
         }
     }
 

@@ -56,6 +56,7 @@ proptest! {
             stale_after: Duration::from_secs(900),
             max_failures: 2,
             secure_ids: SecureIdPolicy::Off,
+            wide_far_buckets: false,
         };
         let mut now = Instant::now();
         let mut table = RoutingTable::new(own, config, now);
@@ -109,6 +110,7 @@ fn full_bucket_parks_newcomer_and_pings_questionable() {
         stale_after: Duration::from_secs(900),
         max_failures: 2,
         secure_ids: SecureIdPolicy::Off,
+        wide_far_buckets: false,
     };
     let t0 = Instant::now();
     let mut table = RoutingTable::new(own, config, t0);
@@ -147,6 +149,7 @@ fn a_failure_with_nobody_waiting_gets_a_second_chance() {
         stale_after: Duration::from_secs(900),
         max_failures: 2,
         secure_ids: SecureIdPolicy::Off,
+        wide_far_buckets: false,
     };
     let t0 = Instant::now();
     let mut table = RoutingTable::new(own, config, t0);
@@ -172,6 +175,7 @@ fn answers_build_a_round_trip_estimate() {
         stale_after: Duration::from_secs(900),
         max_failures: 2,
         secure_ids: SecureIdPolicy::Off,
+        wide_far_buckets: false,
     };
     let t0 = Instant::now();
     let mut table = RoutingTable::new(own, config, t0);
@@ -213,6 +217,7 @@ fn answered_ping_lets_the_node_be_pinged_and_replaced_again() {
         stale_after: Duration::from_secs(900),
         max_failures: 2,
         secure_ids: SecureIdPolicy::Off,
+        wide_far_buckets: false,
     };
     let t0 = Instant::now();
     let mut table = RoutingTable::new(own, config, t0);
@@ -248,6 +253,7 @@ fn answered_ping_lets_a_full_bucket_offer_the_node_for_replacement() {
         stale_after: Duration::from_secs(900),
         max_failures: 2,
         secure_ids: SecureIdPolicy::Off,
+        wide_far_buckets: false,
     };
     let t0 = Instant::now();
     let mut table = RoutingTable::new(own, config, t0);
@@ -282,6 +288,7 @@ fn node_that_changes_its_id_leaves_no_zombie() {
         stale_after: Duration::from_secs(900),
         max_failures: 2,
         secure_ids: SecureIdPolicy::Off,
+        wide_far_buckets: false,
     };
     let t0 = Instant::now();
     let mut table = RoutingTable::new(own, config, t0);

@@ -22,6 +22,7 @@ fn config(policy: SecureIdPolicy, replacement_cache: usize) -> TableConfig {
         stale_after: Duration::from_secs(900),
         max_failures: 2,
         secure_ids: policy,
+        wide_far_buckets: false,
     }
 }
 

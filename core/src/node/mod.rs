@@ -408,6 +408,7 @@ pub(crate) fn table_config(config: &Config) -> TableConfig {
         stale_after: config.node_questionable_after,
         max_failures: config.node_max_failures.max(1),
         secure_ids: config.secure_id_policy_in_force(),
+        wide_far_buckets: config.wide_far_buckets,
     }
 }
 

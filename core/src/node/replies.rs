@@ -131,6 +131,11 @@ impl Node {
                         SocketAddr::V6(_) => (n, hint(table6, &n)),
                     });
                 let expected = lookup.on_response(from, r.id, nodes, r.token);
+                if expected {
+                    for n in spoken(ours, r).flat_map(|n| n.iter()) {
+                        self.table_of_mut(&n.addr).on_named(n, now);
+                    }
+                }
                 if expected && !r.item.is_empty() {
                     // An immutable get ends here at the first valid value.
                     self.on_item_response(now, query, r);

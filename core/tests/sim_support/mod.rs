@@ -186,3 +186,33 @@ pub fn check_health(sim: &Sim<Node>, one_network: bool) {
         }
     }
 }
+
+/// The share of the running nodes' 8 closest running nodes (by XOR distance to their ids) that
+/// their routing tables hold: a network whose nodes do not know their neighbours stores a key
+/// where lookups do not find it. The closest are picked among the 64 nearest in id order,
+/// which hold them but where the ids leave a rare wide gap.
+pub fn neighbours_known(sim: &Sim<Node>) -> f64 {
+    let mut ids: Vec<Id> = sim
+        .running()
+        .filter_map(|h| Some(sim.endpoint(h)?.id()))
+        .collect();
+    ids.sort_unstable();
+    let (mut known, mut total) = (0usize, 0usize);
+    for handle in sim.running() {
+        let Some(node) = sim.endpoint(handle) else {
+            continue;
+        };
+        let own = node.id();
+        let Ok(at) = ids.binary_search(&own) else {
+            continue;
+        };
+        let window = &ids[at.saturating_sub(32)..(at + 33).min(ids.len())];
+        let mut near: Vec<Id> = window.iter().copied().filter(|id| *id != own).collect();
+        near.sort_unstable_by_key(|id| id.distance_key(&own));
+        near.truncate(8);
+        let table = node.routing_table();
+        known += near.iter().filter(|id| table.get(id).is_some()).count();
+        total += near.len();
+    }
+    known as f64 / total.max(1) as f64
+}
