@@ -1,0 +1,85 @@
+//! A responder that names fabricated nodes (ids near the targets we look up, addresses where
+//! nothing answers) fills only the free slots of our wide far buckets, and we never hand its
+//! inventions out while we know enough nodes that answered us. One node, hand-written answers.
+
+mod hand_support;
+
+use hand_support::{B, Harness, compact, config, id, v4};
+use std::net::SocketAddrV4;
+use std::time::Duration;
+use tokengo_core::Id;
+use tokengo_core::routing::FAR_BUCKET_FACTORS;
+
+#[test]
+fn fabricated_nodes_stay_bounded_and_are_never_handed_out() {
+    // Our id is 0xff..ff (see `config`): ids below 0x80.. are in bucket 0.
+    let mut h = Harness::new(config(8));
+    let honest: Vec<(Id, SocketAddrV4)> = (0..8)
+        .map(|i| (id(0x10 + i, 1), v4(10, 0, 0, 10 + i, 6881)))
+        .collect();
+    for (i, a) in &honest {
+        h.verified(i, *a);
+    }
+    // One node near us splits the table, so bucket 0 is a wide bucket.
+    h.verified(&id(0xff, 1), v4(10, 0, 0, 99, 6881));
+    let liar = (id(0x40, 0), v4(10, 0, 9, 1, 6881));
+    h.verified(&liar.0, liar.1);
+    h.sent();
+
+    let mut fabricated: Vec<(Id, SocketAddrV4)> = Vec::new();
+    for round in 0..40u8 {
+        // A lookup near the liar's id asks it first; it names 8 inventions each time.
+        let target = id(0x40, 100 + round);
+        h.node.find_node(h.now, target);
+        let ask = h
+            .sent()
+            .into_iter()
+            .find(|s| s.to == liar.1)
+            .expect("the liar is asked");
+        let names: Vec<(Id, SocketAddrV4)> = (0..8u8)
+            .map(|j| {
+                let mut fake = id(0x40, round);
+                fake.0[1] = j + 1;
+                (fake, v4(10, 200 + j / 4, round, j, 6881))
+            })
+            .collect();
+        let field = B::S(names.iter().flat_map(|(i, a)| compact(i, *a)).collect());
+        h.answer(&ask, &liar.0, vec![("nodes", field)]);
+        fabricated.extend(names);
+        h.tick(Duration::from_millis(1));
+        h.sent();
+    }
+
+    let table = h.node.routing_table();
+    let kept = fabricated
+        .iter()
+        .filter(|(i, _)| table.get(i).is_some())
+        .count();
+    let bucket_0 = 8 * FAR_BUCKET_FACTORS[0];
+    assert!(kept > 0, "answers' nodes fill the wide bucket");
+    assert!(
+        kept <= bucket_0 - honest.len() - 1,
+        "{kept} inventions kept, over the bucket's free slots"
+    );
+    table.check_invariants().expect("invariants");
+
+    // Asked about the region the liar poisoned, we answer with nodes that answered us.
+    let asker = (id(0x90, 7), v4(10, 0, 50, 1, 6881));
+    for round in 0..40u8 {
+        let answer = h
+            .ask(
+                asker.1,
+                &asker.0,
+                "find_node",
+                vec![("target", B::s(id(0x40, round).0))],
+            )
+            .expect("an answer");
+        assert_eq!(answer.nodes.len(), 8);
+        for (i, a) in &answer.nodes {
+            assert!(
+                !fabricated.iter().any(|f| f.0 == *i || f.1 == *a),
+                "handed out an invention: {i} at {a}"
+            );
+        }
+    }
+}
