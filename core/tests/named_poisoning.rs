@@ -57,8 +57,10 @@ fn fabricated_nodes_stay_bounded_and_are_never_handed_out() {
         .count();
     let bucket_0 = 8 * FAR_BUCKET_FACTORS[0];
     assert!(kept > 0, "answers' nodes fill the wide bucket");
+    // Its free slots: all but the honest nodes' and the liar's.
+    let free = bucket_0 - honest.len() - 1;
     assert!(
-        kept <= bucket_0 - honest.len() - 1,
+        kept <= free,
         "{kept} inventions kept, over the bucket's free slots"
     );
     table.check_invariants().expect("invariants");
