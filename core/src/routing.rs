@@ -287,10 +287,9 @@ impl RoutingTable {
     /// and yields its slot to any node that answers us.
     pub fn on_named(&mut self, info: NodeInfo, now: Instant) -> Insert {
         let index = self.bucket_index(&info.id);
-        let wide = self.config.wide_far_buckets
-            && index < FAR_BUCKET_FACTORS.len()
-            && index + 1 < self.buckets.len();
-        if !wide || self.get(&info.id).is_some() {
+        // A known node stays as it is: being named again says nothing of its liveness, and
+        // `heard` would count it as heard from.
+        if self.capacity(index) <= self.config.k || self.get(&info.id).is_some() {
             return Insert::Rejected;
         }
         self.heard(info, now, Heard::Named)
@@ -345,7 +344,7 @@ impl RoutingTable {
         }
         let mut entry = Entry::new(info, now, responded);
         entry.named = how == Heard::Named;
-        self.insert_entry(index, entry, now)
+        self.insert_entry(index, entry, how, now)
     }
 
     /// How many nodes bucket `index` takes from `how`: a query's sender only fills the first
@@ -429,12 +428,7 @@ impl RoutingTable {
         }
     }
 
-    fn insert_entry(&mut self, mut index: usize, entry: Entry, now: Instant) -> Insert {
-        let how = match (entry.verified, entry.named) {
-            (true, _) => Heard::Answer,
-            (false, true) => Heard::Named,
-            (false, false) => Heard::Query,
-        };
+    fn insert_entry(&mut self, mut index: usize, entry: Entry, how: Heard, now: Instant) -> Insert {
         loop {
             let last = self.buckets.len() - 1;
             if self.buckets[index].nodes.len() < self.room_for(index, how) {

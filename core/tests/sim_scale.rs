@@ -8,7 +8,8 @@
 //! per-datagram jitter and `SIM_LATE_PERCENT=<p>` a tail of datagrams 1-3 s late (both 0 by
 //! default, so the figures stay comparable with earlier runs); `SIM_WIDE_FAR_BUCKETS=false`
 //! gives every bucket k nodes (`Config::wide_far_buckets`, for a side-by-side figure); an
-//! ignored test runs 100,000 nodes. The last line, `SIM_RESULT {json}`, holds the figures for collection.
+//! ignored test runs 100,000 nodes. The last line, `SIM_RESULT {json}`, holds the figures for
+//! collection.
 
 mod sim_support;
 

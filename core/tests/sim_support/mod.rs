@@ -188,9 +188,9 @@ pub fn check_health(sim: &Sim<Node>, one_network: bool) {
 }
 
 /// The share of the running nodes' 8 closest running nodes (by XOR distance to their ids) that
-/// their routing tables hold: a network whose nodes do not know their neighbours stores a key
-/// where lookups do not find it. The closest are picked among the 64 nearest in id order,
-/// which hold them but where the ids leave a rare wide gap.
+/// their routing tables hold: a node missing from its neighbours' tables is found by no lookup
+/// that passes them, so keys stored near it go to farther nodes. The closest are picked among
+/// the 64 nearest in id order, which hold them but where the ids leave a rare wide gap.
 pub fn neighbours_known(sim: &Sim<Node>) -> f64 {
     let mut ids: Vec<Id> = sim
         .running()
