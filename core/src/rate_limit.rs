@@ -24,13 +24,22 @@ pub const SLOTS: usize = 4096;
 /// Buckets a source may use: one set of this many.
 pub const WAYS: usize = 4;
 
-#[derive(Debug, Clone, Copy)]
+/// One source's token bucket: 16 bytes, so that a set of [`WAYS`] is one cache line.
+#[derive(Debug, Clone, Copy, Default)]
 struct Slot {
-    /// The source: an IP (an IPv6 /64) with port 0, or a whole loopback address.
-    source: SocketAddr,
-    tokens: f64,
-    last: Instant,
+    /// The high half of the source's keyed hash, never 0 (0 marks a free way): sources are
+    /// told apart by it and by their set (the low bits). Two sources alike in all 42 bits
+    /// would share a bucket; the hash key keeps anyone from choosing such a pair.
+    tag: u32,
+    tokens: f32,
+    /// When the bucket was last spent, in nanoseconds since the limiter's epoch.
+    last: u64,
 }
+
+/// The ways of one set, on one cache line.
+#[derive(Debug, Clone, Copy, Default)]
+#[repr(align(64))]
+struct Set([Slot; WAYS]);
 
 /// What the per-source limit says of one query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,9 +64,11 @@ pub struct RateLimiter {
     limit_loopback: bool,
     /// Per set, 0 while no source hashed to it, else 1 + its place in `ways`: a set's buckets
     /// take memory once a source uses them (a node of a large simulation hears from a few
-    /// hundred sources, and the full table would be 160 KB per node).
+    /// hundred sources, and the full table would be 64 KB per node).
     sets: Vec<u16>,
-    ways: Vec<[Option<Slot>; WAYS]>,
+    ways: Vec<Set>,
+    /// The first `now` seen: slot times count from it.
+    epoch: Option<Instant>,
 }
 
 impl RateLimiter {
@@ -72,6 +83,7 @@ impl RateLimiter {
             limit_loopback,
             sets,
             ways: Vec::new(),
+            epoch: None,
         }
     }
 
@@ -87,61 +99,65 @@ impl RateLimiter {
         } else {
             SocketAddr::new(host_of(ip), 0)
         };
-        let set = (siphash24(self.key, compact(&source).as_slice()) % SETS as u64) as usize;
+        let hash = siphash24(self.key, compact(&source).as_slice());
+        let set = (hash % SETS as u64) as usize;
+        let tag = (hash >> 32) as u32 | 1;
+        let epoch = *self.epoch.get_or_insert(now);
+        // Times before the epoch (a clock handed in out of order) count as the epoch itself.
+        let at = u64::try_from(now.saturating_duration_since(epoch).as_nanos()).unwrap_or(u64::MAX);
         let (rate, burst) = (self.rate, self.burst);
+        let idle_secs =
+            |slot: &Slot| (at.saturating_sub(slot.last) as f64 / 1e9).min(MAX_IDLE_SECS);
         let place = match self.sets[set] {
             0 => {
-                self.ways.push([None; WAYS]);
+                self.ways.push(Set::default());
                 // At most SETS (1,024) places: they fit in a u16.
                 self.sets[set] = self.ways.len() as u16;
                 self.ways.len() - 1
             }
             place => usize::from(place) - 1,
         };
-        let ways = &mut self.ways[place];
+        let ways = &mut self.ways[place].0;
         let way = ways
             .iter()
-            .position(|w| w.is_some_and(|w| w.source == source))
-            .or_else(|| ways.iter().position(Option::is_none))
+            .position(|w| w.tag == tag)
+            .or_else(|| ways.iter().position(|w| w.tag == 0))
             .or_else(|| {
                 // Every way is another source's: take one only if its bucket has refilled to
                 // the full burst, so that forgetting it changes nothing.
-                (0..WAYS).find(|&i| {
-                    ways[i].is_some_and(|w| {
-                        let idle = now.saturating_duration_since(w.last).as_secs_f64();
-                        w.tokens + idle * rate >= burst
-                    })
-                })
+                ways.iter()
+                    .position(|w| f64::from(w.tokens) + idle_secs(w) * rate >= burst)
             });
         let Some(way) = way else {
             // No bucket to spare: unmetered, so it shares the node-wide budget of the heavy.
             return Allowance::Heavy;
         };
         let slot = &mut ways[way];
-        let current = match slot {
-            Some(s) if s.source == source => s,
-            _ => slot.insert(Slot {
-                source,
-                tokens: burst,
-                last: now,
-            }),
+        let tokens = if slot.tag == tag {
+            (f64::from(slot.tokens) + idle_secs(slot) * rate).min(burst)
+        } else {
+            burst
         };
-        let elapsed = now
-            .saturating_duration_since(current.last)
-            .min(Duration::from_secs(3600));
-        current.tokens = (current.tokens + elapsed.as_secs_f64() * self.rate).min(self.burst);
-        current.last = now;
-        if current.tokens < 1.0 {
+        *slot = Slot {
+            tag,
+            tokens: tokens as f32,
+            last: at,
+        };
+        if tokens < 1.0 {
             return Allowance::Refused;
         }
-        current.tokens -= 1.0;
-        if current.tokens >= self.burst / 2.0 {
+        let left = tokens - 1.0;
+        slot.tokens = left as f32;
+        if left >= burst / 2.0 {
             Allowance::Light
         } else {
             Allowance::Heavy
         }
     }
 }
+
+/// Idle time beyond this refills nothing more (every bucket is full by then).
+const MAX_IDLE_SECS: f64 = 3600.0;
 
 /// What one host is, for budgets: its IPv4 address, or its IPv6 /64 (one host is given a
 /// whole /64, so its single addresses cost it nothing).

@@ -260,14 +260,25 @@ impl RoutingTable {
         entry.state(now, self.config.stale_after, self.config.max_failures)
     }
 
-    fn ip_count(&self, addr: &SocketAddr) -> usize {
-        self.entries().filter(|e| e.addr.ip() == addr.ip()).count()
+    /// Whether a table node has `addr` itself, and how many share its IP: one pass over the
+    /// table, which a newcomer costs.
+    fn census(&self, addr: &SocketAddr) -> (bool, usize) {
+        let ip = addr.ip();
+        let (mut taken, mut on_ip) = (false, 0);
+        for e in self.entries() {
+            if e.addr.ip() == ip {
+                on_ip += 1;
+                taken |= e.addr == *addr;
+            }
+        }
+        (taken, on_ip)
     }
 
-    fn ip_capped(&self, addr: &SocketAddr) -> bool {
+    /// Whether one more node at `addr`, whose IP `on_ip` nodes already have, passes the cap.
+    fn over_ip_cap(&self, addr: &SocketAddr, on_ip: usize) -> bool {
         // Loopback peers are local test and development networks, where every node shares one IP
         // and no remote party can mint addresses.
-        !addr.ip().is_loopback() && self.ip_count(addr) >= self.config.max_nodes_per_ip
+        !addr.ip().is_loopback() && on_ip >= self.config.max_nodes_per_ip
     }
 
     /// Records that `info` answered one of our queries (it becomes good).
@@ -330,7 +341,8 @@ impl RoutingTable {
             // Decided by one bucket, without the table-wide address and per-IP scans below.
             return Insert::Rejected;
         }
-        if self.entries().any(|e| e.addr == info.addr) {
+        let (mut taken, mut on_ip) = self.census(&info.addr);
+        if taken {
             if !responded {
                 // A query's source address can be forged: it does not unseat a known node.
                 return Insert::Rejected;
@@ -338,8 +350,10 @@ impl RoutingTable {
             // An answer to our query came from this address under a new id (a restart with a
             // fresh id): the old id is gone, and keeping it would hand out a zombie.
             self.forget_addr(&info.addr, now);
+            (taken, on_ip) = self.census(&info.addr);
+            debug_assert!(!taken, "forget_addr leaves no node at the address");
         }
-        if self.ip_capped(&info.addr) {
+        if self.over_ip_cap(&info.addr, on_ip) {
             return Insert::Rejected;
         }
         let mut entry = Entry::new(info, now, responded);
@@ -403,14 +417,12 @@ impl RoutingTable {
         only_secure: bool,
     ) -> Option<usize> {
         let eligible = |r: &Entry| {
-            // A node already at that address (another id there) would be a duplicate.
-            let taken = self
-                .entries()
-                .any(|e| e.addr == r.addr && Some(&e.addr) != leaving);
+            // A node already at that address (another id there) would be a duplicate, unless
+            // it is the one leaving.
+            let (taken, on_ip) = self.census(&r.addr);
+            let taken = taken && Some(&r.addr) != leaving;
             let freed = leaving.is_some_and(|l| l.ip() == r.addr.ip());
-            !taken
-                && (r.addr.ip().is_loopback()
-                    || self.ip_count(&r.addr) - usize::from(freed) < self.config.max_nodes_per_ip)
+            !taken && !self.over_ip_cap(&r.addr, on_ip - usize::from(freed))
         };
         let freshest = |secure_only: bool| {
             self.buckets[index]
@@ -651,10 +663,14 @@ impl RoutingTable {
         let mut due: Vec<((bool, Instant), usize, usize)> = Vec::new();
         for (b, bucket) in self.buckets.iter().enumerate() {
             for (n, e) in bucket.nodes.iter().enumerate() {
-                if e.pinging || e.state(now, stale_after, max_failures) != NodeState::Questionable {
+                let key = (e.named, e.last_seen);
+                // The cheap tests first: most entries are passed over on the key alone.
+                if e.pinging
+                    || due.len() == limit && due.last().is_some_and(|d| d.0 <= key)
+                    || e.state(now, stale_after, max_failures) != NodeState::Questionable
+                {
                     continue;
                 }
-                let key = (e.named, e.last_seen);
                 let at = due.partition_point(|d| d.0 <= key);
                 if at < limit {
                     due.insert(at, (key, b, n));
