@@ -16,7 +16,9 @@
 //! whose whole window answered without a peer widens once, to the 2k closest, before it ends:
 //! on a network whose tables are still forming (a fresh libtorrent swarm on loopback), the
 //! nodes storing a key can lie just past the k closest a lookup finds; the cost, k more
-//! requests, falls only on lookups that would otherwise have found nothing.
+//! requests, falls only on lookups that would otherwise have found nothing. The window of an
+//! announce's or a put's lookup holds the `replicas` closest instead (2k by default), the nodes
+//! it then stores at: a key kept one bit farther out is met a hop sooner by the lookups for it.
 //!
 //! Candidates of both address families (BEP 32) share one lookup, but each family has its own
 //! window: the k closest IPv4 nodes and the k closest IPv6 nodes are asked, announced to and
@@ -138,6 +140,8 @@ pub struct LookupConfig {
     pub alpha: usize,
     pub retries: u8,
     pub max_rounds: u32,
+    /// The window of an announce's or a put's lookup, whose nodes store the key (at least k).
+    pub replicas: usize,
     pub max_candidates: usize,
     /// Candidates sharing one (non-loopback) IP address.
     pub max_per_ip: usize,
@@ -169,7 +173,8 @@ pub struct Lookup {
     per_family: [usize; 2],
     /// Reused for the window's positions, so that choosing requests allocates nothing.
     scratch: Vec<usize>,
-    /// The window's size: k, or 2k once a get_peers lookup has widened (see the module docs).
+    /// The window's size: k, or 2k once a get_peers lookup has widened, or the replicas of an
+    /// announce or a put (see the module docs).
     window_size: usize,
     peers: BTreeSet<SocketAddr>,
 }
@@ -208,7 +213,10 @@ impl Lookup {
             candidates,
             per_family: [0; 2],
             scratch: Vec::new(),
-            window_size: config.k,
+            window_size: match kind {
+                LookupKind::Announce | LookupKind::Put => config.replicas.max(config.k),
+                _ => config.k,
+            },
             peers: BTreeSet::new(),
         };
         for addr in routers {
@@ -507,23 +515,28 @@ impl Lookup {
 
     /// The closest answering nodes, up to k of each family, closest first.
     pub fn closest(&self) -> Vec<NodeInfo> {
-        self.answered().map(|(info, _)| info).collect()
+        self.answered(self.config.k).map(|(info, _)| info).collect()
     }
 
-    /// The closest answering nodes that gave a token, up to k of each family, with their
-    /// tokens.
+    /// The nodes to store at, with their tokens: the closest answering nodes that gave a
+    /// token, up to the window's size of each family (the replicas of an announce or a put).
     pub fn closest_with_tokens(&self) -> Vec<(NodeInfo, Vec<u8>)> {
-        self.answered()
+        self.answered(self.window_size)
             .filter_map(|(info, token)| Some((info, token?.to_vec())))
             .collect()
     }
 
-    /// Each family's closest answering nodes (up to k of each), IPv4 first.
-    fn answered(&self) -> impl Iterator<Item = (NodeInfo, Option<&[u8]>)> {
-        self.answered_of(false).chain(self.answered_of(true))
+    /// Each family's closest answering nodes (up to `count` of each), IPv4 first.
+    fn answered(&self, count: usize) -> impl Iterator<Item = (NodeInfo, Option<&[u8]>)> {
+        self.answered_of(false, count)
+            .chain(self.answered_of(true, count))
     }
 
-    fn answered_of(&self, v6: bool) -> impl Iterator<Item = (NodeInfo, Option<&[u8]>)> {
+    fn answered_of(
+        &self,
+        v6: bool,
+        count: usize,
+    ) -> impl Iterator<Item = (NodeInfo, Option<&[u8]>)> {
         self.candidates
             .iter()
             .filter(move |c| c.state == State::Answered && c.addr.is_ipv6() == v6)
@@ -536,6 +549,6 @@ impl Lookup {
                     c.token.as_deref(),
                 ))
             })
-            .take(self.config.k)
+            .take(count)
     }
 }

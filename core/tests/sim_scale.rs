@@ -7,7 +7,8 @@
 //! size, loss and share of dead nodes (to see how the cost grows); `SIM_JITTER_MS=<ms>` adds
 //! per-datagram jitter and `SIM_LATE_PERCENT=<p>` a tail of datagrams 1-3 s late (both 0 by
 //! default, so the figures stay comparable with earlier runs); `SIM_WIDE_FAR_BUCKETS=false`
-//! gives every bucket k nodes (`Config::wide_far_buckets`, for a side-by-side figure); an
+//! gives every bucket k nodes (`Config::wide_far_buckets`, for a side-by-side figure) and
+//! `SIM_REPLICAS=<n>` sets how many nodes an announce stores at (`Config::replicas`); an
 //! ignored test runs 100,000 nodes. The last line, `SIM_RESULT {json}`, holds the figures for
 //! collection.
 
@@ -54,6 +55,7 @@ fn hundred_thousand_nodes_lossy_with_dead_nodes() {
 
 fn scale_run(nodes_count: usize, mut config: Config) {
     config.wide_far_buckets = env_or("SIM_WIDE_FAR_BUCKETS", config.wide_far_buckets);
+    config.replicas = env_or("SIM_REPLICAS", config.replicas);
     let loss_percent: u32 = env_or("SIM_LOSS_PERCENT", 5);
     let dead_percent: usize = env_or("SIM_DEAD_PERCENT", 10);
     let wall = Instant::now();
@@ -185,6 +187,7 @@ fn scale_run(nodes_count: usize, mut config: Config) {
         "jitter_ms": sim.net().jitter.as_millis(),
         "late_percent": sim.net().late * 100.0,
         "wide_far_buckets": config.wide_far_buckets,
+        "replicas": config.replicas,
         "table_nodes_mean": table_nodes,
         "neighbours_known": neighbours,
         "lookups": LOOKUPS,

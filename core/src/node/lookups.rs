@@ -130,6 +130,7 @@ impl Node {
             alpha: self.config.alpha.max(1),
             retries: self.config.retries,
             max_rounds: self.config.max_rounds,
+            replicas: self.config.replicas,
             max_candidates: self.config.max_lookup_candidates.max(self.config.k.max(1)),
             max_per_ip: self.config.lookup_candidates_per_ip(),
         }
