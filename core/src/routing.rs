@@ -687,6 +687,34 @@ impl RoutingTable {
             .collect()
     }
 
+    /// The node `id`, now marked as being pinged, if it never answered us, no ping to it is
+    /// in flight, it is among the `k` nodes closest to our own id and we know `k` nodes that
+    /// answered us: a query's sender that would be one of our neighbours is to be verified at
+    /// once, not when its turn comes in [`Self::due_for_ping`], behind every other node
+    /// waiting there (a minute or more while a network forms). A lookup for a node ends at
+    /// its neighbours, and they hand out only nodes that answered them: until they verify a
+    /// newcomer no lookup finds it, and nodes that join together miss each other for good. A
+    /// table with fewer than `k` such nodes hands out the others as well
+    /// ([`Self::closest_for_reply`]), so needs no ping. Admits no one (the sender took a free
+    /// slot or is not here) and costs one ping per query from such a sender, the size of the
+    /// answer that query gets anyway.
+    pub fn neighbour_to_verify(&mut self, id: &Id) -> Option<NodeInfo> {
+        let index = self.bucket_index(id);
+        let at = self.buckets[index]
+            .nodes
+            .iter()
+            .position(|e| e.id == *id && !e.verified && !e.pinging)?;
+        let k = self.config.k;
+        let near = self.closest(&self.own, k);
+        let answered = self.entries().filter(|e| e.verified && e.failures == 0);
+        if !near.iter().any(|n| n.id == *id) || answered.take(k).count() < k {
+            return None;
+        }
+        let entry = &mut self.buckets[index].nodes[at];
+        entry.pinging = true;
+        Some(entry.info())
+    }
+
     /// Marks a liveness ping as finished without an answer or failure being recorded.
     pub fn ping_done(&mut self, id: &Id) {
         let index = self.bucket_index(id);

@@ -14,7 +14,8 @@ use crate::krpc::{
 use crate::node::{MAX_DATAGRAM, Node, count_method, push_encoded};
 use crate::peer_store::Refused;
 use crate::rate_limit::Allowance;
-use crate::routing::is_routable;
+use crate::routing::{Insert, is_routable};
+use crate::transaction::Purpose;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -70,8 +71,20 @@ impl Node {
             && id != self.id
         {
             // Unverified senders only take free slots; this is how a lone seed grows a table.
-            self.table_of_mut(&from)
-                .on_query(NodeInfo { id, addr: from }, now);
+            // One that would be among our closest is pinged at once, so that we may hand it
+            // out to the lookups that look for it.
+            let table = self.table_of_mut(&from);
+            if table.on_query(NodeInfo { id, addr: from }, now) == Insert::Added
+                && let Some(info) = table.neighbour_to_verify(&id)
+            {
+                let ping = Query::Ping { id: self.id };
+                if self
+                    .send_query(now, info.addr, Some(info.id), ping, Purpose::TablePing)
+                    .is_none()
+                {
+                    self.table_of_mut(&info.addr).ping_done(&info.id);
+                }
+            }
         }
         match *query {
             Query::Ping { .. } => self.reply(from, msg, Response::with_id(self.id)),

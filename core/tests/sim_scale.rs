@@ -210,10 +210,11 @@ fn scale_run(nodes_count: usize, mut config: Config) {
     });
     println!("SIM_RESULT {result}");
     assert_eq!(round.unfinished, 0);
-    // Without wide buckets about 87 % at 10,000 nodes; 5 % when named nodes in the wide
-    // buckets took the liveness pings that verify query senders.
+    // About 98 % at 1,000 and 10,000 nodes; 85 % at 10,000 and a third at 1,000 while a
+    // query's sender that would be a neighbour waited its turn for the ping that verifies it
+    // (and 5 % when named nodes in the wide buckets took those pings).
     assert!(
-        neighbours >= 0.75,
+        neighbours >= 0.9,
         "the nodes know {:.1} % of their 8 closest",
         neighbours * 100.0
     );

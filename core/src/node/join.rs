@@ -1,11 +1,23 @@
 //! Joining the network: the bootstrap lookup of our own id, the far-bucket refreshes that
-//! complete it, and re-bootstraps (with backoff) whenever the routing table empties.
+//! complete it, a second lookup of our own id once the neighbourhood has had time to settle,
+//! and re-bootstraps (with backoff) whenever the routing table empties.
 
 use super::Node;
 use crate::event::{Event, LookupKind, QueryId};
 use crate::id::Id;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// How long after a bootstrap we look up our own id once more.
+///
+/// A bootstrap's self-lookup finds only the neighbours that others already hand out, and a
+/// node is handed out only once verified, a liveness ping after its first queries. Nodes
+/// that join within seconds of each other (a fleet that starts or restarts together) are
+/// each invisible during the other's self-lookup and would never learn of each other: on a
+/// simulated network of 1,000 nodes joining within 10 s, they held a third of their 8 closest.
+/// By this delay the pings that verify them have gone out, and a second lookup of our own id
+/// meets them; nodes that join later find us with theirs.
+pub(super) const NEIGHBOURHOOD_RECHECK: Duration = Duration::from_secs(30);
 
 impl Node {
     pub(super) fn start_bootstrap(&mut self, now: Instant, query: QueryId) {
@@ -49,11 +61,26 @@ impl Node {
         let table_size = self.table.len() + self.table6.len();
         if table_size > 0 {
             self.rebootstrap_delay = self.config.rebootstrap_min;
+            self.neighbourhood_check_at = Some(now + NEIGHBOURHOOD_RECHECK);
         } else {
             self.schedule_rebootstrap_if_empty(now);
         }
         self.events
             .push_back(Event::Bootstrapped { query, table_size });
+    }
+
+    /// The second lookup of our own id after a bootstrap (see [`NEIGHBOURHOOD_RECHECK`]),
+    /// from the table alone. Skipped when the table has emptied (a re-bootstrap will come) or
+    /// the lookups are at their limit (the bucket refreshes cover the neighbourhood later).
+    pub(super) fn check_neighbourhood(&mut self, now: Instant) {
+        if self.tables_empty() || self.lookups.len() >= self.config.max_lookups {
+            return;
+        }
+        let query = self.next_query_id();
+        let target = self.id;
+        self.table.touch_bucket(&target, now);
+        self.table6.touch_bucket(&target, now);
+        self.start_lookup(now, query, LookupKind::Refresh, target, &[]);
     }
 
     pub(super) fn schedule_rebootstrap_if_empty(&mut self, now: Instant) {

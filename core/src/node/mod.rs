@@ -94,6 +94,8 @@ pub struct Node {
     /// Far-bucket lookups a bootstrap waits for, with the bootstrap they belong to.
     join_refreshes: BTreeMap<QueryId, QueryId>,
     rebootstrap_at: Option<Instant>,
+    /// When to look up our own id again after a bootstrap (see [`join::NEIGHBOURHOOD_RECHECK`]).
+    neighbourhood_check_at: Option<Instant>,
     rebootstrap_delay: Duration,
     next_maintenance: Instant,
     next_query: u64,
@@ -174,6 +176,7 @@ impl Node {
             bootstrap_running: None,
             join_refreshes: BTreeMap::new(),
             rebootstrap_at: None,
+            neighbourhood_check_at: None,
             next_query: 0,
             last_now: now,
             stats: Stats::default(),
@@ -260,6 +263,10 @@ impl Node {
                 self.start_bootstrap(now, query);
             }
         }
+        if self.neighbourhood_check_at.is_some_and(|t| t <= now) {
+            self.neighbourhood_check_at = None;
+            self.check_neighbourhood(now);
+        }
         if now >= self.next_maintenance {
             self.maintain(now);
         }
@@ -287,6 +294,7 @@ impl Node {
             self.transactions.next_deadline(),
             announces,
             self.rebootstrap_at,
+            self.neighbourhood_check_at,
         ]
         .into_iter()
         .flatten()
