@@ -15,7 +15,6 @@ use crate::node::{MAX_DATAGRAM, Node, count_method, push_encoded};
 use crate::peer_store::Refused;
 use crate::rate_limit::Allowance;
 use crate::routing::{Insert, is_routable};
-use crate::transaction::Purpose;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -77,13 +76,7 @@ impl Node {
             if table.on_query(NodeInfo { id, addr: from }, now) == Insert::Added
                 && let Some(info) = table.neighbour_to_verify(&id)
             {
-                let ping = Query::Ping { id: self.id };
-                if self
-                    .send_query(now, info.addr, Some(info.id), ping, Purpose::TablePing)
-                    .is_none()
-                {
-                    self.table_of_mut(&info.addr).ping_done(&info.id);
-                }
+                self.ping_for_liveness(now, info);
             }
         }
         match *query {

@@ -3,7 +3,7 @@
 
 use super::Node;
 use crate::event::LookupKind;
-use crate::krpc::Query;
+use crate::krpc::{NodeInfo, Query};
 use crate::transaction::Purpose;
 use std::time::{Duration, Instant};
 
@@ -15,6 +15,18 @@ const PINGS_PER_TICK: usize = 4;
 const REFRESHES_PER_TICK: usize = 2;
 
 impl Node {
+    /// Pings a table node the table marked as being pinged; a ping that cannot be sent (no
+    /// transaction free) clears that mark.
+    pub(crate) fn ping_for_liveness(&mut self, now: Instant, info: NodeInfo) {
+        let query = Query::Ping { id: self.id };
+        if self
+            .send_query(now, info.addr, Some(info.id), query, Purpose::TablePing)
+            .is_none()
+        {
+            self.table_of_mut(&info.addr).ping_done(&info.id);
+        }
+    }
+
     pub(super) fn maintain(&mut self, now: Instant) {
         // Jitter keeps a fleet that restarted together from ticking in lockstep.
         let jitter = Duration::from_millis(self.rng.below(1000));
@@ -24,13 +36,7 @@ impl Node {
         let mut due = self.table.due_for_ping(now, PINGS_PER_TICK);
         due.extend(self.table6.due_for_ping(now, PINGS_PER_TICK));
         for info in due {
-            let query = Query::Ping { id: self.id };
-            if self
-                .send_query(now, info.addr, Some(info.id), query, Purpose::TablePing)
-                .is_none()
-            {
-                self.table_of_mut(&info.addr).ping_done(&info.id);
-            }
+            self.ping_for_liveness(now, info);
         }
         if let Some(before) = now.checked_sub(self.config.bucket_refresh) {
             let rng = &mut self.rng;
