@@ -56,6 +56,9 @@ pub struct Entry {
     pub failures: u8,
     /// A liveness ping to it is in flight.
     pub pinging: bool,
+    /// A lookup's request to it passed its short timeout unanswered, and has neither been
+    /// answered nor failed since: the next lookups do not start from it.
+    pub overdue: bool,
     /// Round-trip times of its answers to our queries.
     pub rtt: Option<RttEstimate>,
     /// Its id is BEP 42-secure for its address (see [`is_secure_node`]).
@@ -74,6 +77,7 @@ impl Entry {
             verified,
             failures: 0,
             pinging: false,
+            overdue: false,
             rtt: None,
             secure: is_secure_node(&info.id, &info.addr),
             named: false,
@@ -328,6 +332,7 @@ impl RoutingTable {
             if responded {
                 // Any answer settles a liveness ping in flight: it may be pinged again later.
                 entry.pinging = false;
+                entry.overdue = false;
                 entry.verified = true;
                 entry.failures = 0;
                 entry.last_seen = now;
@@ -547,6 +552,7 @@ impl RoutingTable {
         let entry = &mut bucket.nodes[pos];
         entry.failures = entry.failures.saturating_add(1);
         entry.pinging = false;
+        entry.overdue = false;
         let (failures, verified, secure) = (entry.failures, entry.verified, entry.secure);
         // Preferring secure ids, a secure node that is not bad yet makes way for a secure
         // replacement only.
@@ -589,6 +595,20 @@ impl RoutingTable {
         }
     }
 
+    /// Records whether a request to `id` at `addr` is [`Entry::overdue`]: set when a lookup's
+    /// request passes its short timeout, cleared when a request to it is settled (an answer,
+    /// an error, or its failure at the full timeout, which [`Self::on_failure`] clears).
+    pub fn set_overdue(&mut self, id: &Id, addr: &SocketAddr, overdue: bool) {
+        let index = self.bucket_index(id);
+        if let Some(e) = self.buckets[index]
+            .nodes
+            .iter_mut()
+            .find(|e| e.id == *id && e.addr == *addr)
+        {
+            e.overdue = overdue;
+        }
+    }
+
     /// Removes every bad node that has no replacement waiting. Used when the table is
     /// consulted for lookups; keeps the node count honest.
     pub fn purge_bad(&mut self) {
@@ -602,6 +622,26 @@ impl RoutingTable {
     pub fn closest(&self, target: &Id, count: usize) -> Vec<NodeInfo> {
         let max_failures = self.config.max_failures;
         self.closest_where(target, count, |e| e.failures < max_failures)
+    }
+
+    /// Up to `count` nodes to start a lookup for `target` from, closest first: non-bad nodes
+    /// that are not [`Entry::overdue`]. Without that, every lookup started within a dead node's
+    /// full timeout asks it again (a responder naming inventions makes each cost that many
+    /// requests). Overdue nodes top the seeds up only to `k`, for a table that knows too few
+    /// others.
+    pub fn closest_seeds(&self, target: &Id, count: usize) -> Vec<NodeInfo> {
+        let max_failures = self.config.max_failures;
+        let mut out =
+            self.closest_where(target, count, |e| e.failures < max_failures && !e.overdue);
+        let k = self.config.k.min(count);
+        if out.len() < k {
+            let rest = k - out.len();
+            out.extend(
+                self.closest_where(target, rest, |e| e.failures < max_failures && e.overdue),
+            );
+            out.sort_by_key(|n| n.id.distance_key(target));
+        }
+        out
     }
 
     /// Up to `count` nodes to hand out in answers about `target`, closest first: nodes that
@@ -936,6 +976,35 @@ mod tests {
             }
         }
         table
+    }
+
+    #[test]
+    fn overdue_nodes_seed_a_lookup_only_when_too_few_others_are_known() {
+        let now = Instant::now();
+        let own = Id([0x55; 20]);
+        let table_of = |depth| full_table(own, depth, now);
+        let mut table = table_of(3);
+        let target = id_at(&own, 0, [0xaa; 20]);
+        let all = table.closest(&target, 16);
+        let late = all[0];
+        table.set_overdue(&late.id, &late.addr, true);
+        let seeds = table.closest_seeds(&target, 16);
+        assert_eq!(seeds.len(), 16);
+        assert!(!seeds.contains(&late), "the overdue node seeds the lookup");
+        // Its answer (or a settled request) clears the mark.
+        table.set_overdue(&late.id, &late.addr, false);
+        assert_eq!(table.closest_seeds(&target, 16)[0], late);
+
+        // A table of 8 whose closest is overdue still gives k seeds: the overdue one tops up.
+        let mut small = table_of(1);
+        let first = small.closest(&target, 8)[0];
+        small.set_overdue(&first.id, &first.addr, true);
+        let seeds = small.closest_seeds(&target, 16);
+        assert_eq!(seeds.len(), 8);
+        assert_eq!(seeds[0], first, "topped up in distance order");
+        // Its failure clears the mark as well.
+        small.on_failure(&first.id, &first.addr, now);
+        assert!(small.get(&first.id).is_some_and(|e| !e.overdue));
     }
 
     /// The selection as it was: every entry that passes `keep`, fully sorted.

@@ -85,3 +85,93 @@ fn fabricated_nodes_stay_bounded_and_are_never_handed_out() {
         }
     }
 }
+
+#[test]
+fn a_fabricated_node_costs_our_lookups_a_bounded_number_of_requests() {
+    let mut h = Harness::new(config(8));
+    let max_failures = u32::from(h.node.config().node_max_failures);
+    let honest: Vec<(Id, SocketAddrV4)> = (0..8)
+        .map(|i| (id(0x10 + i, 1), v4(10, 0, 0, 10 + i, 6881)))
+        .collect();
+    for (i, a) in &honest {
+        h.verified(i, *a);
+    }
+    h.verified(&id(0xff, 1), v4(10, 0, 0, 99, 6881));
+    let liar = (id(0x40, 0), v4(10, 0, 9, 1, 6881));
+    h.verified(&liar.0, liar.1);
+    h.sent();
+
+    // The liar names 8 inventions in each of the first 20 lookups; nothing answers at their
+    // addresses, while every honest node and the liar answer every query.
+    let mut fabricated: Vec<(Id, SocketAddrV4)> = Vec::new();
+    let mut asked: std::collections::HashMap<SocketAddrV4, u32> = Default::default();
+    for round in 0..60u8 {
+        let target = id(0x40, 100 + round);
+        h.node.find_node(h.now, target);
+        let lying = round < 20;
+        let names: Vec<(Id, SocketAddrV4)> = (0..8u8)
+            .map(|j| {
+                let mut fake = id(0x40, round);
+                fake.0[1] = j + 1;
+                (fake, v4(10, 200 + j / 4, round, j, 6881))
+            })
+            .collect();
+        if lying {
+            fabricated.extend(names.iter().copied());
+        }
+        let fakes = fabricated.clone();
+        let (_, sent) = hand_support::run_lookup(&mut h, |h, query| {
+            if query.to == liar.1 {
+                let nodes = if lying { &names[..] } else { &[][..] };
+                let field = B::S(nodes.iter().flat_map(|(i, a)| compact(i, *a)).collect());
+                h.answer(query, &liar.0, vec![("nodes", field)]);
+            } else if let Some((i, _)) = honest.iter().find(|(_, a)| *a == query.to) {
+                h.answer(query, i, vec![("nodes", B::S(Vec::new()))]);
+            }
+            true
+        });
+        for s in sent {
+            if fakes.iter().any(|(_, a)| *a == s.to) {
+                *asked.entry(s.to).or_default() += 1;
+            }
+        }
+    }
+    // Maintenance goes on for ten minutes: the liveness pings that still reach inventions
+    // count against them too.
+    let end = h.now + Duration::from_secs(600);
+    while h.now < end {
+        h.tick(Duration::from_secs(1));
+        for s in h.sent() {
+            if fabricated.iter().any(|(_, a)| *a == s.to) {
+                *asked.entry(s.to).or_default() += 1;
+            }
+        }
+    }
+
+    assert!(!asked.is_empty(), "the inventions were asked at all");
+    let worst = asked.values().copied().max().unwrap_or(0);
+    // A named node is dropped once it fails `max_failures` queries in a row; a ping and a
+    // lookup's query may both be in flight when it does.
+    assert!(
+        worst <= 2 * max_failures,
+        "an invention drew {worst} requests, over {}",
+        2 * max_failures
+    );
+    let total: u32 = asked.values().sum();
+    let table = h.node.routing_table();
+    let kept: Vec<_> = fabricated
+        .iter()
+        .filter(|(i, _)| table.get(i).is_some())
+        .collect();
+    assert!(
+        kept.is_empty(),
+        "{} inventions still in the table",
+        kept.len()
+    );
+    table.check_invariants().expect("invariants");
+    eprintln!(
+        "{} inventions, {} asked, {total} requests to them, worst {worst}",
+        fabricated.len(),
+        asked.len()
+    );
+}

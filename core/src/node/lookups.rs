@@ -76,7 +76,7 @@ impl Node {
             .into_iter()
             .flat_map(|table| {
                 table
-                    .closest(&target, self.config.k * 2)
+                    .closest_seeds(&target, self.config.k * 2)
                     .into_iter()
                     .map(|n| (n, hint(table, &n)))
             })

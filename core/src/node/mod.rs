@@ -230,6 +230,10 @@ impl Node {
             match deadline {
                 Deadline::Short => {
                     if let Purpose::Lookup(query) = pending.purpose {
+                        if let Some(id) = pending.node_id {
+                            self.table_of_mut(&pending.to)
+                                .set_overdue(&id, &pending.to, true);
+                        }
                         if let Some(lookup) = self.lookups.get_mut(&query) {
                             lookup.on_short_timeout(pending.to);
                         }
