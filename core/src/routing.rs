@@ -576,7 +576,8 @@ impl RoutingTable {
     }
 
     /// Folds the round-trip time of an answer from `id` at `addr` into its estimate, as a short
-    /// timeout within `min..=max` should see it ([`RttEstimate::fold_bounded`]).
+    /// timeout within `min..=max` should see it ([`RttEstimate::fold_bounded`]), and clears
+    /// [`Entry::overdue`].
     pub fn record_rtt(
         &mut self,
         id: &Id,
@@ -592,12 +593,15 @@ impl RoutingTable {
             .find(|e| e.id == *id && e.addr == *addr)
         {
             RttEstimate::fold_bounded(&mut e.rtt, sample, min, max);
+            // An answer settles an overdue request.
+            e.overdue = false;
         }
     }
 
     /// Records whether a request to `id` at `addr` is [`Entry::overdue`]: set when a lookup's
     /// request passes its short timeout, cleared when a request to it is settled (an answer,
-    /// an error, or its failure at the full timeout, which [`Self::on_failure`] clears).
+    /// an error, or its failure at the full timeout; [`Self::record_rtt`] and [`Self::on_failure`]
+    /// clear it as well).
     pub fn set_overdue(&mut self, id: &Id, addr: &SocketAddr, overdue: bool) {
         let index = self.bucket_index(id);
         if let Some(e) = self.buckets[index]

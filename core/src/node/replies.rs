@@ -88,10 +88,6 @@ impl Node {
             return;
         };
         self.stats.responses_in += 1;
-        if let Some(id) = pending.node_id {
-            self.table_of_mut(&pending.to)
-                .set_overdue(&id, &pending.to, false);
-        }
         let sample = now.saturating_duration_since(pending.sent_at);
         let (min, max) = (self.config.short_timeout_min, self.short_timeout_max());
         RttQuantile::fold(&mut self.rtt, sample, max);
