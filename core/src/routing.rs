@@ -748,10 +748,23 @@ impl RoutingTable {
             .nodes
             .iter()
             .position(|e| e.id == *id && !e.verified && !e.pinging)?;
-        let k = self.config.k;
-        let near = self.closest(&self.own, k);
+        let (k, max_failures) = (self.config.k, self.config.max_failures);
+        if self.buckets[index].nodes[at].failures >= max_failures {
+            return None;
+        }
+        // Among the k non-bad nodes closest to us: fewer than k are closer. Every node of a
+        // later bucket is closer than one of bucket `index`; in that bucket, the distance says.
+        let own = self.own;
+        let mine = id.distance_key(&own);
+        let closer = self.buckets[index..]
+            .iter()
+            .enumerate()
+            .flat_map(|(b, bucket)| bucket.nodes.iter().map(move |e| (b, e)))
+            .filter(|(b, e)| {
+                e.failures < max_failures && (*b > 0 || e.id.distance_key(&own) < mine)
+            });
         let answered = self.entries().filter(|e| e.verified && e.failures == 0);
-        if !near.iter().any(|n| n.id == *id) || answered.take(k).count() < k {
+        if closer.take(k).count() >= k || answered.take(k).count() < k {
             return None;
         }
         let entry = &mut self.buckets[index].nodes[at];
