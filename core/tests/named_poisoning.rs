@@ -12,19 +12,7 @@ use tokengo_core::routing::FAR_BUCKET_FACTORS;
 
 #[test]
 fn fabricated_nodes_stay_bounded_and_are_never_handed_out() {
-    // Our id is 0xff..ff (see `config`): ids below 0x80.. are in bucket 0.
-    let mut h = Harness::new(config(8));
-    let honest: Vec<(Id, SocketAddrV4)> = (0..8)
-        .map(|i| (id(0x10 + i, 1), v4(10, 0, 0, 10 + i, 6881)))
-        .collect();
-    for (i, a) in &honest {
-        h.verified(i, *a);
-    }
-    // One node near us splits the table, so bucket 0 is a wide bucket.
-    h.verified(&id(0xff, 1), v4(10, 0, 0, 99, 6881));
-    let liar = (id(0x40, 0), v4(10, 0, 9, 1, 6881));
-    h.verified(&liar.0, liar.1);
-    h.sent();
+    let (mut h, honest, liar) = poisoned_setup();
 
     let mut fabricated: Vec<(Id, SocketAddrV4)> = Vec::new();
     for round in 0..40u8 {
@@ -36,13 +24,7 @@ fn fabricated_nodes_stay_bounded_and_are_never_handed_out() {
             .into_iter()
             .find(|s| s.to == liar.1)
             .expect("the liar is asked");
-        let names: Vec<(Id, SocketAddrV4)> = (0..8u8)
-            .map(|j| {
-                let mut fake = id(0x40, round);
-                fake.0[1] = j + 1;
-                (fake, v4(10, 200 + j / 4, round, j, 6881))
-            })
-            .collect();
+        let names = inventions(round);
         let field = B::S(names.iter().flat_map(|(i, a)| compact(i, *a)).collect());
         h.answer(&ask, &liar.0, vec![("nodes", field)]);
         fabricated.extend(names);
@@ -88,18 +70,8 @@ fn fabricated_nodes_stay_bounded_and_are_never_handed_out() {
 
 #[test]
 fn a_fabricated_node_costs_our_lookups_a_bounded_number_of_requests() {
-    let mut h = Harness::new(config(8));
+    let (mut h, honest, liar) = poisoned_setup();
     let max_failures = u32::from(h.node.config().node_max_failures);
-    let honest: Vec<(Id, SocketAddrV4)> = (0..8)
-        .map(|i| (id(0x10 + i, 1), v4(10, 0, 0, 10 + i, 6881)))
-        .collect();
-    for (i, a) in &honest {
-        h.verified(i, *a);
-    }
-    h.verified(&id(0xff, 1), v4(10, 0, 0, 99, 6881));
-    let liar = (id(0x40, 0), v4(10, 0, 9, 1, 6881));
-    h.verified(&liar.0, liar.1);
-    h.sent();
 
     // The liar names 8 inventions in each of the first 20 lookups; nothing answers at their
     // addresses, while every honest node and the liar answer every query.
@@ -109,13 +81,7 @@ fn a_fabricated_node_costs_our_lookups_a_bounded_number_of_requests() {
         let target = id(0x40, 100 + round);
         h.node.find_node(h.now, target);
         let lying = round < 20;
-        let names: Vec<(Id, SocketAddrV4)> = (0..8u8)
-            .map(|j| {
-                let mut fake = id(0x40, round);
-                fake.0[1] = j + 1;
-                (fake, v4(10, 200 + j / 4, round, j, 6881))
-            })
-            .collect();
+        let names = inventions(round);
         if lying {
             fabricated.extend(names.iter().copied());
         }
@@ -174,4 +140,36 @@ fn a_fabricated_node_costs_our_lookups_a_bounded_number_of_requests() {
         fabricated.len(),
         asked.len()
     );
+}
+
+type Contact = (Id, SocketAddrV4);
+
+/// Our node (id 0xff..ff, see `config`: ids below 0x80.. are in bucket 0) knowing 8 honest
+/// nodes in bucket 0, one near us that splits the table (so bucket 0 is a wide bucket), and
+/// the liar, all verified.
+fn poisoned_setup() -> (Harness, Vec<Contact>, Contact) {
+    let mut h = Harness::new(config(8));
+    let honest: Vec<Contact> = (0..8)
+        .map(|i| (id(0x10 + i, 1), v4(10, 0, 0, 10 + i, 6881)))
+        .collect();
+    for (i, a) in &honest {
+        h.verified(i, *a);
+    }
+    h.verified(&id(0xff, 1), v4(10, 0, 0, 99, 6881));
+    let liar = (id(0x40, 0), v4(10, 0, 9, 1, 6881));
+    h.verified(&liar.0, liar.1);
+    h.sent();
+    (h, honest, liar)
+}
+
+/// The 8 inventions the liar names in `round`: ids near the round's target, each at an IP of
+/// its own where nothing answers.
+fn inventions(round: u8) -> Vec<Contact> {
+    (0..8u8)
+        .map(|j| {
+            let mut fake = id(0x40, round);
+            fake.0[1] = j + 1;
+            (fake, v4(10, 200 + j / 4, round, j, 6881))
+        })
+        .collect()
 }
