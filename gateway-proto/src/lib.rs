@@ -17,7 +17,8 @@
 //! - [`hygiene`]: which headers leave the machine and which local callers the proxy serves;
 //! - [`path_policy`]: which paths an exit passes to its backend;
 //! - [`replay`]: the date in every sealed request, and the exit's guard against replays;
-//! - [`retry`]: whether a failed request may be sent again.
+//! - [`retry`]: whether a failed request may be sent again;
+//! - [`liveness`]: whether a connection's silent peer is gone.
 //!
 //! Nothing here opens a socket or reads a clock: stateful parts take `now`, in the
 //! `handle_*` / `poll_*` shape. A runtime shell (`tokengo-gateway`) moves the bytes.
@@ -65,6 +66,7 @@ pub mod http_message;
 pub mod hygiene;
 pub mod identity;
 pub mod keys;
+pub mod liveness;
 pub mod models;
 pub mod padding;
 pub mod path_policy;

@@ -55,6 +55,7 @@ pub mod metrics;
 pub mod relay;
 pub mod relay_source;
 pub mod shutdown;
+pub mod silence;
 #[cfg(feature = "proxy")]
 pub mod stack;
 pub mod transport;

@@ -42,7 +42,10 @@ use tokengo_gateway_proto::trust::{
 
 use crate::frame_io::{read_frame, write_frame};
 use crate::relay_source::{RelayCandidate, RelaySource, RelaySourceError};
-use crate::transport::{ALPN_CLIENT, DialError, DialOptions, Dialer, TransportLimits, peer_key};
+use crate::silence::{self, SilenceGuard};
+use crate::transport::{
+    ALPN_CLIENT, DIALER_KEEP_ALIVE, DialError, DialOptions, Dialer, TransportLimits, peer_key,
+};
 
 /// Relays a client dials at once, in the source's order, for one choice of exit.
 pub const MAX_RELAYS_TRIED: usize = 8;
@@ -181,6 +184,8 @@ struct Usable {
 #[derive(Debug, Default)]
 struct Slot {
     conn: Option<quinn::Connection>,
+    /// Closes `conn` once its relay falls silent (a killed relay, noticed within seconds).
+    silence: Option<SilenceGuard>,
     /// The identity key of `conn`'s relay.
     relay_id: [u8; 32],
     exits: Vec<Usable>,
@@ -252,6 +257,7 @@ impl GatewayClient {
             .is_some_and(|c| c.close_reason().is_some())
         {
             slot.conn = None;
+            slot.silence = None;
         }
         if slot.conn.is_some() && !slot.exits.is_empty() {
             if slot
@@ -261,6 +267,7 @@ impl GatewayClient {
                 self.refresh(&mut slot).await;
             }
         } else {
+            slot.silence = None;
             if let Some(conn) = slot.conn.take() {
                 conn.close(0u32.into(), b"choosing again");
             }
@@ -513,6 +520,7 @@ impl GatewayClient {
         }
         let kept = kept.ok_or(ClientError::NoExit)?;
         info!(relay = %kept.conn.remote_address(), exits = exits.len(), "using relay");
+        slot.silence = Some(silence::watch(&kept.conn, DIALER_KEEP_ALIVE));
         slot.conn = Some(kept.conn);
         slot.relay_id = kept.view.relay_id;
         slot.exits = exits;

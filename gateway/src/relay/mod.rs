@@ -266,6 +266,8 @@ impl Shared {
             return;
         };
         self.metrics.exits.set(self.registry.len() as i64);
+        // A killed exit is dropped from the registry within seconds, not at the idle timeout.
+        let _silence = crate::silence::watch(&conn, transport::EXIT_HEARD_EVERY);
         loop {
             let (send, recv) = match conn.accept_bi().await {
                 Ok(s) => s,
