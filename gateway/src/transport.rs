@@ -215,11 +215,10 @@ pub const DIALER_STREAM_WINDOW: u32 = 1024 * 1024;
 /// What a client or an exit buffers of its relay connection, all streams together.
 pub const DIALER_CONNECTION_WINDOW: u32 = 8 * 1024 * 1024;
 
-/// How often a client or an exit pings its relay when nothing else is sent.
-pub const DIALER_KEEP_ALIVE: Duration = Duration::from_secs(1);
-/// How often a relay hears an exit at least: twice [`DIALER_KEEP_ALIVE`], so that an exit
-/// pinging at the older 2 s interval is not taken for gone.
-pub const EXIT_HEARD_EVERY: Duration = Duration::from_secs(2);
+/// How often both ends of a relay connection ping when nothing else is sent: each hears the
+/// other (its pings, or the acknowledgements of its own) at least this often, whatever the
+/// other's version pings at, and watches for silence past it ([`crate::silence`]).
+pub const KEEP_ALIVE: Duration = Duration::from_secs(1);
 
 /// Transport limits of one connection.
 #[derive(Debug, Clone, Copy)]
@@ -241,7 +240,7 @@ impl TransportLimits {
     /// Limits for a connection this side dialled to a relay (client or exit).
     ///
     /// A relay that vanishes without closing (killed, or its host gone) sends nothing more.
-    /// The dialling side pings every [`DIALER_KEEP_ALIVE`], so a live relay is heard at least
+    /// The dialling side pings every [`KEEP_ALIVE`], so a live relay is heard at least
     /// that often, and watches for silence ([`crate::silence`]): a dead relay is noticed
     /// about two seconds after it died on a short path. The idle timeout (the smaller of the two
     /// sides' is in force) stays as the backstop.
@@ -249,7 +248,7 @@ impl TransportLimits {
         TransportLimits {
             max_streams,
             idle_timeout: Duration::from_secs(8),
-            keep_alive: Some(DIALER_KEEP_ALIVE),
+            keep_alive: Some(KEEP_ALIVE),
             stream_window: DIALER_STREAM_WINDOW,
             connection_window: DIALER_CONNECTION_WINDOW,
         }

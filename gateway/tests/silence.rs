@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokengo_gateway::silence;
 use tokengo_gateway::transport::{
-    self, ALPN_CLIENT, DIALER_KEEP_ALIVE, DialOptions, Dialer, TransportLimits,
+    self, ALPN_CLIENT, DialOptions, Dialer, KEEP_ALIVE, TransportLimits,
 };
 use tokengo_gateway_proto::identity::Identity;
 use tokio::net::UdpSocket;
@@ -104,7 +104,7 @@ async fn pair() -> Pair {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relay_that_falls_silent_is_closed_by_the_watch_before_the_idle_timeout() {
     let p = pair().await;
-    let _watch = silence::watch(&p.client, DIALER_KEEP_ALIVE);
+    let _watch = silence::watch(&p.client, KEEP_ALIVE);
     // Alive and idle for three watch limits on loopback: the keep-alive keeps it open.
     tokio::time::sleep(Duration::from_secs(6)).await;
     assert!(
@@ -124,7 +124,7 @@ async fn a_relay_that_falls_silent_is_closed_by_the_watch_before_the_idle_timeou
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_the_guard_with_the_connection_closes_it() {
     let p = pair().await;
-    let watch = silence::watch(&p.client, DIALER_KEEP_ALIVE);
+    let watch = silence::watch(&p.client, KEEP_ALIVE);
     drop(watch);
     drop(p.client);
     // The watch held a handle to the connection: had it kept running, the connection would

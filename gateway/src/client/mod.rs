@@ -44,7 +44,7 @@ use crate::frame_io::{read_frame, write_frame};
 use crate::relay_source::{RelayCandidate, RelaySource, RelaySourceError};
 use crate::silence::{self, SilenceGuard};
 use crate::transport::{
-    ALPN_CLIENT, DIALER_KEEP_ALIVE, DialError, DialOptions, Dialer, TransportLimits, peer_key,
+    ALPN_CLIENT, DialError, DialOptions, Dialer, KEEP_ALIVE, TransportLimits, peer_key,
 };
 
 /// Relays a client dials at once, in the source's order, for one choice of exit.
@@ -520,7 +520,7 @@ impl GatewayClient {
         }
         let kept = kept.ok_or(ClientError::NoExit)?;
         info!(relay = %kept.conn.remote_address(), exits = exits.len(), "using relay");
-        slot.silence = Some(silence::watch(&kept.conn, DIALER_KEEP_ALIVE));
+        slot.silence = Some(silence::watch(&kept.conn, KEEP_ALIVE));
         slot.conn = Some(kept.conn);
         slot.relay_id = kept.view.relay_id;
         slot.exits = exits;

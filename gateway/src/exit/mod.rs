@@ -491,7 +491,7 @@ impl Exit {
         relay_id: [u8; PUBLIC_KEY_LEN],
         conn: quinn::Connection,
     ) -> SessionEvent {
-        let _silence = crate::silence::watch(&conn, crate::transport::DIALER_KEEP_ALIVE);
+        let _silence = crate::silence::watch(&conn, crate::transport::KEEP_ALIVE);
         let accept = async {
             loop {
                 match conn.accept_bi().await {

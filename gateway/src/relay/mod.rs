@@ -121,7 +121,8 @@ impl Relay {
         let limits = TransportLimits {
             max_streams: options.max_streams_per_connection,
             idle_timeout: Duration::from_secs(120),
-            keep_alive: None,
+            // Its own pings' acknowledgements let the relay hear a live exit every second.
+            keep_alive: Some(transport::KEEP_ALIVE),
             stream_window: transport::RELAY_STREAM_WINDOW,
             connection_window: transport::RELAY_CONNECTION_WINDOW,
         };
@@ -267,7 +268,7 @@ impl Shared {
         };
         self.metrics.exits.set(self.registry.len() as i64);
         // A killed exit is dropped from the registry within seconds, not at the idle timeout.
-        let _silence = crate::silence::watch(&conn, transport::EXIT_HEARD_EVERY);
+        let _silence = crate::silence::watch(&conn, transport::KEEP_ALIVE);
         loop {
             let (send, recv) = match conn.accept_bi().await {
                 Ok(s) => s,
