@@ -91,7 +91,7 @@ impl Drop for KeptAnnounce {
 
 #[test]
 fn bad_input_exits_2_with_a_clear_error() {
-    let cases: [&[&str]; 9] = [
+    let cases: [&[&str]; 11] = [
         &["get-peers", "abc", "--bootstrap", "127.0.0.1:1"],
         &["get-peers", &"g".repeat(40), "--bootstrap", "127.0.0.1:1"],
         &["get-peers", &"a".repeat(40), "--bootstrap", "127.0.0.1"],
@@ -100,6 +100,17 @@ fn bad_input_exits_2_with_a_clear_error() {
         &["node", "--listen", "localhost"],
         // One address per family.
         &["node", "--listen", "127.0.0.1:0", "--listen", "127.0.0.2:0"],
+        // BEP 42 policies are prefer, enforce and off, and only Mainline looks at ids.
+        &[
+            "node",
+            "--listen",
+            "127.0.0.1:0",
+            "--network",
+            "mainline",
+            "--secure-ids",
+            "strict",
+        ],
+        &["node", "--listen", "127.0.0.1:0", "--secure-ids", "enforce"],
         // --every needs --keep, and a positive whole number of seconds.
         &["announce", &"a".repeat(40), "--port", "1", "--every", "5"],
         &[
@@ -303,20 +314,32 @@ fn table_of(path: &std::path::Path) -> Option<Vec<String>> {
 fn private_and_public_nodes_never_share_table_entries() {
     let dir = tempfile::tempdir().expect("temp dir");
     let state = |name: &str| dir.path().join(name).to_str().expect("utf-8").to_string();
-    let node = |network: &str, name: &str, bootstrap: &[&str]| {
+    let node = |network: &str, name: &str, bootstrap: &[&str], extra: &[&str]| {
         let path = state(name);
         let mut args = vec!["--network", network, "--state", &path, "--save-every", "1"];
         for b in bootstrap {
             args.extend(["--bootstrap", b]);
         }
+        args.extend(extra);
         NodeProcess::start(&args)
     };
-    let private_seed = node("tokengo", "private-seed", &[]);
-    let public_seed = node("mainline", "public-seed", &[]);
+    let private_seed = node("tokengo", "private-seed", &[], &[]);
+    let public_seed = node("mainline", "public-seed", &[], &[]);
     let (private_addr, public_addr) = (private_seed.addr.to_string(), public_seed.addr.to_string());
-    // Each bridge joins its own network's seed and also tries the other network's.
-    let private_bridge = node("tokengo", "private-bridge", &[&private_addr, &public_addr]);
-    let public_bridge = node("mainline", "public-bridge", &[&public_addr, &private_addr]);
+    // Each bridge joins its own network's seed and also tries the other network's. The public
+    // one enforces BEP 42, which exempts loopback: it still keeps its loopback seed.
+    let private_bridge = node(
+        "tokengo",
+        "private-bridge",
+        &[&private_addr, &public_addr],
+        &[],
+    );
+    let public_bridge = node(
+        "mainline",
+        "public-bridge",
+        &[&public_addr, &private_addr],
+        &["--secure-ids", "enforce"],
+    );
     let private: Vec<String> = [&private_seed, &private_bridge]
         .iter()
         .map(|n| n.addr.to_string())

@@ -5,7 +5,7 @@ use clap::{Args, ValueEnum};
 use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokengo_core::{Config, Id, Network};
+use tokengo_core::{Config, Id, Network, SecureIdPolicy};
 
 /// The public routers used by `--network mainline` when no `--bootstrap` is given.
 pub const MAINLINE_ROUTERS: [&str; 4] = [
@@ -37,6 +37,30 @@ impl NetworkName {
         match self {
             NetworkName::Tokengo => Network::tokengo(),
             NetworkName::Mainline => Network::Mainline,
+        }
+    }
+}
+
+/// BEP 42: what a Mainline node's routing tables do with nodes whose id is not secure for the
+/// address they answer from (local addresses are always exempt).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SecureIds {
+    /// Prefer secure nodes (the default, as libtorrent): a secure node that answered takes a
+    /// non-secure node's place in a full bucket, never the other way round.
+    Prefer,
+    /// Keep secure nodes only (libtorrent's `enforce_node_id`).
+    Enforce,
+    /// Do not look at ids.
+    Off,
+}
+
+impl SecureIds {
+    /// The core's policy.
+    pub fn policy(self) -> SecureIdPolicy {
+        match self {
+            SecureIds::Prefer => SecureIdPolicy::Prefer,
+            SecureIds::Enforce => SecureIdPolicy::Enforce,
+            SecureIds::Off => SecureIdPolicy::Off,
         }
     }
 }

@@ -141,6 +141,10 @@ pub struct NodeArgs {
     /// BEP 43 read-only: query others but answer no queries and stay out of their tables.
     #[arg(long)]
     pub read_only: bool,
+    /// BEP 42 on Mainline: prefer nodes whose id is secure for their address (default), keep
+    /// only those, or ignore ids. The tokengo network ignores ids, so it refuses this option.
+    #[arg(long, value_enum, value_name = "POLICY")]
+    pub secure_ids: Option<args::SecureIds>,
 }
 
 /// Options of the one-shot commands.

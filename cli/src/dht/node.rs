@@ -34,6 +34,15 @@ pub(crate) async fn run(args: NodeArgs) -> Result<ExitCode, Failure> {
     }
     let mut config = args::node_config(network, args.read_only);
     config.id = saved.as_ref().map(|s| s.id);
+    if let Some(secure_ids) = args.secure_ids {
+        if network != args::NetworkName::Mainline {
+            return Err(Failure::Input(anyhow!(
+                "--secure-ids applies to --network mainline only: the {} network ignores ids",
+                network.as_str()
+            )));
+        }
+        config.secure_id_policy = secure_ids.policy();
+    }
     let mut signals = report::StopSignals::install()?;
     let listen = args.listen.clone();
     let node = RunningNode::start(args.runtime, listen, config)
