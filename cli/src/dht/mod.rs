@@ -242,11 +242,16 @@ pub fn run(args: DhtArgs, log_format: crate::console::LogFormat) -> ExitCode {
         "warn"
     };
     crate::console::init_logging(default_level, log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    // A one-shot command runs on one thread: its lookup and the node driving it hand each
+    // datagram to each other, and on two threads every hand-over is a cross-thread wake-up.
+    let mut builder = if matches!(args.command, DhtCommand::Node(_)) {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(2);
+        builder
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
