@@ -1,7 +1,7 @@
 //! What relays, exits and clients count, for operators: Prometheus metrics kept by each part
 //! whether or not anyone scrapes them (counting costs an atomic add), registered into a
-//! [`Registry`] and served in the OpenMetrics text format by [`serve`] when `--metrics ADDR`
-//! is given.
+//! [`Registry`] and served in the OpenMetrics text format by `serve` (with the `proxy`
+//! feature) when `--metrics ADDR` is given.
 //!
 //! Labels are bounded: routes are a fixed list of API paths (anything else is `other`), statuses
 //! are HTTP codes, refusals are the protocol's codes, so no peer can grow the label space.
