@@ -586,12 +586,7 @@ impl RoutingTable {
         min: Duration,
         max: Duration,
     ) {
-        let index = self.bucket_index(id);
-        if let Some(e) = self.buckets[index]
-            .nodes
-            .iter_mut()
-            .find(|e| e.id == *id && e.addr == *addr)
-        {
+        if let Some(e) = self.entry_at_mut(id, addr) {
             RttEstimate::fold_bounded(&mut e.rtt, sample, min, max);
             // An answer settles an overdue request.
             e.overdue = false;
@@ -603,14 +598,18 @@ impl RoutingTable {
     /// an error, or its failure at the full timeout; [`Self::record_rtt`] and [`Self::on_failure`]
     /// clear it as well).
     pub fn set_overdue(&mut self, id: &Id, addr: &SocketAddr, overdue: bool) {
+        if let Some(e) = self.entry_at_mut(id, addr) {
+            e.overdue = overdue;
+        }
+    }
+
+    /// The table node `id`, if it is at `addr`.
+    fn entry_at_mut(&mut self, id: &Id, addr: &SocketAddr) -> Option<&mut Entry> {
         let index = self.bucket_index(id);
-        if let Some(e) = self.buckets[index]
+        self.buckets[index]
             .nodes
             .iter_mut()
             .find(|e| e.id == *id && e.addr == *addr)
-        {
-            e.overdue = overdue;
-        }
     }
 
     /// Removes every bad node that has no replacement waiting. Used when the table is
@@ -635,17 +634,13 @@ impl RoutingTable {
     /// others.
     pub fn closest_seeds(&self, target: &Id, count: usize) -> Vec<NodeInfo> {
         let max_failures = self.config.max_failures;
-        let mut out =
-            self.closest_where(target, count, |e| e.failures < max_failures && !e.overdue);
-        let k = self.config.k.min(count);
-        if out.len() < k {
-            let rest = k - out.len();
-            out.extend(
-                self.closest_where(target, rest, |e| e.failures < max_failures && e.overdue),
-            );
-            out.sort_by_key(|n| n.id.distance_key(target));
-        }
-        out
+        self.closest_topped_up(
+            target,
+            count,
+            self.config.k.min(count),
+            |e| e.failures < max_failures && !e.overdue,
+            |e| e.failures < max_failures && e.overdue,
+        )
     }
 
     /// Up to `count` nodes to hand out in answers about `target`, closest first: nodes that
@@ -653,10 +648,30 @@ impl RoutingTable {
     /// `count` (a network of one or two nodes) tops the answer up with nodes that never failed
     /// but only queried us, so that a lone seed still introduces its peers to each other.
     pub fn closest_for_reply(&self, target: &Id, count: usize) -> Vec<NodeInfo> {
-        let mut out = self.closest_where(target, count, |e| e.verified && e.failures == 0);
-        if out.len() < count {
-            let rest = count - out.len();
-            out.extend(self.closest_where(target, rest, |e| !e.verified && e.failures == 0));
+        self.closest_topped_up(
+            target,
+            count,
+            count,
+            |e| e.verified && e.failures == 0,
+            |e| !e.verified && e.failures == 0,
+        )
+    }
+
+    /// Up to `count` entries that pass `preferred`, closest to `target` first; with fewer than
+    /// `fill_to` of them, entries that pass `fallback` (a disjoint set) top them up to
+    /// `fill_to`, in distance order with the others.
+    fn closest_topped_up(
+        &self,
+        target: &Id,
+        count: usize,
+        fill_to: usize,
+        preferred: impl Fn(&Entry) -> bool,
+        fallback: impl Fn(&Entry) -> bool,
+    ) -> Vec<NodeInfo> {
+        let mut out = self.closest_where(target, count, preferred);
+        if out.len() < fill_to {
+            let rest = fill_to - out.len();
+            out.extend(self.closest_where(target, rest, fallback));
             out.sort_by_key(|n| n.id.distance_key(target));
         }
         out
